@@ -1,0 +1,127 @@
+"""The alert contract (topic ``alerts``) and nurse acknowledgements (topic ``alerts.acks``).
+
+Fields named here are a contract with external consumers: add, never rename.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, Field
+
+from schemas.base import EventId, FrozenModel, InfusionId, PainScore, PatientRef, RateMlH
+from schemas.events import RiskFactor
+
+
+class AlertPhase(StrEnum):
+    START = "start"
+    UPDATE = "update"
+    ESCALATE = "escalate"
+    END = "end"
+
+
+class AlertPriority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class AlertType(StrEnum):
+    PHYSIOLOGICAL = "physiological"
+    TECHNICAL = "technical"
+    ADVISORY = "advisory"
+
+
+class RecommendationCode(StrEnum):
+    SLOW_RATE = "slow_rate"
+    PAUSE = "pause"
+    HYDRATE = "hydrate"
+    ANALGESIC = "analgesic"
+    NOTIFY_PRESCRIBER = "notify_prescriber"
+    NEUROLOGY_CONSULT = "neurology_consult"
+    SECOND_LINE_PAIN = "second_line_pain"
+    ASSESS_RENAL = "assess_renal"
+    PREMEDICATE = "premedicate"
+    CAP_RATE = "cap_rate"
+    LOWER_CONCENTRATION = "lower_concentration"
+
+
+class Recommendation(FrozenModel):
+    code: RecommendationCode
+    text: Annotated[str, Field(min_length=1, max_length=400)]
+    params: dict[str, Any] | None = None
+
+
+class VitalsEvidence(FrozenModel):
+    heart_rate_bpm: float | None = None
+    systolic_mmhg: float | None = None
+    temperature_c: float | None = None
+    spo2_percent: float | None = None
+
+
+class Evidence(FrozenModel):
+    """What a nurse needs to judge the alert in ten seconds."""
+
+    pain_score: PainScore | None = None
+    symptom_event_id: EventId | None = None
+    rate_before_ml_h: RateMlH | None = None
+    rate_after_ml_h: RateMlH | None = None
+    dose_rate_mg_kg_min: float | None = None
+    minutes_since_rate_change: float | None = None
+    rate_change_event_id: EventId | None = None
+    vitals: VitalsEvidence | None = None
+
+
+#: R1..R8 (DOMAIN.md §1) or T1.. for technical alerts.
+RuleId = Annotated[str, Field(pattern=r"^(R[1-8]|T[0-9]{1,2})$")]
+
+
+class Alert(FrozenModel):
+    """One phase of one alert episode; ``alert_id`` is stable across the episode's phases."""
+
+    alert_id: Annotated[str, Field(min_length=1, max_length=64)]
+    phase: AlertPhase
+    patient_ref: PatientRef
+    infusion_id: InfusionId | None
+    rule: RuleId
+    priority: AlertPriority
+    type: AlertType
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    recommendations: tuple[Recommendation, ...]
+    evidence: Evidence
+    risk_factors: tuple[RiskFactor, ...] = ()
+    ward: str = "infusion-centre"
+    event_time: AwareDatetime
+    created_at: AwareDatetime
+
+
+class AckResponse(StrEnum):
+    """Nurse responses (IHE PCD-05/07 vocabulary)."""
+
+    DELIVERED = "delivered"
+    READ = "read"
+    ACCEPTED = "accepted"
+    TRUE_POSITIVE = "true_positive"
+    NOT_CLINICALLY_RELEVANT = "not_clinically_relevant"
+    FALSE_POSITIVE = "false_positive"
+    REJECTED = "rejected"
+    CALLBACK = "callback"
+
+
+class ActionTaken(StrEnum):
+    SLOWED = "slowed"
+    PAUSED = "paused"
+    NONE = "none"
+
+
+class AlertAck(FrozenModel):
+    """A nurse's response to an alert (topic ``alerts.acks``, key = patient_ref)."""
+
+    event_id: EventId
+    alert_id: Annotated[str, Field(min_length=1, max_length=64)]
+    patient_ref: PatientRef
+    response: AckResponse
+    action_taken: ActionTaken = ActionTaken.NONE
+    responder_role: Annotated[str, Field(min_length=1, max_length=32)] = "nurse"
+    event_time: AwareDatetime

@@ -1,0 +1,56 @@
+"""Shared field types and the base class of every event on a clinical topic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+#: Pseudonymous patient reference: never a name, MRN or date of birth (DOMAIN.md §5).
+PatientRef = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Pseudonymous patient reference (no PHI); the Kafka key of clinical topics.",
+    ),
+]
+EventId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Unique id of this event; re-delivery of the same id changes nothing.",
+    ),
+]
+InfusionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+#: NRS-11 pain score, 0-10.
+PainScore = Annotated[int, Field(ge=0, le=10, description="NRS-11 pain score, 0-10")]
+EventTime = Annotated[
+    AwareDatetime, Field(description="When it happened, from the device or reporter (timezone-aware).")
+]
+#: Pump rates above this are not IVIG infusions but keying errors (or mL/min vs mL/h mix-ups).
+MAX_PUMP_RATE_ML_H = 1000.0
+RateMlH = Annotated[float, Field(ge=0, le=MAX_PUMP_RATE_ML_H, description="Pump rate in mL/h")]
+
+
+class FrozenModel(BaseModel):
+    """Immutable, closed model: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ClinicalEvent(FrozenModel):
+    """Fields every event on a clinical topic carries."""
+
+    event_id: EventId
+    patient_ref: PatientRef
+    event_time: EventTime
+
+
+def event_time_sort_key(event_time: datetime, event_id: str) -> tuple[datetime, str]:
+    """Deterministic ordering of events by event time, ties broken by id."""
+    return (event_time, event_id)

@@ -1,0 +1,206 @@
+"""Input events: pump events, vital signs and symptom reports, with their range checks."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter, model_validator
+
+from schemas.base import (
+    ClinicalEvent,
+    FrozenModel,
+    InfusionId,
+    PainScore,
+    RateMlH,
+)
+from schemas.clinical_units import dose_rate_mg_kg_min
+from schemas.ivig_products import IvigProduct
+
+
+class RiskFactor(StrEnum):
+    """Risk factors for more severe reactions, named in the guidance (R4)."""
+
+    AGE_65_PLUS = "age_65_plus"
+    DEHYDRATION = "dehydration"
+    RENAL_DISEASE = "renal_disease"
+    DIABETES = "diabetes"
+    HYPERTENSION = "hypertension"
+    PRIOR_THROMBOEMBOLIC_EVENT = "prior_thromboembolic_event"
+    IMMOBILISATION = "immobilisation"
+    HIGH_DOSE = "high_dose"
+    RAPID_RATE = "rapid_rate"
+
+
+class InfusionContext(FrozenModel):
+    """What the pipeline must know about a patient and a bag to judge a rate."""
+
+    product: IvigProduct
+    concentration_mg_ml: Annotated[float, Field(gt=0, le=200, description="mg/mL; 10 % = 100")]
+    weight_kg: Annotated[float, Field(ge=2, le=350)]
+    age_years: Annotated[int, Field(ge=0, le=120)]
+    dose_g_kg: Annotated[float, Field(gt=0, le=3, description="Prescribed dose, g/kg")]
+    risk_factors: tuple[RiskFactor, ...] = ()
+    ward: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]*$")] = (
+        "infusion-centre"
+    )
+
+    @property
+    def effective_risk_factors(self) -> tuple[RiskFactor, ...]:
+        """Declared risk factors plus age >= 65, which needs no declaration."""
+        factors = list(self.risk_factors)
+        if self.age_years >= 65 and RiskFactor.AGE_65_PLUS not in factors:
+            factors.append(RiskFactor.AGE_65_PLUS)
+        return tuple(factors)
+
+    def dose_rate_mg_kg_min(self, rate_ml_h: float) -> float:
+        return dose_rate_mg_kg_min(rate_ml_h, self.concentration_mg_ml, self.weight_kg)
+
+
+class _PumpEvent(ClinicalEvent):
+    infusion_id: InfusionId
+    device_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+class InfusionStarted(_PumpEvent):
+    kind: Literal["infusion_started"] = "infusion_started"
+    rate_ml_h: RateMlH
+    context: InfusionContext
+
+
+class RateChanged(_PumpEvent):
+    kind: Literal["rate_changed"] = "rate_changed"
+    rate_ml_h: RateMlH
+    previous_rate_ml_h: RateMlH | None = None
+
+
+class InfusionPaused(_PumpEvent):
+    kind: Literal["paused"] = "paused"
+
+
+class InfusionResumed(_PumpEvent):
+    kind: Literal["resumed"] = "resumed"
+    rate_ml_h: RateMlH
+
+
+class InfusionStopped(_PumpEvent):
+    kind: Literal["stopped"] = "stopped"
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class InfusionCompleted(_PumpEvent):
+    kind: Literal["completed"] = "completed"
+    volume_delivered_ml: Annotated[float | None, Field(ge=0, le=5000)] = None
+
+
+class PumpAlarm(_PumpEvent):
+    kind: Literal["pump_alarm"] = "pump_alarm"
+    alarm: Literal["occlusion", "air_in_line", "door_open", "low_battery", "vtbi_complete", "other"]
+    text: Annotated[str, Field(max_length=200)] = ""
+
+
+PumpEvent = Annotated[
+    InfusionStarted
+    | RateChanged
+    | InfusionPaused
+    | InfusionResumed
+    | InfusionStopped
+    | InfusionCompleted
+    | PumpAlarm,
+    Field(discriminator="kind"),
+]
+PUMP_EVENT_ADAPTER: TypeAdapter[PumpEvent] = TypeAdapter(PumpEvent)
+
+
+class Validity(StrEnum):
+    """Measurement validity, as IEEE 11073 marks it."""
+
+    VALID = "valid"
+    QUESTIONABLE = "questionable"
+    INVALID = "invalid"
+
+
+class Measurement(FrozenModel):
+    value: float
+    validity: Validity = Validity.VALID
+
+
+#: Physiologically possible bounds; values outside are rejected as data errors, not vitals.
+VITAL_BOUNDS: dict[str, tuple[float, float]] = {
+    "heart_rate_bpm": (0, 300),
+    "systolic_mmhg": (0, 300),
+    "diastolic_mmhg": (0, 250),
+    "temperature_c": (25, 45),
+    "spo2_percent": (0, 100),
+    "respiratory_rate_per_min": (0, 80),
+}
+
+
+class VitalSigns(ClinicalEvent):
+    """One set of vital-sign observations for a patient at one event time."""
+
+    kind: Literal["vitals"] = "vitals"
+    heart_rate_bpm: Measurement | None = None
+    systolic_mmhg: Measurement | None = None
+    diastolic_mmhg: Measurement | None = None
+    temperature_c: Measurement | None = None
+    spo2_percent: Measurement | None = None
+    respiratory_rate_per_min: Measurement | None = None
+
+    @model_validator(mode="after")
+    def _within_bounds(self) -> VitalSigns:
+        measured = 0
+        for name, (low, high) in VITAL_BOUNDS.items():
+            m: Measurement | None = getattr(self, name)
+            if m is None:
+                continue
+            measured += 1
+            if m.validity is not Validity.INVALID and not low <= m.value <= high:
+                raise ValueError(f"{name}={m.value} is outside the possible range {low}-{high}")
+        if measured == 0:
+            raise ValueError("a vital-signs event must carry at least one measurement")
+        return self
+
+
+class SymptomKind(StrEnum):
+    BACK_PAIN = "back_pain"
+    HEADACHE = "headache"
+    CHILLS = "chills"
+    FLUSHING = "flushing"
+    NAUSEA = "nausea"
+    CHEST_TIGHTNESS = "chest_tightness"
+    MYALGIA = "myalgia"
+    NECK_PAIN = "neck_pain"
+    OTHER = "other"
+
+
+class NeurologicalSigns(FrozenModel):
+    """Progressive neurological symptoms that make R3 fire (guidance: 'Monitor for progression')."""
+
+    weakness: bool = False
+    numbness: bool = False
+    tingling: bool = False
+    spreading: bool = False
+    neck_stiffness: bool = False
+    severe_headache: bool = False
+
+    @property
+    def any(self) -> bool:
+        return any(self.model_dump().values())
+
+
+class SymptomReport(ClinicalEvent):
+    """A symptom reported by the patient (or recorded by a nurse on the patient's behalf)."""
+
+    kind: Literal["symptom"] = "symptom"
+    symptom: SymptomKind
+    pain_score: PainScore | None = None
+    infusion_id: InfusionId | None = None
+    reporter: Literal["patient", "nurse"] = "patient"
+    neurological: NeurologicalSigns = NeurologicalSigns()
+
+    @model_validator(mode="after")
+    def _pain_needs_score(self) -> SymptomReport:
+        if self.symptom in {SymptomKind.BACK_PAIN, SymptomKind.NECK_PAIN} and self.pain_score is None:
+            raise ValueError(f"a {self.symptom.value} report needs pain_score (NRS 0-10)")
+        return self

@@ -1,0 +1,91 @@
+"""The topic registry: every topic's name, key, value shape and partitioning.
+
+Producers, agents, the admin code that creates topics and the tests all read this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from schemas.alerts import Alert, AlertAck
+from schemas.events import PUMP_EVENT_ADAPTER, SymptomReport, VitalSigns
+from schemas.reactions import ReactionHistory
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    description: str
+    #: The model of the value, or None for dead letters (original bytes).
+    value_adapter: TypeAdapter[Any] | None
+    key: str = "patient_ref"
+    compacted: bool = False
+    #: Where rejected messages go; only raw intake topics have one.
+    dlq: str | None = None
+
+
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
+
+
+PUMP_EVENTS_RAW = TopicSpec(
+    "pump.events.raw", "Pump events as sent by gateways and simulators (JSON, unvalidated).",
+    PUMP_EVENT_ADAPTER, dlq="pump.events.raw.dlq",
+)
+VITALS_RAW = TopicSpec(
+    "vitals.raw", "Vital signs as sent by monitors and simulators (JSON, unvalidated).",
+    _adapter(VitalSigns), dlq="vitals.raw.dlq",
+)
+SYMPTOMS_RAW = TopicSpec(
+    "symptoms.raw", "Symptom reports from patients or nurses (JSON, unvalidated).",
+    _adapter(SymptomReport), dlq="symptoms.raw.dlq",
+)
+PUMP_EVENTS = TopicSpec("pump.events", "Validated pump events.", PUMP_EVENT_ADAPTER)
+VITALS = TopicSpec("vitals", "Validated vital signs.", _adapter(VitalSigns))
+SYMPTOMS = TopicSpec("symptoms", "Validated symptom reports.", _adapter(SymptomReport))
+ALERTS = TopicSpec("alerts", "Clinical and technical alerts (the alert contract).", _adapter(Alert))
+ALERT_ACKS = TopicSpec("alerts.acks", "Nurse responses to alerts.", _adapter(AlertAck))
+REACTIONS = TopicSpec(
+    "reactions", "Documented reactions per patient (compacted: latest history per key).",
+    _adapter(ReactionHistory), compacted=True,
+)
+
+RAW_TOPICS: tuple[TopicSpec, ...] = (PUMP_EVENTS_RAW, VITALS_RAW, SYMPTOMS_RAW)
+#: Raw topic -> the validated topic ingest writes to.
+VALIDATED_TOPIC: dict[str, TopicSpec] = {
+    PUMP_EVENTS_RAW.name: PUMP_EVENTS,
+    VITALS_RAW.name: VITALS,
+    SYMPTOMS_RAW.name: SYMPTOMS,
+}
+CLINICAL_TOPICS: tuple[TopicSpec, ...] = (PUMP_EVENTS, VITALS, SYMPTOMS)
+
+
+def _dead_letter_spec(source: TopicSpec) -> TopicSpec:
+    assert source.dlq is not None
+    return TopicSpec(
+        source.dlq,
+        f"Rejected messages from {source.name}: original key and value bytes, reason in headers.",
+        None,
+    )
+
+
+DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(_dead_letter_spec(t) for t in RAW_TOPICS)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (
+    *RAW_TOPICS,
+    *DEAD_LETTER_TOPICS,
+    *CLINICAL_TOPICS,
+    ALERTS,
+    ALERT_ACKS,
+    REACTIONS,
+)
+
+
+def topic_by_name(name: str) -> TopicSpec:
+    for spec in ALL_TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}; known: {', '.join(t.name for t in ALL_TOPICS)}")

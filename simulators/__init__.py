@@ -1,0 +1,1 @@
+"""Simulators that produce realistic IVIG infusion sessions for the pipeline."""

@@ -1,0 +1,38 @@
+"""Send simulated messages to Kafka on an accelerated clock."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from simulators.sim_event import SimEvent
+
+
+async def publish(
+    bootstrap: str,
+    events: Sequence[SimEvent],
+    *,
+    speed: float,
+    on_sent: Callable[[SimEvent], None] = lambda e: None,
+) -> int:
+    """Send ``events`` in order, each when ``offset_s / speed`` wall seconds have passed
+    (``speed <= 0``: as fast as possible). Returns the number sent."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5
+    )
+    await producer.start()
+    try:
+        started = time.monotonic()
+        for event in events:
+            if speed > 0:
+                delay = started + event.offset_s / speed - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await producer.send_and_wait(event.topic, key=event.key, value=event.value)
+            on_sent(event)
+        return len(events)
+    finally:
+        await producer.stop()

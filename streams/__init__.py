@@ -1,0 +1,1 @@
+"""The pumpstream pipeline: Faust app and agents, settings, CLI, embedded broker."""

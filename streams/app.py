@@ -1,0 +1,177 @@
+"""The Faust app: raw intake -> ingest -> clinical state and rules -> alerts.
+
+``create_app`` builds a fresh app (no import-time singleton), so tests can build several.
+Agents stay small: they read a stream, call the pure functions of ``ingest``,
+``infusion_state`` and ``correlator``, and write topics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from schemas.dead_letters import (
+    HEADER_DETAIL,
+    HEADER_REASON,
+    HEADER_SOURCE_OFFSET,
+    HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TOPIC,
+)
+from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
+from streams.correlator import RuleSettings, evaluate_r1
+from streams.infusion_state import PatientState, apply_event
+from streams.ingest import Rejected, validate_raw
+from streams.metrics import PipelineMetrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "patient-state"
+
+
+def faust_broker_urls(bootstrap: str) -> list[str]:
+    return [f"kafka://{server}" for server in bootstrap.split(",")]
+
+
+def _raw_topic(app: faust.App, name: str) -> Any:
+    """A topic carrying bytes that Faust must not decode (decoding errors would crash agents)."""
+    return app.topic(
+        name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    )
+
+
+def create_app(
+    settings: Settings,
+    bootstrap: str,
+    metrics: PipelineMetrics,
+    *,
+    ready_file: Path | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=faust_broker_urls(bootstrap),
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        # Tansu holds a group join for half the session timeout; Faust's 60 s default
+        # makes a worker wait 30 s to start (measured; docs/architecture.md).
+        broker_session_timeout=settings.broker_session_timeout_s,
+        broker_heartbeat_interval=min(1.0, settings.broker_session_timeout_s / 3),
+        broker_rebalance_timeout=4.0,
+        # A new group must read what was produced before it joined: nothing lost.
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        web_enabled=False,
+        datadir=str(settings.data_dir / settings.app_id),
+    )
+    rules = RuleSettings(lookback_window_s=settings.lookback_window_s)
+    for spec in RAW_TOPICS:
+        _register_ingest_agent(app, spec, metrics)
+    _register_clinical_agent(app, rules, metrics, clock)
+    if ready_file is not None:
+        _signal_ready(app, ready_file)
+    return app
+
+
+def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMetrics) -> None:
+    assert spec.dlq is not None
+    validated = _raw_topic(app, VALIDATED_TOPIC[spec.name].name)
+    dead_letters = _raw_topic(app, spec.dlq)
+
+    async def ingest(stream: Any) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            message = event.message
+            metrics.events_in.labels(spec.name).inc()
+            outcome = validate_raw(spec, message.key, message.value)
+            if isinstance(outcome, Rejected):
+                metrics.dead_letters.labels(spec.name, outcome.reason.value).inc()
+                log.warning(
+                    "dead letter from %s[%s]@%s: %s",
+                    spec.name, message.partition, message.offset, outcome.reason.value,
+                )
+                await dead_letters.send(
+                    key=message.key,
+                    value=message.value,
+                    headers=[
+                        (HEADER_REASON, outcome.reason.value.encode()),
+                        (HEADER_DETAIL, outcome.detail.encode()),
+                        (HEADER_SOURCE_TOPIC, spec.name.encode()),
+                        (HEADER_SOURCE_PARTITION, str(message.partition).encode()),
+                        (HEADER_SOURCE_OFFSET, str(message.offset).encode()),
+                    ],
+                )
+            else:
+                metrics.events_valid.labels(spec.name).inc()
+                await validated.send(key=outcome.key, value=outcome.value)
+            metrics.processing.labels("ingest").observe(time.perf_counter() - started)
+
+    ingest.__name__ = f"ingest_{spec.name.replace('.', '_')}"
+    app.agent(_raw_topic(app, spec.name), name=ingest.__name__)(ingest)
+
+
+def _register_clinical_agent(
+    app: faust.App,
+    rules: RuleSettings,
+    metrics: PipelineMetrics,
+    clock: Callable[[], datetime],
+) -> None:
+    """One agent over all validated clinical topics: they share the patient_ref key and the
+    partition count, so one worker sees all of a patient's events and owns their state."""
+    state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=dict)
+    alerts = _raw_topic(app, ALERTS.name)
+    adapters = {spec.name: spec for spec in CLINICAL_TOPICS}
+    source = app.topic(
+        *adapters,
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    )
+
+    async def clinical(stream: Any) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            topic = event.message.topic
+            metrics.events_in.labels(topic).inc()
+            spec = adapters[topic]
+            assert spec.value_adapter is not None
+            try:
+                parsed = spec.value_adapter.validate_json(event.message.value)
+            except ValidationError as exc:
+                # Ingest validated it: only a producer bypassing ingest or a schema skew between
+                # worker versions gets here. Skip it loudly rather than stop the partition.
+                log.error(
+                    "invalid message on validated topic %s[%s]@%s (%d errors); skipped",
+                    topic, event.message.partition, event.message.offset, exc.error_count(),
+                )
+                continue
+            patient_ref: str = parsed.patient_ref
+            state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
+            if not apply_event(state, parsed):
+                metrics.duplicates.labels(topic).inc()
+                continue
+            new_alerts = evaluate_r1(state, rules, clock())
+            state_table[patient_ref] = state.to_table_value()
+            for alert in new_alerts:
+                metrics.alerts.labels(alert.rule, alert.priority.value, alert.phase.value).inc()
+                log.info("alert %s %s %s", alert.alert_id, alert.rule, alert.priority.value)
+                await alerts.send(key=patient_ref.encode(), value=alert.model_dump_json().encode())
+            metrics.processing.labels("clinical").observe(time.perf_counter() - started)
+
+    app.agent(source, name="clinical")(clinical)
+
+
+def _signal_ready(app: faust.App, ready_file: Path) -> None:
+    """Write ``ready_file`` once the worker holds its partitions (used by the demo and tests)."""
+
+    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
+    async def _on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
+        ready_file.parent.mkdir(parents=True, exist_ok=True)
+        ready_file.write_text(str(time.time()), encoding="utf-8")

@@ -1,0 +1,148 @@
+"""The ``pumpstream`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from streams.exceptions import PumpstreamError
+from streams.settings import Settings, load_settings
+
+cli = typer.Typer(
+    help="pumpstream: correlate IVIG infusion rate changes with back pain and alert nurses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+schemas_cli = typer.Typer(help="Event and alert schemas.", no_args_is_help=True)
+topics_cli = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
+cli.add_typer(schemas_cli, name="schemas")
+cli.add_typer(topics_cli, name="topics")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _require_bootstrap(settings: Settings) -> str:
+    if settings.kafka_bootstrap is None:
+        raise PumpstreamError(
+            "PUMPSTREAM_KAFKA_BOOTSTRAP is not set: start `pumpstream broker` and set it to the "
+            "address it prints, or point it at your Kafka cluster (or run `pumpstream demo`)"
+        )
+    return settings.kafka_bootstrap
+
+
+@cli.command()
+def broker(
+    port: Annotated[int, typer.Option(help="Loopback port; 0 picks a free one.", min=0, max=65535)] = 0,
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, memory storage) until Ctrl-C or SIGTERM."""
+    from streams.embedded_broker import EmbeddedBroker
+
+    settings = _settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with EmbeddedBroker(
+        port=port, binary=settings.broker_bin, ready_timeout_s=settings.broker_ready_timeout_s
+    ) as embedded:
+        console.print(f"PUMPSTREAM_KAFKA_BOOTSTRAP={embedded.bootstrap}")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            if not embedded.is_running():
+                raise PumpstreamError("the embedded broker exited unexpectedly")
+    console.print("broker stopped")
+
+
+@cli.command()
+def worker(
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Write this file once the worker holds its partitions.")
+    ] = None,
+) -> None:
+    """Run a pipeline worker (ingest, clinical state, rules) against PUMPSTREAM_KAFKA_BOOTSTRAP."""
+    from streams.worker import run_worker
+
+    settings = _settings()
+    run_worker(settings, _require_bootstrap(settings), ready_file=ready_file)
+
+
+@cli.command()
+def demo(
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per wall-clock second.", min=1.0)
+    ] = 120.0,
+) -> None:
+    """Embedded broker + worker + scripted IVIG infusions; shows alerts as they fire."""
+    from streams.demo import run_demo
+
+    settings = _settings()
+    try:
+        code = asyncio.run(run_demo(settings, speed=speed, console=console))
+    except KeyboardInterrupt:
+        console.print("\ninterrupted: worker and broker stopped")
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+@topics_cli.command("create")
+def topics_create() -> None:
+    """Create every registry topic that does not exist yet on PUMPSTREAM_KAFKA_BOOTSTRAP."""
+    from streams.topic_admin import ensure_topics
+
+    settings = _settings()
+    created = asyncio.run(
+        ensure_topics(
+            _require_bootstrap(settings),
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+    )
+    console.print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+
+
+@topics_cli.command("list")
+def topics_list() -> None:
+    """Print the topic registry: name, key and what the topic carries."""
+    from schemas.topics import ALL_TOPICS
+
+    for spec in ALL_TOPICS:
+        console.print(f"{spec.name:22} key={spec.key:12} {spec.description}")
+
+
+@schemas_cli.command("export")
+def schemas_export(directory: Path) -> None:
+    """Write a JSON Schema file for the value of every topic into DIRECTORY."""
+    from schemas.json_schema_export import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        console.print(str(path))
+
+
+def main() -> None:
+    try:
+        cli()
+    except PumpstreamError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Errors a person can act on: each says what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class PumpstreamError(Exception):
+    """Base of every error pumpstream reports to a person (CLI exits non-zero with the message)."""
+
+
+class SettingsError(PumpstreamError):
+    """A ``PUMPSTREAM_*`` variable has a bad value."""
+
+
+class BrokerBinaryMissing(PumpstreamError):
+    """The embedded broker binary cannot be found."""
+
+
+class BrokerPortInUse(PumpstreamError):
+    """The port asked for the embedded broker is already taken."""
+
+
+class BrokerNotReady(PumpstreamError):
+    """The embedded broker did not start answering in time, or exited."""
+
+
+class WorkerNotReady(PumpstreamError):
+    """A pipeline worker did not join its consumer group in time, or exited."""

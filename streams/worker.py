@@ -1,0 +1,40 @@
+"""Run one pipeline worker process (``pumpstream worker``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import faust
+from prometheus_client import CollectorRegistry, start_http_server
+
+from streams.app import create_app
+from streams.metrics import PipelineMetrics
+from streams.settings import Settings
+from streams.topic_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = None) -> None:
+    """Create the topics, serve metrics, and run the Faust worker until SIGTERM/SIGINT."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(
+        ensure_topics(
+            bootstrap,
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+    )
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    if settings.web_port:
+        server, _thread = start_http_server(
+            settings.web_port, addr=settings.bind_address, registry=registry
+        )
+        log.info("metrics on http://%s:%d/metrics", settings.bind_address, server.server_port)
+    app = create_app(settings, bootstrap, metrics, ready_file=ready_file)
+    worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
+    worker.execute_from_commandline()
