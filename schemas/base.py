@@ -26,11 +26,14 @@ EventId = Annotated[
         description="Unique id of this event; re-delivery of the same id changes nothing.",
     ),
 ]
-InfusionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+InfusionId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 #: NRS-11 pain score, 0-10.
 PainScore = Annotated[int, Field(ge=0, le=10, description="NRS-11 pain score, 0-10")]
 EventTime = Annotated[
-    AwareDatetime, Field(description="When it happened, from the device or reporter (timezone-aware).")
+    AwareDatetime,
+    Field(description="When it happened, from the device or reporter (timezone-aware)."),
 ]
 #: Pump rates above this are not IVIG infusions but keying errors (or mL/min vs mL/h mix-ups).
 MAX_PUMP_RATE_ML_H = 1000.0

@@ -201,6 +201,9 @@ class SymptomReport(ClinicalEvent):
 
     @model_validator(mode="after")
     def _pain_needs_score(self) -> SymptomReport:
-        if self.symptom in {SymptomKind.BACK_PAIN, SymptomKind.NECK_PAIN} and self.pain_score is None:
+        if (
+            self.symptom in {SymptomKind.BACK_PAIN, SymptomKind.NECK_PAIN}
+            and self.pain_score is None
+        ):
             raise ValueError(f"a {self.symptom.value} report needs pain_score (NRS 0-10)")
         return self

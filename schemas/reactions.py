@@ -12,7 +12,8 @@ from schemas.ivig_products import IvigProduct
 
 
 class ReactionRecord(FrozenModel):
-    """One documented reaction (guidance: 'Document reaction details to guide ... future infusions')."""
+    """One documented reaction (guidance: 'Document reaction details to guide management of
+    future infusions')."""
 
     patient_ref: PatientRef
     infusion_id: InfusionId

@@ -32,16 +32,22 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
 
 
 PUMP_EVENTS_RAW = TopicSpec(
-    "pump.events.raw", "Pump events as sent by gateways and simulators (JSON, unvalidated).",
-    PUMP_EVENT_ADAPTER, dlq="pump.events.raw.dlq",
+    "pump.events.raw",
+    "Pump events as sent by gateways and simulators (JSON, unvalidated).",
+    PUMP_EVENT_ADAPTER,
+    dlq="pump.events.raw.dlq",
 )
 VITALS_RAW = TopicSpec(
-    "vitals.raw", "Vital signs as sent by monitors and simulators (JSON, unvalidated).",
-    _adapter(VitalSigns), dlq="vitals.raw.dlq",
+    "vitals.raw",
+    "Vital signs as sent by monitors and simulators (JSON, unvalidated).",
+    _adapter(VitalSigns),
+    dlq="vitals.raw.dlq",
 )
 SYMPTOMS_RAW = TopicSpec(
-    "symptoms.raw", "Symptom reports from patients or nurses (JSON, unvalidated).",
-    _adapter(SymptomReport), dlq="symptoms.raw.dlq",
+    "symptoms.raw",
+    "Symptom reports from patients or nurses (JSON, unvalidated).",
+    _adapter(SymptomReport),
+    dlq="symptoms.raw.dlq",
 )
 PUMP_EVENTS = TopicSpec("pump.events", "Validated pump events.", PUMP_EVENT_ADAPTER)
 VITALS = TopicSpec("vitals", "Validated vital signs.", _adapter(VitalSigns))
@@ -49,8 +55,10 @@ SYMPTOMS = TopicSpec("symptoms", "Validated symptom reports.", _adapter(SymptomR
 ALERTS = TopicSpec("alerts", "Clinical and technical alerts (the alert contract).", _adapter(Alert))
 ALERT_ACKS = TopicSpec("alerts.acks", "Nurse responses to alerts.", _adapter(AlertAck))
 REACTIONS = TopicSpec(
-    "reactions", "Documented reactions per patient (compacted: latest history per key).",
-    _adapter(ReactionHistory), compacted=True,
+    "reactions",
+    "Documented reactions per patient (compacted: latest history per key).",
+    _adapter(ReactionHistory),
+    compacted=True,
 )
 
 RAW_TOPICS: tuple[TopicSpec, ...] = (PUMP_EVENTS_RAW, VITALS_RAW, SYMPTOMS_RAW)

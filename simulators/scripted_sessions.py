@@ -50,17 +50,29 @@ class ScriptedPatient:
 #: Pseudonymous references only (DOMAIN.md §5).
 DEMO_PATIENTS: tuple[ScriptedPatient, ...] = (
     ScriptedPatient(
-        "pt-reacts-01", IvigProduct.OCTAGAM_10, 70.0, 52, (),
+        "pt-reacts-01",
+        IvigProduct.OCTAGAM_10,
+        70.0,
+        52,
+        (),
         steps=((0, 1.0), (30, 2.0), (60, 4.0)),
         back_pain=((78, 6),),
         hr_rise=(70, 16.0),
     ),
     ScriptedPatient(
-        "pt-tolerates-02", IvigProduct.PRIVIGEN, 80.0, 70, (RiskFactor.HYPERTENSION,),
+        "pt-tolerates-02",
+        IvigProduct.PRIVIGEN,
+        80.0,
+        70,
+        (RiskFactor.HYPERTENSION,),
         steps=((0, 0.5), (30, 1.0), (60, 2.0), (90, 4.0)),
     ),
     ScriptedPatient(
-        "pt-early-pain-03", IvigProduct.GAMUNEX_C, 62.0, 45, (RiskFactor.RENAL_DISEASE,),
+        "pt-early-pain-03",
+        IvigProduct.GAMUNEX_C,
+        62.0,
+        45,
+        (RiskFactor.RENAL_DISEASE,),
         steps=((0, 1.0), (30, 2.0)),
         back_pain=((20, 3),),
         end_min=100.0,
@@ -76,7 +88,10 @@ def _patient_events(p: ScriptedPatient, start: datetime) -> list[SimEvent]:
     label = PRODUCT_LABELS[p.product]
     infusion_id = f"inf-{p.patient_ref}"
     key = p.patient_ref.encode()
-    at = lambda minute: start + timedelta(minutes=minute)  # noqa: E731
+
+    def at(minute: float) -> datetime:
+        return start + timedelta(minutes=minute)
+
     seq = iter(range(1, 10_000))
 
     def eid(kind: str) -> str:
@@ -86,38 +101,109 @@ def _patient_events(p: ScriptedPatient, start: datetime) -> list[SimEvent]:
         return round(rate_ml_h_for_dose_rate(dose, label.concentration_mg_ml, p.weight_kg), 1)
 
     context = InfusionContext(
-        product=p.product, concentration_mg_ml=label.concentration_mg_ml,
-        weight_kg=p.weight_kg, age_years=p.age_years, dose_g_kg=0.4, risk_factors=p.risk_factors,
+        product=p.product,
+        concentration_mg_ml=label.concentration_mg_ml,
+        weight_kg=p.weight_kg,
+        age_years=p.age_years,
+        dose_g_kg=0.4,
+        risk_factors=p.risk_factors,
     )
     events: list[SimEvent] = []
     (first_min, first_dose), *later = p.steps
-    events.append(SimEvent(first_min * MIN, PUMP_EVENTS_RAW.name, key, _json(InfusionStarted(
-        event_id=eid("start"), patient_ref=p.patient_ref, event_time=at(first_min),
-        infusion_id=infusion_id, rate_ml_h=rate(first_dose), context=context,
-    )), note=f"start {label.name} at {first_dose} mg/kg/min"))
+    events.append(
+        SimEvent(
+            first_min * MIN,
+            PUMP_EVENTS_RAW.name,
+            key,
+            _json(
+                InfusionStarted(
+                    event_id=eid("start"),
+                    patient_ref=p.patient_ref,
+                    event_time=at(first_min),
+                    infusion_id=infusion_id,
+                    rate_ml_h=rate(first_dose),
+                    context=context,
+                )
+            ),
+            note=f"start {label.name} at {first_dose} mg/kg/min",
+        )
+    )
     previous = rate(first_dose)
     for minute, dose in later:
-        events.append(SimEvent(minute * MIN, PUMP_EVENTS_RAW.name, key, _json(RateChanged(
-            event_id=eid("rate"), patient_ref=p.patient_ref, event_time=at(minute),
-            infusion_id=infusion_id, rate_ml_h=rate(dose), previous_rate_ml_h=previous,
-        )), note=f"rate step to {dose} mg/kg/min"))
+        events.append(
+            SimEvent(
+                minute * MIN,
+                PUMP_EVENTS_RAW.name,
+                key,
+                _json(
+                    RateChanged(
+                        event_id=eid("rate"),
+                        patient_ref=p.patient_ref,
+                        event_time=at(minute),
+                        infusion_id=infusion_id,
+                        rate_ml_h=rate(dose),
+                        previous_rate_ml_h=previous,
+                    )
+                ),
+                note=f"rate step to {dose} mg/kg/min",
+            )
+        )
         previous = rate(dose)
     for minute, nrs in p.back_pain:
-        events.append(SimEvent(minute * MIN, SYMPTOMS_RAW.name, key, _json(SymptomReport(
-            event_id=eid("pain"), patient_ref=p.patient_ref, event_time=at(minute),
-            symptom=SymptomKind.BACK_PAIN, pain_score=nrs, infusion_id=infusion_id,
-        )), note=f"back pain {nrs}/10"))
+        events.append(
+            SimEvent(
+                minute * MIN,
+                SYMPTOMS_RAW.name,
+                key,
+                _json(
+                    SymptomReport(
+                        event_id=eid("pain"),
+                        patient_ref=p.patient_ref,
+                        event_time=at(minute),
+                        symptom=SymptomKind.BACK_PAIN,
+                        pain_score=nrs,
+                        infusion_id=infusion_id,
+                    )
+                ),
+                note=f"back pain {nrs}/10",
+            )
+        )
     for minute in range(0, int(p.end_min) + 1, 10):
         rise = p.hr_rise[1] if p.hr_rise and minute >= p.hr_rise[0] else 0.0
-        events.append(SimEvent(minute * MIN + 1, VITALS_RAW.name, key, _json(VitalSigns(
-            event_id=eid("vitals"), patient_ref=p.patient_ref, event_time=at(minute + 1 / 60),
-            heart_rate_bpm=Measurement(value=74 + rise), systolic_mmhg=Measurement(value=124),
-            temperature_c=Measurement(value=36.8), spo2_percent=Measurement(value=98),
-        ))))
-    events.append(SimEvent(p.end_min * MIN, PUMP_EVENTS_RAW.name, key, _json(InfusionCompleted(
-        event_id=eid("done"), patient_ref=p.patient_ref, event_time=at(p.end_min),
-        infusion_id=infusion_id,
-    )), note="infusion completed"))
+        events.append(
+            SimEvent(
+                minute * MIN + 1,
+                VITALS_RAW.name,
+                key,
+                _json(
+                    VitalSigns(
+                        event_id=eid("vitals"),
+                        patient_ref=p.patient_ref,
+                        event_time=at(minute + 1 / 60),
+                        heart_rate_bpm=Measurement(value=74 + rise),
+                        systolic_mmhg=Measurement(value=124),
+                        temperature_c=Measurement(value=36.8),
+                        spo2_percent=Measurement(value=98),
+                    )
+                ),
+            )
+        )
+    events.append(
+        SimEvent(
+            p.end_min * MIN,
+            PUMP_EVENTS_RAW.name,
+            key,
+            _json(
+                InfusionCompleted(
+                    event_id=eid("done"),
+                    patient_ref=p.patient_ref,
+                    event_time=at(p.end_min),
+                    infusion_id=infusion_id,
+                )
+            ),
+            note="infusion completed",
+        )
+    )
     return events
 
 
@@ -128,13 +214,20 @@ MALFORMED_PUMP_MESSAGE = (
 )
 
 
-def demo_script(start: datetime, patients: tuple[ScriptedPatient, ...] = DEMO_PATIENTS) -> list[SimEvent]:
+def demo_script(
+    start: datetime, patients: tuple[ScriptedPatient, ...] = DEMO_PATIENTS
+) -> list[SimEvent]:
     """Every message of the demo, ordered by simulated time."""
     events = [e for p in patients for e in _patient_events(p, start)]
-    events.append(SimEvent(
-        45 * MIN, PUMP_EVENTS_RAW.name, b"pt-tolerates-02", MALFORMED_PUMP_MESSAGE,
-        note="malformed gateway message",
-    ))
+    events.append(
+        SimEvent(
+            45 * MIN,
+            PUMP_EVENTS_RAW.name,
+            b"pt-tolerates-02",
+            MALFORMED_PUMP_MESSAGE,
+            note="malformed gateway message",
+        )
+    )
     events.sort(key=lambda e: (e.offset_s, e.topic, e.key))
     return events
 

@@ -29,7 +29,9 @@ def slow_rate(target_rate_ml_h: float, current_rate_ml_h: float) -> Recommendati
     alternative = f" (or by 50 %, to {half:g} mL/h)" if half != target_rate_ml_h else ""
     return Recommendation(
         code=RecommendationCode.SLOW_RATE,
-        text=f"Slow the infusion to the last tolerated rate, {target_rate_ml_h:g} mL/h{alternative}.",
+        text=(
+            f"Slow the infusion to the last tolerated rate, {target_rate_ml_h:g} mL/h{alternative}."
+        ),
         params={"target_rate_ml_h": target_rate_ml_h, "half_rate_ml_h": half},
     )
 

@@ -97,7 +97,10 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                 metrics.dead_letters.labels(spec.name, outcome.reason.value).inc()
                 log.warning(
                     "dead letter from %s[%s]@%s: %s",
-                    spec.name, message.partition, message.offset, outcome.reason.value,
+                    spec.name,
+                    message.partition,
+                    message.offset,
+                    outcome.reason.value,
                 )
                 await dead_letters.send(
                     key=message.key,
@@ -132,7 +135,10 @@ def _register_clinical_agent(
     adapters = {spec.name: spec for spec in CLINICAL_TOPICS}
     source = app.topic(
         *adapters,
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
     )
 
     async def clinical(stream: Any) -> None:
@@ -149,7 +155,10 @@ def _register_clinical_agent(
                 # worker versions gets here. Skip it loudly rather than stop the partition.
                 log.error(
                     "invalid message on validated topic %s[%s]@%s (%d errors); skipped",
-                    topic, event.message.partition, event.message.offset, exc.error_count(),
+                    topic,
+                    event.message.partition,
+                    event.message.offset,
+                    exc.error_count(),
                 )
                 continue
             patient_ref: str = parsed.patient_ref
@@ -171,7 +180,8 @@ def _register_clinical_agent(
 def _signal_ready(app: faust.App, ready_file: Path) -> None:
     """Write ``ready_file`` once the worker holds its partitions (used by the demo and tests)."""
 
-    @app.on_rebalance_complete.connect  # type: ignore[untyped-decorator]
-    async def _on_rebalance_complete(sender: Any, **kwargs: Any) -> None:
+    async def _on_rebalance_complete(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         ready_file.parent.mkdir(parents=True, exist_ok=True)
-        ready_file.write_text(str(time.time()), encoding="utf-8")
+        ready_file.write_text(str(time.time()), encoding="utf-8")  # noqa: ASYNC240 - once, tiny
+
+    app.on_rebalance_complete.connect(_on_rebalance_complete)  # type: ignore[arg-type]

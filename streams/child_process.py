@@ -44,7 +44,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets PDEATHSIG, no locks taken
+            preexec_fn=_die_with_parent,
         )
     finally:
         if not isinstance(log, int):
@@ -64,10 +64,13 @@ def terminate(process: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> int
 
 
 def tail(path: Path, lines: int = 15) -> str:
-    """The last lines of a log file, for error messages."""
+    """For error messages: the first error logged (with what follows it), else the last lines."""
     if not path.exists():
         return "(no log)"
     text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    first_error = next((i for i, line in enumerate(text) if "ERROR" in line), None)
+    if first_error is not None:
+        return "\n".join(text[first_error : first_error + lines])
     return "\n".join(text[-lines:])
 
 

@@ -51,7 +51,9 @@ def _require_bootstrap(settings: Settings) -> str:
 
 @cli.command()
 def broker(
-    port: Annotated[int, typer.Option(help="Loopback port; 0 picks a free one.", min=0, max=65535)] = 0,
+    port: Annotated[
+        int, typer.Option(help="Loopback port; 0 picks a free one.", min=0, max=65535)
+    ] = 0,
 ) -> None:
     """Run the embedded Kafka-protocol broker (Tansu, memory storage) until Ctrl-C or SIGTERM."""
     from streams.embedded_broker import EmbeddedBroker
@@ -60,10 +62,17 @@ def broker(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log_path = settings.data_dir / "broker.log"
     with EmbeddedBroker(
-        port=port, binary=settings.broker_bin, ready_timeout_s=settings.broker_ready_timeout_s
+        port=port,
+        binary=settings.broker_bin,
+        log_path=log_path,
+        ready_timeout_s=settings.broker_ready_timeout_s,
     ) as embedded:
         console.print(f"PUMPSTREAM_KAFKA_BOOTSTRAP={embedded.bootstrap}")
+        err_console.print(
+            f"embedded broker (memory storage) logging to {log_path}; Ctrl-C stops it"
+        )
         sys.stdout.flush()
         while not stop.wait(0.5):
             if not embedded.is_running():

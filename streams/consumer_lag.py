@@ -20,7 +20,9 @@ async def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int
         partitions = [
             TopicPartition(topic, p)
             for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+            for p in sorted(
+                consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
+            )
         ]
         ends = await consumer.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)

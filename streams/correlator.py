@@ -20,7 +20,7 @@ from schemas.alerts import (
 )
 from schemas.events import SymptomKind, SymptomReport, Validity, VitalSigns
 from streams import alert_text
-from streams.infusion_state import EPISODES_KEPT, InfusionState, PatientState, RateStep
+from streams.infusion_state import Episode, InfusionState, PatientState, RateStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def _r1_alert(
         recommendations = [slow, alert_text.pause("if pain does not ease")]
     recommendations += [alert_text.hydrate(), alert_text.analgesic(risk)]
     return Alert(
-        alert_id=alert_text.alert_id_for(f"{infusion.infusion_id}:R1:{step.event_id}"),
+        alert_id=alert_text.alert_id_for(f"{infusion.infusion_id}:R1:{report.event_id}"),
         phase=AlertPhase.START,
         patient_ref=state.patient_ref,
         infusion_id=infusion.infusion_id,
@@ -102,17 +102,14 @@ def _r1_alert(
     )
 
 
-def evaluate_r1(state: PatientState, settings: RuleSettings, now: datetime) -> list[Alert]:
-    """New R1 alert episodes in ``state``, in event-time order; records them in ``state``.
+_PRIORITY_RANK = {AlertPriority.LOW: 0, AlertPriority.MEDIUM: 1, AlertPriority.HIGH: 2}
 
-    Evaluated over every kept back-pain report, so a rate change that arrives after the
-    pain report it preceded (in event time) still correlates.
-    """
-    infusion = state.infusion
-    if infusion is None:
-        return []
-    window = timedelta(seconds=settings.lookback_window_s)
-    alerts: list[Alert] = []
+
+def _r1_candidates(
+    state: PatientState, infusion: InfusionState, window: timedelta
+) -> list[tuple[SymptomReport, RateStep]]:
+    """Back-pain reports during the infusion, each with the rate increase it follows."""
+    pairs = []
     for report in state.recent_symptoms:
         if report.symptom is not SymptomKind.BACK_PAIN or not report.pain_score:
             continue
@@ -121,12 +118,55 @@ def evaluate_r1(state: PatientState, settings: RuleSettings, now: datetime) -> l
         if not infusion.is_infusing_at(report.event_time):
             continue
         step = latest_increase_before(infusion, report.event_time, window)
-        if step is None:
+        if step is not None:
+            pairs.append((report, step))
+    return pairs
+
+
+def evaluate_r1(state: PatientState, settings: RuleSettings, now: datetime) -> list[Alert]:
+    """R1 alerts that ``state`` now calls for; records the episode in ``state``.
+
+    Evaluated over every kept back-pain report, so events may arrive in any order:
+    - the first correlated report opens an episode (phase start);
+    - a rate increase that arrives late but precedes the opening report in event time corrects
+      that episode's evidence (phase update, same alert id);
+    - a later report in the episode with a higher priority band updates it;
+    - pain after a rate increase made after the episode's onset opens a new episode.
+    Re-evaluating an unchanged state yields nothing, so re-delivery never re-alerts.
+    """
+    infusion = state.infusion
+    if infusion is None:
+        return []
+    window = timedelta(seconds=settings.lookback_window_s)
+    alerts: list[Alert] = []
+    for report, step in _r1_candidates(state, infusion, window):
+        episode = state.episodes.get("R1")
+        if episode is None or step.event_time > episode.onset_time:
+            alert = _r1_alert(state, infusion, report, step, now)
+            state.episodes["R1"] = Episode(
+                alert_id=alert.alert_id,
+                rule="R1",
+                onset_time=report.event_time,
+                report_event_id=report.event_id,
+                step_event_id=step.event_id,
+                priority=alert.priority,
+            )
+            alerts.append(alert)
             continue
-        alert = _r1_alert(state, infusion, report, step, now)
-        if alert.alert_id in state.alerted_episodes:
-            continue
-        state.alerted_episodes.append(alert.alert_id)
-        del state.alerted_episodes[:-EPISODES_KEPT]
-        alerts.append(alert)
+        corrected = (
+            report.event_id == episode.report_event_id and step.event_id != episode.step_event_id
+        )
+        worse = (
+            report.event_time > episode.onset_time
+            and _PRIORITY_RANK[alert_text.pain_priority(report.pain_score or 0)]
+            > _PRIORITY_RANK[episode.priority]
+        )
+        if corrected or worse:
+            update = _r1_alert(state, infusion, report, step, now).model_copy(
+                update={"alert_id": episode.alert_id, "phase": AlertPhase.UPDATE}
+            )
+            state.episodes["R1"] = episode.model_copy(
+                update={"step_event_id": step.event_id, "priority": update.priority}
+            )
+            alerts.append(update)
     return alerts

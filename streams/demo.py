@@ -25,7 +25,11 @@ from streams.settings import Settings
 from streams.topic_admin import ensure_topics
 from streams.worker_process import WorkerProcess
 
-_PRIORITY_STYLE = {AlertPriority.LOW: "cyan", AlertPriority.MEDIUM: "yellow", AlertPriority.HIGH: "bold red"}
+_PRIORITY_STYLE = {
+    AlertPriority.LOW: "cyan",
+    AlertPriority.MEDIUM: "yellow",
+    AlertPriority.HIGH: "bold red",
+}
 
 
 @dataclass
@@ -35,13 +39,17 @@ class DemoSummary:
     dead_letters: Counter[str] = field(default_factory=Counter)
 
 
-async def _watch(bootstrap: str, console: Console, summary: DemoSummary, stop: asyncio.Event) -> None:
+async def _watch(
+    bootstrap: str, console: Console, summary: DemoSummary, stop: asyncio.Event
+) -> None:
     """Print alerts and dead letters as they arrive, until ``stop`` is set."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         names = [ALERTS.name, *(t.name for t in DEAD_LETTER_TOPICS)]
-        parts = [TopicPartition(n, p) for n in names for p in consumer.partitions_for_topic(n) or ()]
+        parts = [
+            TopicPartition(n, p) for n in names for p in consumer.partitions_for_topic(n) or ()
+        ]
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         while not stop.is_set():
@@ -92,7 +100,9 @@ async def run_demo(settings: Settings, *, speed: float, console: Console) -> int
         raise PumpstreamError(
             "the demo runs on its own embedded broker; unset PUMPSTREAM_KAFKA_BOOTSTRAP"
         )
-    broker = EmbeddedBroker(log_path=run_dir / "broker.log", ready_timeout_s=settings.broker_ready_timeout_s)
+    broker = EmbeddedBroker(
+        log_path=run_dir / "broker.log", ready_timeout_s=settings.broker_ready_timeout_s
+    )
     worker: WorkerProcess | None = None
     try:
         broker.start()
@@ -152,4 +162,3 @@ def _summarise(
         console.print(f"[red]the worker did not catch up within 30 s; see {worker.log_path}[/]")
     console.print("[green]demo finished[/]" if ok else "[red]demo did not match its script[/]")
     return 0 if ok else 1
-

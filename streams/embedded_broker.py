@@ -97,9 +97,12 @@ class EmbeddedBroker:
             [
                 str(binary),
                 "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             log_path=self.log_path,
         )
@@ -116,8 +119,9 @@ class EmbeddedBroker:
                     f"the embedded broker exited with code {self._process.returncode} "
                     f"before it was ready:\n{log}"
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.5),
             ):
                 return
             time.sleep(0.05)

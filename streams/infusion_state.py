@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.alerts import AlertPriority
 from schemas.base import event_time_sort_key
 from schemas.events import (
     InfusionCompleted,
@@ -30,7 +31,6 @@ from schemas.events import (
 #: Event ids remembered per patient for idempotence (an infusion has a few hundred events).
 SEEN_EVENT_IDS_KEPT = 2000
 SYMPTOM_REPORTS_KEPT = 50
-EPISODES_KEPT = 200
 
 
 class InfusionStatus(StrEnum):
@@ -105,6 +105,19 @@ class InfusionState(BaseModel):
         self.rate_history.sort(key=lambda p: event_time_sort_key(p.event_time, p.event_id))
 
 
+class Episode(BaseModel):
+    """An open alert episode: one stable alert id from the first report until the infusion ends
+    or a new rate step starts a new one."""
+
+    alert_id: str
+    rule: str
+    #: Event time of the report that opened the episode.
+    onset_time: datetime
+    report_event_id: str
+    step_event_id: str
+    priority: AlertPriority
+
+
 class PatientState(BaseModel):
     """Everything the pipeline keeps about one patient (one Faust table entry)."""
 
@@ -113,7 +126,8 @@ class PatientState(BaseModel):
     latest_vitals: VitalSigns | None = None
     recent_symptoms: list[SymptomReport] = []
     seen_event_ids: list[str] = []
-    alerted_episodes: list[str] = []
+    #: Open episodes of the current infusion, by rule.
+    episodes: dict[str, Episode] = {}
 
     def to_table_value(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -159,6 +173,7 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
             state.infusion = InfusionState(
                 infusion_id=event.infusion_id, context=event.context, rate_history=[]
             )
+            state.episodes = {}
         state.infusion.add_point(
             RatePoint(
                 event_id=event.event_id,
@@ -174,7 +189,11 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
 
 def _apply_pump_event(state: PatientState, event: PumpEventModel) -> None:
     infusion = state.infusion
-    if infusion is None or infusion.infusion_id != event.infusion_id or isinstance(event, PumpAlarm):
+    if (
+        infusion is None
+        or infusion.infusion_id != event.infusion_id
+        or isinstance(event, PumpAlarm)
+    ):
         # A pump alarm does not change the rate; events of an unknown infusion have no context
         # (weight, product) to judge them by.
         return
@@ -190,5 +209,7 @@ def _apply_pump_event(state: PatientState, event: PumpEventModel) -> None:
     elif isinstance(event, InfusionCompleted):
         status = InfusionStatus.COMPLETED
     infusion.add_point(
-        RatePoint(event_id=event.event_id, event_time=event.event_time, rate_ml_h=rate, status=status)
+        RatePoint(
+            event_id=event.event_id, event_time=event.event_time, rate_ml_h=rate, status=status
+        )
     )

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str | None = Field(
         default=None,
-        description="Kafka bootstrap servers, host:port[,host:port...]. Unset: the embedded broker.",
+        description="Kafka bootstrap servers, host:port[,host:port...]; unset: embedded broker.",
     )
     app_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] = "pumpstream"
     topic_partitions: Annotated[int, Field(ge=1, le=256)] = 4

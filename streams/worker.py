@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = None) -> None:
     """Create the topics, serve metrics, and run the Faust worker until SIGTERM/SIGINT."""
+    # Faust creates only the last directory level of its datadir.
+    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(

@@ -1,0 +1,87 @@
+"""`pumpstream demo` end to end: broker, worker and scripted infusions, as a newcomer runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DEMO = [sys.executable, "-m", "streams.cli", "demo"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUMPSTREAM_")}
+    return {**env, "PUMPSTREAM_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_demo_shows_the_scripted_reaction_alert_and_exits_0(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*DEMO, "--speed", "1200"],
+        capture_output=True, env=_env(tmp_path), timeout=150, check=False,
+    )  # fmt: skip
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()
+    assert "ALERT MEDIUM R1 pt-reacts-01 Back pain 6/10, 18 min after rate increase" in out
+    assert "slow_rate:" in out
+    assert "dead letter pump.events.raw.dlq: schema_violation" in out
+    assert "R1 expected for: ['pt-reacts-01']; alerted: ['pt-reacts-01']" in out
+    assert "demo finished" in out
+    assert "Traceback" not in out + result.stderr.decode()
+
+
+def test_ctrl_c_stops_everything_without_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*DEMO, "--speed", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 90
+    while "worker ready" not in seen and time.monotonic() < deadline:
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        seen += line
+    assert "worker ready" in seen, seen
+    broker_port = int(re.search(r"on 127\.0\.0\.1:(\d+)", seen).group(1))  # type: ignore[union-attr]
+    time.sleep(2)  # let the simulator start publishing
+
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, out.decode() + err.decode()
+    assert b"Traceback" not in out + err
+    assert b"interrupted" in out
+    assert _processes_mentioning(str(tmp_path)) == [], "no worker left behind"
+    assert not _listening(broker_port), "no broker left behind"

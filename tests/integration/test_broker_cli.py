@@ -1,0 +1,114 @@
+"""`pumpstream broker` and worker start-up errors, as a person at a terminal sees them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.embedded_broker import LOOPBACK, EmbeddedBroker, free_port
+
+pytestmark = pytest.mark.integration
+
+PUMPSTREAM = [sys.executable, "-m", "streams.cli"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PUMPSTREAM_")}
+    return {**env, **extra}
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_broker_prints_its_address_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*PUMPSTREAM, "broker"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(PUMPSTREAM_DATA_DIR=str(tmp_path)),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()
+        assert line.startswith(f"PUMPSTREAM_KAFKA_BOOTSTRAP={LOOPBACK}:")
+        port = int(line.rsplit(":", 1)[1])
+        assert _accepts(port)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    assert not _accepts(port), "the broker process must be gone"
+
+
+def test_broker_on_a_taken_port_says_so() -> None:
+    with EmbeddedBroker() as taken:
+        result = subprocess.run(
+            [*PUMPSTREAM, "broker", "--port", str(taken.port)],
+            capture_output=True, env=_env(), timeout=30, check=False,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert f"port {taken.port}" in result.stderr.decode()
+    assert b"already in use" in result.stderr
+
+
+def test_broker_with_a_missing_binary_names_the_setting(tmp_path: Path) -> None:
+    missing = tmp_path / "no-tansu"
+    result = subprocess.run(
+        [*PUMPSTREAM, "broker"],
+        capture_output=True, env=_env(PUMPSTREAM_BROKER_BIN=str(missing)), timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert b"PUMPSTREAM_BROKER_BIN" in result.stderr
+
+
+def test_broker_that_exits_at_once_is_reported(tmp_path: Path) -> None:
+    fake = tmp_path / "fake-tansu"
+    fake.write_text("#!/bin/sh\necho 'cannot bind' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    result = subprocess.run(
+        [*PUMPSTREAM, "broker"],
+        capture_output=True,
+        env=_env(PUMPSTREAM_BROKER_BIN=str(fake), PUMPSTREAM_DATA_DIR=str(tmp_path)),
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"exited with code 3" in result.stderr
+    assert b"cannot bind" in result.stderr, "the broker's own words are shown"
+
+
+def test_worker_rejects_bad_settings_naming_the_variable() -> None:
+    result = subprocess.run(
+        [*PUMPSTREAM, "worker"],
+        capture_output=True,
+        env=_env(
+            PUMPSTREAM_KAFKA_BOOTSTRAP=f"{LOOPBACK}:{free_port()}",
+            PUMPSTREAM_TOPIC_PARTITIONS="many",
+        ),
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"PUMPSTREAM_TOPIC_PARTITIONS: 'many'" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_worker_without_bootstrap_explains_what_to_do() -> None:
+    result = subprocess.run(
+        [*PUMPSTREAM, "worker"], capture_output=True, env=_env(), timeout=30, check=False
+    )
+    assert result.returncode == 2
+    assert b"PUMPSTREAM_KAFKA_BOOTSTRAP is not set" in result.stderr
