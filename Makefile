@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint schemas clean
+.PHONY: demo test test-fast lint system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,12 @@ demo: $(STAMP)
 	$(BIN)/pumpstream demo
 
 ## Lint, type-check and run every test (unit, integration on the real broker, end to end).
-test: $(STAMP) lint
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest
+
+## Debian packages the tests run for real (Prometheus, Alertmanager, Chromium); only the missing.
+system-deps:
+	bash scripts/install-system-deps.sh
 
 ## Only the fast tests (no broker, no subprocesses).
 test-fast: $(STAMP)
