@@ -45,7 +45,7 @@ def test_broker_prints_its_address_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         port = int(line.rsplit(":", 1)[1])
         assert _accepts(port)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
+        _out, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
     assert proc.returncode == 0, err.decode()
