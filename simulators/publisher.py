@@ -26,13 +26,18 @@ async def publish(
     await producer.start()
     try:
         started = time.monotonic()
+        pending = []
         for event in events:
             if speed > 0:
                 delay = started + event.offset_s / speed - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            await producer.send_and_wait(event.topic, key=event.key, value=event.value)
+                await producer.send_and_wait(event.topic, key=event.key, value=event.value)
+            else:
+                # As fast as possible: let the producer batch; per-partition order is kept.
+                pending.append(await producer.send(event.topic, key=event.key, value=event.value))
             on_sent(event)
+        await asyncio.gather(*pending)
         return len(events)
     finally:
         await producer.stop()

@@ -8,12 +8,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from streams.exceptions import PumpstreamError
+
+if TYPE_CHECKING:
+    from streams.bench import Sample
 from streams.settings import Settings, load_settings
 
 cli = typer.Typer(
@@ -26,9 +29,11 @@ schemas_cli = typer.Typer(help="Event and alert schemas.", no_args_is_help=True)
 topics_cli = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
 cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topics_cli, name="topics")
+bench_cli = typer.Typer(help="Benchmarks (results: docs/benchmarks.md).", no_args_is_help=True)
+cli.add_typer(bench_cli, name="bench")
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _settings() -> Settings:
@@ -143,6 +148,38 @@ def schemas_export(directory: Path) -> None:
 
     for path in export_json_schemas(directory):
         console.print(str(path))
+
+
+def _print_samples(samples: list[Sample]) -> None:
+    for sample in samples:
+        console.print(
+            f"{sample.name:58} median {sample.median:10.2f} {sample.unit:9} "
+            f"p90 {sample.p90:10.2f} {sample.unit}"
+        )
+
+
+@bench_cli.command("rules")
+def bench_rules(
+    patients: Annotated[
+        int, typer.Option(min=1, help="Scripted patients in the event list.")
+    ] = 300,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of the whole list.")] = 9,
+) -> None:
+    """Per-event cost of the clinical step in process, with and without the table round trip."""
+    from streams.bench import bench_rules as run
+
+    _print_samples(run(patients, repeats))
+
+
+@bench_cli.command("pipeline")
+def bench_pipeline(
+    patients: Annotated[int, typer.Option(min=1, help="Scripted patients in the burst.")] = 300,
+) -> None:
+    """Throughput and event->alert latency through the embedded broker and one worker."""
+    from streams.bench import run_bench_pipeline
+
+    settings = _settings()
+    _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line)))
 
 
 def main() -> None:
