@@ -112,3 +112,23 @@ def test_worker_without_bootstrap_explains_what_to_do() -> None:
     )
     assert result.returncode == 2
     assert b"PUMPSTREAM_KAFKA_BOOTSTRAP is not set" in result.stderr
+
+
+def test_broker_that_never_answers_times_out_with_a_clear_error(tmp_path: Path) -> None:
+    silent = tmp_path / "silent-tansu"
+    silent.write_text("#!/bin/sh\nexec sleep 60\n")
+    silent.chmod(0o755)
+    result = subprocess.run(
+        [*PUMPSTREAM, "broker"],
+        capture_output=True,
+        env=_env(
+            PUMPSTREAM_BROKER_BIN=str(silent),
+            PUMPSTREAM_BROKER_READY_TIMEOUT_S="1",
+            PUMPSTREAM_DATA_DIR=str(tmp_path),
+        ),
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"did not accept connections" in result.stderr
+    assert b"within 1 s" in result.stderr
