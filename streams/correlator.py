@@ -148,14 +148,12 @@ def evaluate_r1(state: PatientState, settings: RuleSettings, now: datetime) -> l
                 rule="R1",
                 onset_time=report.event_time,
                 report_event_id=report.event_id,
-                step_event_id=step.event_id,
+                step_key=step.key,
                 priority=alert.priority,
             )
             alerts.append(alert)
             continue
-        corrected = (
-            report.event_id == episode.report_event_id and step.event_id != episode.step_event_id
-        )
+        corrected = report.event_id == episode.report_event_id and step.key != episode.step_key
         worse = (
             report.event_time > episode.onset_time
             and _PRIORITY_RANK[alert_text.pain_priority(report.pain_score or 0)]
@@ -166,7 +164,7 @@ def evaluate_r1(state: PatientState, settings: RuleSettings, now: datetime) -> l
                 update={"alert_id": episode.alert_id, "phase": AlertPhase.UPDATE}
             )
             state.episodes["R1"] = episode.model_copy(
-                update={"step_event_id": step.event_id, "priority": update.priority}
+                update={"step_key": step.key, "priority": update.priority}
             )
             alerts.append(update)
     return alerts

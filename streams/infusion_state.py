@@ -31,6 +31,7 @@ from schemas.events import (
 #: Event ids remembered per patient for idempotence (an infusion has a few hundred events).
 SEEN_EVENT_IDS_KEPT = 2000
 SYMPTOM_REPORTS_KEPT = 50
+UNMATCHED_FACTS_KEPT = 200
 
 
 class InfusionStatus(StrEnum):
@@ -40,10 +41,9 @@ class InfusionStatus(StrEnum):
     COMPLETED = "completed"
 
 
-class RatePoint(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RatePoint:
     """The pump's state after one pump event."""
-
-    model_config = ConfigDict(frozen=True)
 
     event_id: str
     event_time: datetime
@@ -60,16 +60,42 @@ class RateStep:
     rate_before_ml_h: float
     rate_after_ml_h: float
 
+    @property
+    def key(self) -> str:
+        """Identifies the step and what it is known to be: a late event that changes the rate
+        before it changes the key."""
+        return f"{self.event_id}:{self.rate_before_ml_h:g}:{self.rate_after_ml_h:g}"
+
+
+class PumpFact(BaseModel):
+    """What one pump event says about the infusion's rate and status."""
+
+    model_config = ConfigDict(frozen=True)
+
+    infusion_id: str
+    event_id: str
+    event_time: datetime
+    status: InfusionStatus
+    #: The new rate for a start, rate change or resumption; None keeps the rate in force.
+    rate_ml_h: float | None = None
+
 
 class InfusionState(BaseModel):
     infusion_id: str
     context: InfusionContext
-    #: Sorted by event time, whatever order events arrived in.
-    rate_history: list[RatePoint]
+    #: Pump facts sorted by event time, whatever order they arrived in; the rate history is
+    #: derived from them, so a late event corrects everything after it.
+    facts: list[PumpFact]
 
     @property
-    def started_at(self) -> datetime:
-        return self.rate_history[0].event_time
+    def rate_history(self) -> list[RatePoint]:
+        points: list[RatePoint] = []
+        rate = 0.0
+        for fact in self.facts:
+            if fact.rate_ml_h is not None:
+                rate = fact.rate_ml_h
+            points.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
+        return points
 
     def point_at(self, when: datetime) -> RatePoint | None:
         """The pump's state in force at ``when`` (event time)."""
@@ -100,9 +126,9 @@ class InfusionState(BaseModel):
             last_running = point.rate_ml_h
         return steps
 
-    def add_point(self, point: RatePoint) -> None:
-        self.rate_history.append(point)
-        self.rate_history.sort(key=lambda p: event_time_sort_key(p.event_time, p.event_id))
+    def add_facts(self, facts: list[PumpFact]) -> None:
+        self.facts.extend(facts)
+        self.facts.sort(key=lambda f: event_time_sort_key(f.event_time, f.event_id))
 
 
 class Episode(BaseModel):
@@ -114,7 +140,8 @@ class Episode(BaseModel):
     #: Event time of the report that opened the episode.
     onset_time: datetime
     report_event_id: str
-    step_event_id: str
+    #: The rate step the episode is attributed to, as ``RateStep.key``.
+    step_key: str
     priority: AlertPriority
 
 
@@ -128,6 +155,8 @@ class PatientState(BaseModel):
     seen_event_ids: list[str] = []
     #: Open episodes of the current infusion, by rule.
     episodes: dict[str, Episode] = {}
+    #: Pump facts of an infusion whose start has not arrived (yet): applied when it does.
+    unmatched_pump_facts: list[PumpFact] = []
 
     def to_table_value(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -169,47 +198,50 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
         state.recent_symptoms.sort(key=lambda s: event_time_sort_key(s.event_time, s.event_id))
         del state.recent_symptoms[:-SYMPTOM_REPORTS_KEPT]
     elif isinstance(event, InfusionStarted):
-        if state.infusion is None or state.infusion.infusion_id != event.infusion_id:
-            state.infusion = InfusionState(
-                infusion_id=event.infusion_id, context=event.context, rate_history=[]
-            )
-            state.episodes = {}
-        state.infusion.add_point(
-            RatePoint(
-                event_id=event.event_id,
-                event_time=event.event_time,
-                rate_ml_h=event.rate_ml_h,
-                status=InfusionStatus.RUNNING,
-            )
-        )
-    else:
-        _apply_pump_event(state, event)
+        _start_infusion(state, event)
+    elif not isinstance(event, PumpAlarm):  # an alarm does not change rate or status
+        fact = _pump_fact(event)
+        if state.infusion is not None and state.infusion.infusion_id == fact.infusion_id:
+            state.infusion.add_facts([fact])
+        else:
+            # Its start has not arrived: without the context (weight, product) it cannot be
+            # judged yet, but it must not be lost.
+            state.unmatched_pump_facts.append(fact)
+            del state.unmatched_pump_facts[:-UNMATCHED_FACTS_KEPT]
     return True
 
 
-def _apply_pump_event(state: PatientState, event: PumpEventModel) -> None:
-    infusion = state.infusion
-    if (
-        infusion is None
-        or infusion.infusion_id != event.infusion_id
-        or isinstance(event, PumpAlarm)
-    ):
-        # A pump alarm does not change the rate; events of an unknown infusion have no context
-        # (weight, product) to judge them by.
+def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
+    start = PumpFact(
+        infusion_id=event.infusion_id, event_id=event.event_id, event_time=event.event_time,
+        status=InfusionStatus.RUNNING, rate_ml_h=event.rate_ml_h,
+    )  # fmt: skip
+    if state.infusion is not None and state.infusion.infusion_id == event.infusion_id:
+        state.infusion.add_facts([start])
         return
-    before = infusion.point_at(event.event_time)
-    rate = before.rate_ml_h if before else 0.0
-    status = InfusionStatus.RUNNING
-    if isinstance(event, RateChanged | InfusionResumed):
-        rate = event.rate_ml_h
-    elif isinstance(event, InfusionPaused):
-        status = InfusionStatus.PAUSED
-    elif isinstance(event, InfusionStopped):
-        status = InfusionStatus.STOPPED
-    elif isinstance(event, InfusionCompleted):
-        status = InfusionStatus.COMPLETED
-    infusion.add_point(
-        RatePoint(
-            event_id=event.event_id, event_time=event.event_time, rate_ml_h=rate, status=status
-        )
-    )
+    waiting = [f for f in state.unmatched_pump_facts if f.infusion_id == event.infusion_id]
+    state.unmatched_pump_facts = [
+        f for f in state.unmatched_pump_facts if f.infusion_id != event.infusion_id
+    ]
+    state.infusion = InfusionState(infusion_id=event.infusion_id, context=event.context, facts=[])
+    state.infusion.add_facts([start, *waiting])
+    state.episodes = {}
+
+
+_STATUS_AFTER: dict[type, InfusionStatus] = {
+    RateChanged: InfusionStatus.RUNNING,
+    InfusionResumed: InfusionStatus.RUNNING,
+    InfusionPaused: InfusionStatus.PAUSED,
+    InfusionStopped: InfusionStatus.STOPPED,
+    InfusionCompleted: InfusionStatus.COMPLETED,
+}
+
+
+def _pump_fact(
+    event: RateChanged | InfusionPaused | InfusionResumed | InfusionStopped | InfusionCompleted,
+) -> PumpFact:
+    rate = event.rate_ml_h if isinstance(event, RateChanged | InfusionResumed) else None
+    return PumpFact(
+        infusion_id=event.infusion_id, event_id=event.event_id, event_time=event.event_time,
+        status=_STATUS_AFTER[type(event)], rate_ml_h=rate,
+    )  # fmt: skip
