@@ -71,6 +71,19 @@ class Evidence(FrozenModel):
     minutes_since_rate_change: float | None = None
     rate_change_event_id: EventId | None = None
     vitals: VitalsEvidence | None = None
+    #: Pre-infusion vitals the abnormal ones are compared with (R2).
+    baseline_vitals: VitalsEvidence | None = None
+    #: Which thresholds the vitals crossed, e.g. ``heart_rate_bpm > 120`` (R2).
+    abnormal_vitals: tuple[str, ...] = ()
+    #: Neurological signs reported, e.g. ``weakness`` (R3, R5).
+    neurological_signs: tuple[str, ...] = ()
+    #: The dose-rate limit crossed (R8) or the cap suggested (R7), mg/kg/min.
+    limit_mg_kg_min: float | None = None
+    #: The last rate the patient ran at without symptoms, mL/h (R1, R7).
+    last_tolerated_rate_ml_h: RateMlH | None = None
+    #: Pain when the nurse slowed or paused, and minutes since then (R5).
+    pain_score_at_action: PainScore | None = None
+    minutes_since_action: float | None = None
 
 
 #: R1..R8 (DOMAIN.md §1) or T1.. for technical alerts.
@@ -94,6 +107,12 @@ class Alert(FrozenModel):
     ward: str = "infusion-centre"
     event_time: AwareDatetime
     created_at: AwareDatetime
+    #: The rules-file version that produced the alert (``streams/rules/*.toml``).
+    rules_version: Annotated[str, Field(max_length=64)] | None = None
+    #: Rules that adjusted this alert (``R4`` when risk factors raised its priority).
+    modifiers: tuple[RuleId, ...] = ()
+    #: Set when the alert was evaluated later than the grace after its trigger (event time).
+    late_by_min: float | None = None
 
 
 class AckResponse(StrEnum):

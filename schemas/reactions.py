@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field
 
-from schemas.alerts import ActionTaken, VitalsEvidence
+from schemas.alerts import AckResponse, ActionTaken, VitalsEvidence
 from schemas.base import FrozenModel, InfusionId, PainScore, PatientRef, RateMlH
 from schemas.ivig_products import IvigProduct
 
@@ -28,6 +28,11 @@ class ReactionRecord(FrozenModel):
     vitals: VitalsEvidence | None = None
     actions_taken: tuple[ActionTaken, ...] = ()
     outcome: Annotated[str, Field(max_length=200)]
+    #: The nurse's judgement when one was recorded; R7 ignores reactions marked false positive.
+    nurse_response: AckResponse | None = None
+    #: The last rate run without symptoms before the onset (R7 caps below it).
+    last_tolerated_rate_ml_h: RateMlH | None = None
+    last_tolerated_dose_rate_mg_kg_min: float | None = None
     onset_time: AwareDatetime
     ended_time: AwareDatetime
 

@@ -24,11 +24,22 @@ from schemas.dead_letters import (
     HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,
 )
-from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
-from streams.correlator import RuleSettings, evaluate_r1
+from schemas.reactions import ReactionHistory
+from schemas.topics import (
+    ALERT_ACKS,
+    ALERTS,
+    CLINICAL_TOPICS,
+    RAW_TOPICS,
+    REACTIONS,
+    VALIDATED_TOPIC,
+    TopicSpec,
+)
+from streams.correlator import Evaluation, evaluate
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
 from streams.metrics import PipelineMetrics
+from streams.reaction_ledger import history
+from streams.rules.rules_file import RulesConfig
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,7 @@ def create_app(
     settings: Settings,
     bootstrap: str,
     metrics: PipelineMetrics,
+    rules: RulesConfig,
     *,
     ready_file: Path | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -70,13 +82,16 @@ def create_app(
         # A new group must read what was produced before it joined: nothing lost.
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
+        broker_commit_interval=settings.commit_interval_s,
+        # No standby copies: the R5 timer iterates the table and must see only the patients this
+        # worker owns (the memory store would also hold standby partitions' keys).
+        table_standby_replicas=0,
         web_enabled=False,
         datadir=str(settings.data_dir / settings.app_id),
     )
-    rules = RuleSettings(lookback_window_s=settings.lookback_window_s)
     for spec in RAW_TOPICS:
         _register_ingest_agent(app, spec, metrics)
-    _register_clinical_agent(app, rules, metrics, clock)
+    _register_clinical_agent(app, rules, metrics, clock, settings.quiet_check_interval_s)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app
@@ -124,15 +139,18 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
 
 def _register_clinical_agent(
     app: faust.App,
-    rules: RuleSettings,
+    rules: RulesConfig,
     metrics: PipelineMetrics,
     clock: Callable[[], datetime],
+    quiet_check_interval_s: float,
 ) -> None:
-    """One agent over all validated clinical topics: they share the patient_ref key and the
-    partition count, so one worker sees all of a patient's events and owns their state."""
+    """One agent over the validated clinical topics, the nurses' acknowledgements and the reaction
+    ledger: all share the patient_ref key and the partition count, so one worker sees all of a
+    patient's events and owns their state."""
     state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=dict)
     alerts = _raw_topic(app, ALERTS.name)
-    adapters = {spec.name: spec for spec in CLINICAL_TOPICS}
+    reactions = _raw_topic(app, REACTIONS.name)
+    adapters = {spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)}
     source = app.topic(
         *adapters,
         key_type=bytes,
@@ -140,6 +158,18 @@ def _register_clinical_agent(
         key_serializer="raw",
         value_serializer="raw",
     )
+    grace_s = rules.timing.grace.total_seconds()
+
+    async def publish(state: PatientState, evaluation: Evaluation) -> None:
+        key = state.patient_ref.encode()
+        for alert in evaluation.alerts:
+            metrics.alerts.labels(alert.rule, alert.priority.value, alert.phase.value).inc()
+            log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
+            await alerts.send(key=key, value=alert.model_dump_json().encode())
+        for record in evaluation.reactions:
+            metrics.reactions.labels(record.rule).inc()
+        if evaluation.reactions:
+            await reactions.send(key=key, value=history(state).model_dump_json().encode())
 
     async def clinical(stream: Any) -> None:
         async for event in stream.events():
@@ -163,18 +193,43 @@ def _register_clinical_agent(
                 continue
             patient_ref: str = parsed.patient_ref
             state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
-            if not apply_event(state, parsed):
-                metrics.duplicates.labels(topic).inc()
-                continue
-            new_alerts = evaluate_r1(state, rules, clock())
+            if isinstance(parsed, ReactionHistory):
+                # The ledger, read back (ours, or documented elsewhere): R7 reads it.
+                if not state.merge_reactions(list(parsed.reactions)):
+                    continue
+            else:
+                watermark = state.watermark
+                if not apply_event(state, parsed):
+                    metrics.duplicates.labels(topic).inc()
+                    continue
+                if watermark is not None and (
+                    (watermark - parsed.event_time).total_seconds() > grace_s
+                ):
+                    metrics.late_events.labels(topic).inc()
+            state.last_arrival_epoch_s = time.time()
+            evaluation = evaluate(state, rules, clock())
             state_table[patient_ref] = state.to_table_value()
-            for alert in new_alerts:
-                metrics.alerts.labels(alert.rule, alert.priority.value, alert.phase.value).inc()
-                log.info("alert %s %s %s", alert.alert_id, alert.rule, alert.priority.value)
-                await alerts.send(key=patient_ref.encode(), value=alert.model_dump_json().encode())
+            await publish(state, evaluation)
             metrics.processing.labels("clinical").observe(time.perf_counter() - started)
 
+    async def quiet_streams_check() -> None:
+        """R5 is due 30 min after slowing even when nothing more arrives for the patient: once a
+        patient's streams have been quiet for the grace, evaluate with the wall clock."""
+        now = clock()
+        quiet_before = now.timestamp() - grace_s
+        for patient_ref, value in list(state_table.items()):
+            if value is None or value.get("last_arrival_epoch_s", now.timestamp()) > quiet_before:
+                continue
+            if not value.get("episodes"):
+                continue
+            state = PatientState.from_table_value(patient_ref, value)
+            evaluation = evaluate(state, rules, now, horizon=now)
+            if evaluation.alerts or evaluation.reactions:
+                state_table[patient_ref] = state.to_table_value()
+                await publish(state, evaluation)
+
     app.agent(source, name="clinical")(clinical)
+    app.timer(interval=quiet_check_interval_s, name="quiet_streams_check")(quiet_streams_check)
 
 
 def _signal_ready(app: faust.App, ready_file: Path) -> None:

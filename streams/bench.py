@@ -1,7 +1,7 @@
 """``pumpstream bench``: measured, not asserted. Results go to docs/benchmarks.md.
 
-- ``bench rules``: per-event cost of the clinical step (state load, apply, R1, state store) in
-  process, against the same step without the table round trip, side by side in one run.
+- ``bench rules``: per-event cost of the clinical step (state load, apply, rules R1-R8, state
+  store) in process, against the same step without the table round trip, side by side in one run.
 - ``bench pipeline``: the embedded broker and one worker; N raw events as fast as possible;
   throughput to a caught-up consumer group, and event-in -> alert-out latency for reacting patients.
 """
@@ -25,9 +25,10 @@ from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
 from streams.consumer_lag import wait_until_caught_up
-from streams.correlator import RuleSettings, evaluate_r1
+from streams.correlator import evaluate
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.infusion_state import ClinicalEventModel, PatientState, apply_event
+from streams.rules.rules_file import load_rules
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
 from streams.worker_process import WorkerProcess
@@ -79,7 +80,7 @@ def _parsed_events(patients: int) -> list[ClinicalEventModel]:
 def bench_rules(patients: int, repeats: int) -> list[Sample]:
     """Microseconds per event, median over ``repeats`` runs of the whole event list."""
     events = _parsed_events(patients)
-    rules = RuleSettings()
+    rules = load_rules()
     now = datetime.now(UTC)
 
     def with_table_round_trip() -> None:
@@ -87,7 +88,7 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
         for event in events:
             state = PatientState.from_table_value(event.patient_ref, table.get(event.patient_ref))
             if apply_event(state, event):
-                evaluate_r1(state, rules, now)
+                evaluate(state, rules, now)
                 table[event.patient_ref] = state.to_table_value()
 
     def in_memory_only() -> None:
@@ -97,7 +98,7 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
                 event.patient_ref, PatientState(patient_ref=event.patient_ref)
             )
             if apply_event(state, event):
-                evaluate_r1(state, rules, now)
+                evaluate(state, rules, now)
 
     samples = []
     runs: dict[str, list[float]] = {"with table round trip": [], "in-memory state only": []}

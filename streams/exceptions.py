@@ -25,3 +25,7 @@ class BrokerNotReady(PumpstreamError):
 
 class WorkerNotReady(PumpstreamError):
     """A pipeline worker did not join its consumer group in time, or exited."""
+
+
+class RulesFileError(PumpstreamError):
+    """The clinical rules file is missing, not TOML, or has a bad value (names field and reason)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.alerts import AlertPriority
+from schemas.alerts import ActionTaken, AlertAck, AlertPriority, VitalsEvidence
 from schemas.base import event_time_sort_key
 from schemas.events import (
     InfusionCompleted,
@@ -27,11 +27,16 @@ from schemas.events import (
     SymptomReport,
     VitalSigns,
 )
+from schemas.reactions import ReactionRecord
 
 #: Event ids remembered per patient for idempotence (an infusion has a few hundred events).
 SEEN_EVENT_IDS_KEPT = 2000
 SYMPTOM_REPORTS_KEPT = 50
 UNMATCHED_FACTS_KEPT = 200
+VITALS_KEPT = 300
+ACKS_KEPT = 50
+INFUSIONS_REMEMBERED = 50
+REACTIONS_KEPT = 50
 
 
 class InfusionStatus(StrEnum):
@@ -86,6 +91,42 @@ class InfusionState(BaseModel):
     #: Pump facts sorted by event time, whatever order they arrived in; the rate history is
     #: derived from them, so a late event corrects everything after it.
     facts: list[PumpFact]
+    #: The last vitals set at or before the start (event time): the pre-infusion baseline.
+    baseline_vitals: VitalSigns | None = None
+
+    @property
+    def started_at(self) -> datetime:
+        return self.facts[0].event_time
+
+    @property
+    def status(self) -> InfusionStatus:
+        return self.facts[-1].status
+
+    def ended_at(self) -> datetime | None:
+        """Event time of the stop or completion, if the infusion has ended."""
+        for fact in self.facts:
+            if fact.status in {InfusionStatus.STOPPED, InfusionStatus.COMPLETED}:
+                return fact.event_time
+        return None
+
+    def current_rate_ml_h(self) -> float:
+        history = self.rate_history
+        return history[-1].rate_ml_h if history else 0.0
+
+    def peak_dose_rate_mg_kg_min(self) -> float:
+        running = [p.rate_ml_h for p in self.rate_history if p.status is InfusionStatus.RUNNING]
+        return self.context.dose_rate_mg_kg_min(max(running, default=0.0))
+
+    def slowed_or_paused_after(self, when: datetime, rate_ml_h: float) -> RatePoint | None:
+        """The first pump state after ``when`` that runs slower than ``rate_ml_h`` or is paused."""
+        for point in self.rate_history:
+            if point.event_time <= when:
+                continue
+            if point.status is InfusionStatus.PAUSED or (
+                point.status is InfusionStatus.RUNNING and point.rate_ml_h < rate_ml_h
+            ):
+                return point
+        return None
 
     @property
     def rate_history(self) -> list[RatePoint]:
@@ -132,17 +173,33 @@ class InfusionState(BaseModel):
 
 
 class Episode(BaseModel):
-    """An open alert episode: one stable alert id from the first report until the infusion ends
-    or a new rate step starts a new one."""
+    """An open alert episode: one stable alert id from its start to its end."""
 
     alert_id: str
     rule: str
-    #: Event time of the report that opened the episode.
+    infusion_id: str
+    #: Event time of the event that opened the episode.
     onset_time: datetime
-    report_event_id: str
-    #: The rate step the episode is attributed to, as ``RateStep.key``.
-    step_key: str
+    #: The event that opened it (a report, a pump event, the infusion start).
+    trigger_event_id: str
+    #: What the episode is attributed to (R1: the rate step's ``RateStep.key``).
+    anchor: str
     priority: AlertPriority
+    #: The rule's measure of how bad it is (R1-R3: pain score, R8: dose rate); updates follow it.
+    severity: float = 0.0
+    #: The last alert sent for the episode (JSON): the end phase repeats it.
+    last_alert: dict[str, Any]
+    #: Reaction facts for the ledger (R1-R3).
+    peak_pain: int | None = None
+    rate_at_onset_ml_h: float | None = None
+    minutes_since_step: float | None = None
+    last_tolerated_rate_ml_h: float | None = None
+    vitals_at_onset: VitalsEvidence | None = None
+    #: R5: when the nurse slowed or paused (pump or acknowledgement) and the pain then.
+    action_time: datetime | None = None
+    pain_at_action: int | None = None
+    actions: list[ActionTaken] = []
+    persistence_checked: bool = False
 
 
 class PatientState(BaseModel):
@@ -150,13 +207,44 @@ class PatientState(BaseModel):
 
     patient_ref: str
     infusion: InfusionState | None = None
-    latest_vitals: VitalSigns | None = None
+    #: Vital signs sorted by event time (the newest ``VITALS_KEPT``).
+    vitals: list[VitalSigns] = []
     recent_symptoms: list[SymptomReport] = []
     seen_event_ids: list[str] = []
-    #: Open episodes of the current infusion, by rule.
+    #: Open episodes, by rule (one open episode per rule).
     episodes: dict[str, Episode] = {}
+    #: Per ``infusion_id:rule``: event time up to which triggers belong to ended episodes.
+    closed_until: dict[str, datetime] = {}
     #: Pump facts of an infusion whose start has not arrived (yet): applied when it does.
     unmatched_pump_facts: list[PumpFact] = []
+    #: Infusion ids seen for this patient, oldest first (R6 counts repeated infusions).
+    infusions_seen: list[str] = []
+    #: Nurse responses to this patient's alerts.
+    acks: list[AlertAck] = []
+    #: Documented reactions (the ``reactions`` ledger), oldest first.
+    reactions: list[ReactionRecord] = []
+    #: The newest event time seen for this patient: events older than it by more than the grace
+    #: are late.
+    watermark: datetime | None = None
+    #: Wall-clock time (epoch s) the last event for this patient arrived; the R5 timer acts only
+    #: when the patient's streams have gone quiet.
+    last_arrival_epoch_s: float | None = None
+
+    @property
+    def latest_vitals(self) -> VitalSigns | None:
+        return self.vitals[-1] if self.vitals else None
+
+    def vitals_between(self, start: datetime, end: datetime) -> list[VitalSigns]:
+        return [v for v in self.vitals if start <= v.event_time <= end]
+
+    def merge_reactions(self, records: list[ReactionRecord]) -> bool:
+        """Add documented reactions not yet known (by alert id); True when any was new."""
+        known = {r.alert_id for r in self.reactions}
+        new = [r for r in records if r.alert_id not in known]
+        self.reactions.extend(new)
+        self.reactions.sort(key=lambda r: event_time_sort_key(r.onset_time, r.alert_id))
+        del self.reactions[:-REACTIONS_KEPT]
+        return bool(new)
 
     def to_table_value(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -177,7 +265,7 @@ PumpEventModel = (
     | InfusionCompleted
     | PumpAlarm
 )
-ClinicalEventModel = PumpEventModel | VitalSigns | SymptomReport
+ClinicalEventModel = PumpEventModel | VitalSigns | SymptomReport | AlertAck
 
 
 def _remember(items: list[str], item: str, keep: int) -> None:
@@ -190,9 +278,16 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
     if event.event_id in state.seen_event_ids:
         return False
     _remember(state.seen_event_ids, event.event_id, SEEN_EVENT_IDS_KEPT)
-    if isinstance(event, VitalSigns):
-        if state.latest_vitals is None or event.event_time >= state.latest_vitals.event_time:
-            state.latest_vitals = event
+    if state.watermark is None or event.event_time > state.watermark:
+        state.watermark = event.event_time
+    if isinstance(event, AlertAck):
+        state.acks.append(event)
+        del state.acks[:-ACKS_KEPT]
+    elif isinstance(event, VitalSigns):
+        state.vitals.append(event)
+        state.vitals.sort(key=lambda v: event_time_sort_key(v.event_time, v.event_id))
+        del state.vitals[:-VITALS_KEPT]
+        _update_baseline(state, event)
     elif isinstance(event, SymptomReport):
         state.recent_symptoms.append(event)
         state.recent_symptoms.sort(key=lambda s: event_time_sort_key(s.event_time, s.event_id))
@@ -225,7 +320,19 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
     ]
     state.infusion = InfusionState(infusion_id=event.infusion_id, context=event.context, facts=[])
     state.infusion.add_facts([start, *waiting])
-    state.episodes = {}
+    for vitals in state.vitals:
+        _update_baseline(state, vitals)
+    if event.infusion_id not in state.infusions_seen:
+        _remember(state.infusions_seen, event.infusion_id, INFUSIONS_REMEMBERED)
+
+
+def _update_baseline(state: PatientState, vitals: VitalSigns) -> None:
+    infusion = state.infusion
+    if infusion is None or vitals.event_time > infusion.started_at:
+        return
+    current = infusion.baseline_vitals
+    if current is None or vitals.event_time >= current.event_time:
+        infusion.baseline_vitals = vitals
 
 
 _STATUS_AFTER: dict[type, InfusionStatus] = {

@@ -39,6 +39,18 @@ class PipelineMetrics:
             ["rule", "priority", "phase"],
             registry=registry,
         )
+        self.late_events = Counter(
+            f"{PREFIX}_late_events_total",
+            "Clinical events older than the grace behind the patient's newest event (still used).",
+            ["topic"],
+            registry=registry,
+        )
+        self.reactions = Counter(
+            f"{PREFIX}_reactions_documented_total",
+            "Reaction records written to the ledger, by rule.",
+            ["rule"],
+            registry=registry,
+        )
         self.processing = Histogram(
             f"{PREFIX}_processing_seconds",
             "Time to process one message in an agent, by stage.",

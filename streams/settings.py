@@ -42,7 +42,21 @@ class Settings(BaseSettings):
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
     data_dir: Path = Path(".pumpstream")
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
-    lookback_window_s: Annotated[int, Field(ge=60, le=6 * 3600)] = 3600
+    lookback_window_s: Annotated[int | None, Field(ge=60, le=6 * 3600)] = Field(
+        default=None,
+        description="R1 look-back window in seconds; unset: the rules file's (60 min by default).",
+    )
+    rules_file: Path | None = Field(
+        default=None,
+        description="Clinical rules TOML file; unset: streams/rules/ivig-back-pain.toml.",
+    )
+    quiet_check_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=10.0,
+        description="How often the R5 timer looks for patients whose streams went quiet.",
+    )
+    commit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=2.8, description="How often a worker commits consumed offsets (Faust's default)."
+    )
     broker_session_timeout_s: Annotated[float, Field(ge=2, le=300)] = 6.0
     broker_ready_timeout_s: Annotated[float, Field(gt=0, le=300)] = 20.0
     broker_bin: Path | None = Field(

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from streams.app import create_app
 from streams.metrics import PipelineMetrics
+from streams.rules.rules_file import rules_for
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
 
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = None) -> None:
     """Create the topics, serve metrics, and run the Faust worker until SIGTERM/SIGINT."""
+    rules = rules_for(settings.rules_file, settings.lookback_window_s)  # a bad file stops us here
+    log.info("clinical rules %s", rules.version)
     # Faust creates only the last directory level of its datadir.
     (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
     loop = asyncio.new_event_loop()
@@ -37,6 +40,6 @@ def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = 
             settings.web_port, addr=settings.bind_address, registry=registry
         )
         log.info("metrics on http://%s:%d/metrics", settings.bind_address, server.server_port)
-    app = create_app(settings, bootstrap, metrics, ready_file=ready_file)
+    app = create_app(settings, bootstrap, metrics, rules, ready_file=ready_file)
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
     worker.execute_from_commandline()

@@ -24,7 +24,7 @@ def test_defaults_are_safe() -> None:
     assert settings.kafka_bootstrap is None
     assert settings.uses_embedded_broker
     assert settings.bind_address == "127.0.0.1"
-    assert settings.lookback_window_s == 3600
+    assert settings.lookback_window_s is None  # the rules file decides (60 min)
     assert settings.data_dir == Path(".pumpstream")
 
 

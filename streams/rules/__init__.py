@@ -1,0 +1,1 @@
+"""The versioned clinical rules file and its validated model."""
