@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from schemas.alerts import Alert, AlertAck
+from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import PUMP_EVENT_ADAPTER, SymptomReport, VitalSigns
 from schemas.reactions import ReactionHistory
 
@@ -60,6 +61,11 @@ REACTIONS = TopicSpec(
     _adapter(ReactionHistory),
     compacted=True,
 )
+CLINICAL_TIMER = TopicSpec(
+    "clinical.timer",
+    "Internal: timer requests to evaluate time-driven rules (R5) for a quiet patient.",
+    _adapter(QuietStreamCheck),
+)
 
 RAW_TOPICS: tuple[TopicSpec, ...] = (PUMP_EVENTS_RAW, VITALS_RAW, SYMPTOMS_RAW)
 #: Raw topic -> the validated topic ingest writes to.
@@ -89,6 +95,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ALERTS,
     ALERT_ACKS,
     REACTIONS,
+    CLINICAL_TIMER,
 )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import faust
 from pydantic import ValidationError
 
+from schemas.clinical_timer import QuietStreamCheck
 from schemas.dead_letters import (
     HEADER_DETAIL,
     HEADER_REASON,
@@ -28,13 +29,14 @@ from schemas.reactions import ReactionHistory
 from schemas.topics import (
     ALERT_ACKS,
     ALERTS,
+    CLINICAL_TIMER,
     CLINICAL_TOPICS,
     RAW_TOPICS,
     REACTIONS,
     VALIDATED_TOPIC,
     TopicSpec,
 )
-from streams.correlator import Evaluation, evaluate
+from streams.correlator import Evaluation, evaluate, quiet_patients_due
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
 from streams.metrics import PipelineMetrics
@@ -150,7 +152,10 @@ def _register_clinical_agent(
     state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=dict)
     alerts = _raw_topic(app, ALERTS.name)
     reactions = _raw_topic(app, REACTIONS.name)
-    adapters = {spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)}
+    timer_topic = _raw_topic(app, CLINICAL_TIMER.name)
+    adapters = {
+        spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
+    }
     source = app.topic(
         *adapters,
         key_type=bytes,
@@ -193,7 +198,10 @@ def _register_clinical_agent(
                 continue
             patient_ref: str = parsed.patient_ref
             state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
-            if isinstance(parsed, ReactionHistory):
+            horizon = None
+            if isinstance(parsed, QuietStreamCheck):
+                horizon = parsed.horizon
+            elif isinstance(parsed, ReactionHistory):
                 # The ledger, read back (ours, or documented elsewhere): R7 reads it.
                 if not state.merge_reactions(list(parsed.reactions)):
                     continue
@@ -206,27 +214,25 @@ def _register_clinical_agent(
                     (watermark - parsed.event_time).total_seconds() > grace_s
                 ):
                     metrics.late_events.labels(topic).inc()
-            state.last_arrival_epoch_s = time.time()
-            evaluation = evaluate(state, rules, clock())
+                state.last_arrival_epoch_s = time.time()
+            evaluation = evaluate(state, rules, clock(), horizon=horizon)
             state_table[patient_ref] = state.to_table_value()
             await publish(state, evaluation)
             metrics.processing.labels("clinical").observe(time.perf_counter() - started)
 
     async def quiet_streams_check() -> None:
-        """R5 is due 30 min after slowing even when nothing more arrives for the patient: once a
-        patient's streams have been quiet for the grace, evaluate with the wall clock."""
-        now = clock()
-        quiet_before = now.timestamp() - grace_s
-        for patient_ref, value in list(state_table.items()):
-            if value is None or value.get("last_arrival_epoch_s", now.timestamp()) > quiet_before:
-                continue
-            if not value.get("episodes"):
-                continue
-            state = PatientState.from_table_value(patient_ref, value)
-            evaluation = evaluate(state, rules, now, horizon=now)
-            if evaluation.alerts or evaluation.reactions:
-                state_table[patient_ref] = state.to_table_value()
-                await publish(state, evaluation)
+        """R5 falls due 30 min after slowing even when nothing more arrives for the patient: ask
+        the agent to evaluate each patient whose check is due and whose streams have been quiet
+        for the grace. A failure is logged and retried at the next tick, never fatal."""
+        try:
+            now = clock()
+            for patient_ref in quiet_patients_due(state_table.items(), rules, now, grace_s):
+                check = QuietStreamCheck(patient_ref=patient_ref, horizon=now)
+                await timer_topic.send(
+                    key=patient_ref.encode(), value=check.model_dump_json().encode()
+                )
+        except Exception:
+            log.exception("quiet-stream check failed; retrying at the next tick")
 
     app.agent(source, name="clinical")(clinical)
     app.timer(interval=quiet_check_interval_s, name="quiet_streams_check")(quiet_streams_check)

@@ -29,6 +29,10 @@ schemas_cli = typer.Typer(help="Event and alert schemas.", no_args_is_help=True)
 topics_cli = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
 cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topics_cli, name="topics")
+rules_cli = typer.Typer(help="The clinical rules file.", no_args_is_help=True)
+cli.add_typer(rules_cli, name="rules")
+reactions_cli = typer.Typer(help="The reaction ledger (topic reactions).", no_args_is_help=True)
+cli.add_typer(reactions_cli, name="reactions")
 bench_cli = typer.Typer(help="Benchmarks (results: docs/benchmarks.md).", no_args_is_help=True)
 cli.add_typer(bench_cli, name="bench")
 
@@ -148,6 +152,51 @@ def schemas_export(directory: Path) -> None:
 
     for path in export_json_schemas(directory):
         console.print(str(path))
+
+
+@rules_cli.command("check")
+def rules_check(
+    path: Annotated[
+        Path | None, typer.Argument(help="A rules TOML file; default: PUMPSTREAM_RULES_FILE.")
+    ] = None,
+) -> None:
+    """Validate a rules file and print its version and thresholds (exit 2 on a bad file)."""
+    from streams.rules.rules_file import DEFAULT_RULES_FILE, load_rules
+
+    source = path or _settings().rules_file or DEFAULT_RULES_FILE
+    rules = load_rules(source)
+    console.print(f"{source}: valid, version {rules.version}")
+    for section, values in rules.model_dump(exclude={"version"}).items():
+        line = ", ".join(f"{k}={v}" for k, v in values.items())
+        console.print(f"  [{section}] {line}", markup=False)
+
+
+@reactions_cli.command("show")
+def reactions_show(patient_ref: str) -> None:
+    """Print a patient's documented infusion reactions (what R7 reads)."""
+    from streams.reaction_ledger import read_history
+
+    settings = _settings()
+    history = asyncio.run(read_history(_require_bootstrap(settings), patient_ref))
+    if history is None or not history.reactions:
+        console.print(f"no documented reactions for {patient_ref}")
+        return
+    console.print(f"{len(history.reactions)} documented reaction(s) for {patient_ref}:")
+    for r in history.reactions:
+        console.print(
+            f"- {r.onset_time:%Y-%m-%d %H:%M} {r.rule} {r.product.value} "
+            f"{r.concentration_mg_ml:g} mg/mL: {r.rate_at_onset_ml_h:g} mL/h = "
+            f"{r.dose_rate_at_onset_mg_kg_min:g} mg/kg/min"
+            + (
+                f", {r.minutes_since_rate_step:g} min after a rate step"
+                if r.minutes_since_rate_step is not None
+                else ""
+            )
+            + (f", peak pain {r.peak_pain_score}/10" if r.peak_pain_score is not None else "")
+        )
+        actions = ", ".join(a.value for a in r.actions_taken) or "none recorded"
+        response = f"; nurse: {r.nurse_response.value}" if r.nurse_response else ""
+        console.print(f"    actions: {actions}; outcome: {r.outcome}{response}")
 
 
 def _print_samples(samples: list[Sample]) -> None:

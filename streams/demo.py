@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
 
-from schemas.alerts import Alert, AlertPriority
+from schemas.alerts import Alert, AlertPhase, AlertPriority
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON
 from schemas.topics import ALERTS, CLINICAL_TOPICS, DEAD_LETTER_TOPICS, RAW_TOPICS
 from simulators.publisher import publish
@@ -74,8 +74,12 @@ async def _watch(
 def _show_alert(console: Console, alert: Alert, summary: DemoSummary) -> None:
     summary.alerts.append(alert)
     style = _PRIORITY_STYLE[alert.priority]
+    if alert.phase is AlertPhase.END:
+        console.print(f"[dim]ended {alert.rule} {alert.patient_ref}: {alert.title}[/]")
+        return
+    label = "ALERT" if alert.phase is AlertPhase.START else alert.phase.value.upper()
     console.print(
-        f"[{style}]ALERT {alert.priority.value.upper():6}[/] {alert.rule} "
+        f"[{style}]{label} {alert.priority.value.upper():6}[/] {alert.rule} "
         f"[bold]{alert.patient_ref}[/] {alert.title}"
     )
     for rec in alert.recommendations:
@@ -149,10 +153,12 @@ async def _play(
 def _summarise(
     console: Console, summary: DemoSummary, caught_up: bool, elapsed_s: float, worker: WorkerProcess
 ) -> int:
-    by_rule = Counter(f"{a.rule}/{a.priority.value}" for a in summary.alerts)
+    by_rule = Counter(
+        f"{a.rule}/{a.priority.value}" for a in summary.alerts if a.phase is AlertPhase.START
+    )
     console.print("\n[bold]summary[/]")
     console.print(f"  messages sent:   {dict(summary.sent)}  in {elapsed_s:.0f} s")
-    console.print(f"  alerts:          {dict(by_rule) or 'none'}")
+    console.print(f"  alert episodes:  {dict(by_rule) or 'none'}")
     console.print(f"  dead letters:    {dict(summary.dead_letters) or 'none'}")
     alerted = {a.patient_ref for a in summary.alerts if a.rule == "R1"}
     expected = expected_r1_patients()

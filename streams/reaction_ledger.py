@@ -52,3 +52,35 @@ def reaction_record(
 def history(state: PatientState) -> ReactionHistory:
     """The value written to the compacted topic: the patient's whole documented history."""
     return ReactionHistory(patient_ref=state.patient_ref, reactions=tuple(state.reactions))
+
+
+async def read_history(bootstrap: str, patient_ref: str) -> ReactionHistory | None:
+    """The newest history of ``patient_ref`` on the ``reactions`` topic (read to its end)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from schemas.topics import REACTIONS
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(REACTIONS.name)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(REACTIONS.name) or set()
+        tps = [TopicPartition(REACTIONS.name, p) for p in sorted(partitions)]
+        if not tps:
+            return None
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        key = patient_ref.encode()
+        found: ReactionHistory | None = None
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            batch = await consumer.getmany(*tps, timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.key == key and record.value is not None:
+                        found = ReactionHistory.model_validate_json(record.value)
+        return found
+    finally:
+        await consumer.stop()

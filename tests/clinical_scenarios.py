@@ -50,6 +50,11 @@ class Patient:
 
     ref: str
     infusion: str = "a"
+    #: Minute 0 of the patient's timeline.
+    t0: datetime = T0
+
+    def at(self, minute: float) -> datetime:
+        return self.t0 + timedelta(minutes=minute)
 
     def _inf(self, infusion: str | None) -> str:
         return f"inf-{self.ref}-{infusion or self.infusion}"
@@ -66,7 +71,7 @@ class Patient:
     ) -> InfusionStarted:
         return InfusionStarted(
             event_id=f"{self.ref}-start-{infusion or self.infusion}", patient_ref=self.ref,
-            event_time=at(minute), infusion_id=self._inf(infusion), rate_ml_h=rate,
+            event_time=self.at(minute), infusion_id=self._inf(infusion), rate_ml_h=rate,
             context=InfusionContext(
                 product=IvigProduct.OCTAGAM_10, concentration_mg_ml=100, weight_kg=70,
                 age_years=age, dose_g_kg=dose_g_kg, risk_factors=risk,
@@ -75,37 +80,37 @@ class Patient:
 
     def rate(self, minute: float, rate: float, *, infusion: str | None = None) -> RateChanged:
         return RateChanged(
-            event_id=f"{self.ref}-rate-{minute:g}", patient_ref=self.ref, event_time=at(minute),
+            event_id=f"{self.ref}-rate-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
             infusion_id=self._inf(infusion), rate_ml_h=rate,
         )  # fmt: skip
 
     def pause(self, minute: float) -> InfusionPaused:
         return InfusionPaused(
             event_id=f"{self.ref}-pause-{minute:g}", patient_ref=self.ref,
-            event_time=at(minute), infusion_id=self._inf(None),
+            event_time=self.at(minute), infusion_id=self._inf(None),
         )  # fmt: skip
 
     def resume(self, minute: float, rate: float) -> InfusionResumed:
         return InfusionResumed(
             event_id=f"{self.ref}-resume-{minute:g}", patient_ref=self.ref,
-            event_time=at(minute), infusion_id=self._inf(None), rate_ml_h=rate,
+            event_time=self.at(minute), infusion_id=self._inf(None), rate_ml_h=rate,
         )  # fmt: skip
 
     def stop(self, minute: float) -> InfusionStopped:
         return InfusionStopped(
             event_id=f"{self.ref}-stop-{minute:g}", patient_ref=self.ref,
-            event_time=at(minute), infusion_id=self._inf(None),
+            event_time=self.at(minute), infusion_id=self._inf(None),
         )  # fmt: skip
 
     def done(self, minute: float, *, infusion: str | None = None) -> InfusionCompleted:
         return InfusionCompleted(
             event_id=f"{self.ref}-done-{minute:g}", patient_ref=self.ref,
-            event_time=at(minute), infusion_id=self._inf(infusion),
+            event_time=self.at(minute), infusion_id=self._inf(infusion),
         )  # fmt: skip
 
     def pain(self, minute: float, nrs: int, **neuro: bool) -> SymptomReport:
         return SymptomReport(
-            event_id=f"{self.ref}-pain-{minute:g}", patient_ref=self.ref, event_time=at(minute),
+            event_id=f"{self.ref}-pain-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
             symptom=SymptomKind.BACK_PAIN, pain_score=nrs,
             neurological=NeurologicalSigns(**neuro),
         )  # fmt: skip
@@ -113,7 +118,7 @@ class Patient:
     def symptom(self, minute: float, kind: SymptomKind, **neuro: bool) -> SymptomReport:
         return SymptomReport(
             event_id=f"{self.ref}-symptom-{minute:g}", patient_ref=self.ref,
-            event_time=at(minute), symptom=kind,
+            event_time=self.at(minute), symptom=kind,
             pain_score=5 if kind is SymptomKind.NECK_PAIN else None,
             neurological=NeurologicalSigns(**neuro),
         )  # fmt: skip
@@ -129,7 +134,7 @@ class Patient:
         hr_validity: Validity = Validity.VALID,
     ) -> VitalSigns:
         return VitalSigns(
-            event_id=f"{self.ref}-vitals-{minute:g}", patient_ref=self.ref, event_time=at(minute),
+            event_id=f"{self.ref}-vitals-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
             heart_rate_bpm=Measurement(value=hr, validity=hr_validity),
             systolic_mmhg=Measurement(value=sbp), temperature_c=Measurement(value=temp),
             spo2_percent=Measurement(value=spo2),
@@ -148,7 +153,7 @@ class Patient:
         """A nurse's response to the alert a rule raised for ``trigger_event_id`` (alert ids
         are deterministic, so the test can name it as a nurse's page would)."""
         return AlertAck(
-            event_id=f"{self.ref}-ack-{minute:g}", patient_ref=self.ref, event_time=at(minute),
+            event_id=f"{self.ref}-ack-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
             alert_id=alert_id_for(f"{self._inf(infusion)}:{rule}:{trigger_event_id}"),
             response=response, action_taken=action,
         )  # fmt: skip
