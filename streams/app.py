@@ -28,7 +28,9 @@ from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS, VALIDATED_TOPIC,
 from streams.correlator import RuleSettings, evaluate_r1
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
+from streams.metric_labels import WardLabels
 from streams.metrics import PipelineMetrics
+from streams.pipeline_observer import InfusionSnapshot, PipelineObserver
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,8 @@ def create_app(
     rules = RuleSettings(lookback_window_s=settings.lookback_window_s)
     for spec in RAW_TOPICS:
         _register_ingest_agent(app, spec, metrics)
-    _register_clinical_agent(app, rules, metrics, clock)
+    observer = PipelineObserver(metrics, WardLabels(settings.metrics_ward_names))
+    _register_clinical_agent(app, rules, metrics, clock, observer)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app
@@ -102,6 +105,7 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                     message.offset,
                     outcome.reason.value,
                 )
+                metrics.events_out.labels(spec.dlq).inc()
                 await dead_letters.send(
                     key=message.key,
                     value=message.value,
@@ -115,6 +119,7 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                 )
             else:
                 metrics.events_valid.labels(spec.name).inc()
+                metrics.events_out.labels(VALIDATED_TOPIC[spec.name].name).inc()
                 await validated.send(key=outcome.key, value=outcome.value)
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)
 
@@ -127,6 +132,7 @@ def _register_clinical_agent(
     rules: RuleSettings,
     metrics: PipelineMetrics,
     clock: Callable[[], datetime],
+    observer: PipelineObserver,
 ) -> None:
     """One agent over all validated clinical topics: they share the patient_ref key and the
     partition count, so one worker sees all of a patient's events and owns their state."""
@@ -160,16 +166,19 @@ def _register_clinical_agent(
                     event.message.offset,
                     exc.error_count(),
                 )
+                metrics.skipped.labels(topic, "invalid_on_validated_topic").inc()
                 continue
             patient_ref: str = parsed.patient_ref
             state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
+            before = InfusionSnapshot.of(state)
             if not apply_event(state, parsed):
                 metrics.duplicates.labels(topic).inc()
                 continue
             new_alerts = evaluate_r1(state, rules, clock())
             state_table[patient_ref] = state.to_table_value()
+            observer.observe(parsed, before, InfusionSnapshot.of(state), state, new_alerts)
             for alert in new_alerts:
-                metrics.alerts.labels(alert.rule, alert.priority.value, alert.phase.value).inc()
+                metrics.events_out.labels(ALERTS.name).inc()
                 log.info("alert %s %s %s", alert.alert_id, alert.rule, alert.priority.value)
                 await alerts.send(key=patient_ref.encode(), value=alert.model_dump_json().encode())
             metrics.processing.labels("clinical").observe(time.perf_counter() - started)

@@ -9,7 +9,9 @@ from pathlib import Path
 import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
+from schemas.topics import CLINICAL_TOPICS, RAW_TOPICS
 from streams.app import create_app
+from streams.lag_monitor import ConsumerLagProbe, register_lag_monitor
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
@@ -38,5 +40,12 @@ def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = 
         )
         log.info("metrics on http://%s:%d/metrics", settings.bind_address, server.server_port)
     app = create_app(settings, bootstrap, metrics, ready_file=ready_file)
+    consumed = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+    register_lag_monitor(
+        app,
+        ConsumerLagProbe(bootstrap, settings.app_id, consumed),
+        metrics,
+        interval_s=settings.metrics_lag_interval_s,
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
     worker.execute_from_commandline()
