@@ -31,6 +31,8 @@ cli.add_typer(schemas_cli, name="schemas")
 cli.add_typer(topics_cli, name="topics")
 bench_cli = typer.Typer(help="Benchmarks (results: docs/benchmarks.md).", no_args_is_help=True)
 cli.add_typer(bench_cli, name="bench")
+dashboards_cli = typer.Typer(help="Grafana dashboards as code (grafana/).", no_args_is_help=True)
+cli.add_typer(dashboards_cli, name="dashboards")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -180,6 +182,23 @@ def bench_pipeline(
 
     settings = _settings()
     _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line)))
+
+
+@dashboards_cli.command("generate")
+def dashboards_generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the committed JSON is stale.")
+    ] = False,
+) -> None:
+    """Write grafana/dashboards/*.json from the dashboards' code (needs the dashboards extra)."""
+    try:
+        from grafana.generate import main as generate
+    except ImportError as exc:
+        raise PumpstreamError(
+            "dashboards need grafana-foundation-sdk: install pumpstream's 'dashboards' extra "
+            f"({exc})"
+        ) from None
+    raise typer.Exit(generate(["--check"] if check else []))
 
 
 def main() -> None:

@@ -8,15 +8,40 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from schemas.alerts import AckResponse, AlertPriority
+from schemas.alerts import AckResponse, AlertPhase, AlertPriority
 from schemas.dead_letters import DeadLetterReason
+from schemas.events import SymptomKind
 from schemas.topics import CLINICAL_TOPICS, RAW_TOPICS
-from streams.metric_labels import CLINICAL_RULES, PAGE_CHANNELS
+from streams.metric_labels import (
+    CLINICAL_RULES,
+    DOSE_RATE_BANDS,
+    NOT_RUNNING_BAND,
+    PAGE_CHANNELS,
+    PAIN_BANDS,
+    SKIP_REASONS,
+    UNSCORED_BAND,
+    WardLabels,
+)
 
 PREFIX = "pumpstream"
 
 #: Event time -> alert / page, with the targets (alert 1 s, page 6 s; DOMAIN.md §4) as bounds.
-LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 6.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+LATENCY_BUCKETS_S = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.0,
+    4.0,
+    6.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+)
 #: Time to acknowledge: nurses answer in seconds to tens of minutes.
 ACK_BUCKETS_S = (15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 
@@ -25,8 +50,9 @@ class PipelineMetrics:
     """The worker's metrics; labels take only topic names, reason codes, rules, priorities,
     products, configured wards and bands."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, wards: WardLabels | None = None) -> None:
         self.registry = registry
+        self.wards = wards or WardLabels()
         self._flow_metrics(registry)
         self._clinical_metrics(registry)
         self._lifecycle_metrics(registry)
@@ -88,8 +114,8 @@ class PipelineMetrics:
     def _clinical_metrics(self, registry: CollectorRegistry) -> None:
         self.alerts = Counter(
             f"{PREFIX}_alerts_total",
-            "Alerts produced, by rule, priority and phase.",
-            ["rule", "priority", "phase"],
+            "Alerts produced, by rule, priority, phase and ward.",
+            ["rule", "priority", "phase", "ward"],
             registry=registry,
         )
         self.event_to_alert = Histogram(
@@ -168,14 +194,26 @@ class PipelineMetrics:
 
     def _initialise_known_series(self) -> None:
         """Export zeros for the label sets known up front, so rates and ratios start at 0
-        rather than being absent (Prometheus' instrumentation guidance)."""
+        rather than being absent, and a first event shows in ``increase()`` (Prometheus'
+        instrumentation guidance). Only bounded, small products of label values."""
         for raw in RAW_TOPICS:
             self.events_in.labels(raw.name)
             self.events_valid.labels(raw.name)
-            for reason in DeadLetterReason:
-                self.dead_letters.labels(raw.name, reason.value)
+            for dlq_reason in DeadLetterReason:
+                self.dead_letters.labels(raw.name, dlq_reason.value)
         for clinical in CLINICAL_TOPICS:
             self.events_in.labels(clinical.name)
+            self.duplicates.labels(clinical.name)
+            for reason in SKIP_REASONS:
+                self.skipped.labels(clinical.name, reason)
+        for ward in self.wards.values:
+            for band in (*(b for b, _ in DOSE_RATE_BANDS), NOT_RUNNING_BAND):
+                self.back_pain_reports.labels(band, ward)
+            for band in (*(b for b, _ in PAIN_BANDS), UNSCORED_BAND):
+                self.symptom_reports.labels(SymptomKind.BACK_PAIN.value, band, ward)
+            for rule in CLINICAL_RULES:
+                for priority in AlertPriority:
+                    self.alerts.labels(rule, priority.value, AlertPhase.START.value, ward)
         for priority in AlertPriority:
             self.event_to_page.labels(priority.value)
             self.open_escalations.labels(priority.value)
@@ -184,6 +222,7 @@ class PipelineMetrics:
                 self.pages.labels(priority.value, channel)
             for rule in CLINICAL_RULES:
                 self.escalations.labels(rule, priority.value)
+                self.event_to_alert.labels(rule, priority.value)
         for rule in CLINICAL_RULES:
             for response in AckResponse:
                 self.nurse_responses.labels(rule, response.value)

@@ -109,7 +109,9 @@ class PipelineObserver:
 
     def observe_alert(self, alert: Alert) -> None:
         rule = rule_label(alert.rule)
-        self.metrics.alerts.labels(rule, alert.priority.value, alert.phase.value).inc()
+        self.metrics.alerts.labels(
+            rule, alert.priority.value, alert.phase.value, self.wards(alert.ward)
+        ).inc()
         if alert.phase is AlertPhase.START:
             # Event times ahead of this clock (a skewed device clock, an accelerated
             # simulation) count as 0 s rather than a negative latency.

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from schemas.topics import CLINICAL_TOPICS, RAW_TOPICS
 from streams.app import create_app
 from streams.lag_monitor import ConsumerLagProbe, register_lag_monitor
+from streams.metric_labels import WardLabels
 from streams.metrics import PipelineMetrics
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
@@ -33,7 +34,7 @@ def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = 
         )
     )
     registry = CollectorRegistry()
-    metrics = PipelineMetrics(registry)
+    metrics = PipelineMetrics(registry, WardLabels(settings.metrics_ward_names))
     if settings.web_port:
         server, _thread = start_http_server(
             settings.web_port, addr=settings.bind_address, registry=registry

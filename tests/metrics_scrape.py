@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -65,7 +66,7 @@ def label_violations(
 
 def promtool_check_metrics(text: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["promtool", "check", "metrics"],
+        [shutil.which("promtool") or "promtool", "check", "metrics"],
         input=text,
         capture_output=True,
         text=True,

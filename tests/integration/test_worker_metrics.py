@@ -45,11 +45,13 @@ async def test_metrics_follow_the_demo_with_bounded_labels(
     # The lag gauge is measured on a timer: wait for a measurement after the catch-up.
     text = await _scrape_when(
         port,
-        lambda t: all(
-            ("pumpstream_consumer_lag_messages", (("topic", name),)) in _keys(t)
-            for name in CONSUMED_TOPICS
-        )
-        and value(t, "pumpstream_consumer_lag_messages") == 0,
+        lambda t: (
+            all(
+                ("pumpstream_consumer_lag_messages", (("topic", name),)) in _keys(t)
+                for name in CONSUMED_TOPICS
+            )
+            and value(t, "pumpstream_consumer_lag_messages") == 0
+        ),
     )
 
     allowed = allowed_label_values(WardLabels())
@@ -82,7 +84,9 @@ async def test_metrics_follow_the_demo_with_bounded_labels(
     # pt-reacts-01 reports 6/10 at 4 mg/kg/min; pt-early-pain-03 3/10 at 1 mg/kg/min.
     assert value(text, "pumpstream_back_pain_reports_total", band="4-6") == 1
     assert value(text, "pumpstream_back_pain_reports_total", band="1-2") == 1
-    assert value(text, "pumpstream_symptom_reports_total", symptom="back_pain", band="moderate") == 1
+    assert (
+        value(text, "pumpstream_symptom_reports_total", symptom="back_pain", band="moderate") == 1
+    )
     assert value(text, "pumpstream_symptom_reports_total", symptom="back_pain", band="mild") == 1
     assert value(text, "pumpstream_alerts_total", rule="R1", phase="start") == 1
     assert value(text, "pumpstream_event_to_alert_seconds_count", rule="R1") == 1
