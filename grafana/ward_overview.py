@@ -31,7 +31,7 @@ def build() -> Dashboard:
                 "Active infusions",
                 "Infusions running or paused on the selected wards.",
                 "none",
-                f"sum(pumpstream_active_infusions{{{W}}})",
+                f"sum(pumpstream_active_infusions{{{W}}}) or vector(0)",
             )
         )
         .with_panel(
@@ -39,7 +39,7 @@ def build() -> Dashboard:
                 "Infusions paused",
                 "Active infusions whose pump is paused (dose-rate band not_running).",
                 "none",
-                f'sum(pumpstream_active_infusions{{{W}, band="not_running"}})',
+                f'sum(pumpstream_active_infusions{{{W}, band="not_running"}}) or vector(0)',
             )
         )
         .with_panel(

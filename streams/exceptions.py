@@ -25,3 +25,7 @@ class BrokerNotReady(PumpstreamError):
 
 class WorkerNotReady(PumpstreamError):
     """A pipeline worker did not join its consumer group in time, or exited."""
+
+
+class PrometheusError(PumpstreamError):
+    """The local Prometheus is missing, did not start in time, or answered an error."""
