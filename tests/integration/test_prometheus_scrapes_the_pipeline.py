@@ -114,15 +114,15 @@ async def _every_panel_has_data(prometheus: LocalPrometheus) -> None:
 async def _stopping_the_worker_fires_worker_down(
     prometheus: LocalPrometheus, worker: WorkerProcess, webhook: WebhookReceiver
 ) -> None:
-    assert not [a for a in prometheus.firing_alerts() if a["labels"]["alertname"] == "PumpstreamWorkerDown"]  # fmt: skip
-    worker.stop()
-
     def worker_down() -> list[dict[str, Any]]:
         return [
             a
             for a in prometheus.firing_alerts()
             if a["labels"]["alertname"] == "PumpstreamWorkerDown"
         ]
+
+    assert worker_down() == []
+    worker.stop()
 
     firing = await eventually(worker_down, bool, timeout_s=30)
     assert firing, "PumpstreamWorkerDown did not fire"
