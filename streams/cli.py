@@ -105,13 +105,19 @@ def demo(
     speed: Annotated[
         float, typer.Option(help="Simulated seconds per wall-clock second.", min=1.0)
     ] = 120.0,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus", help="Also run a local Prometheus (if installed) scraping the worker."
+        ),
+    ] = False,
 ) -> None:
     """Embedded broker + worker + scripted IVIG infusions; shows alerts as they fire."""
     from streams.demo import run_demo
 
     settings = _settings()
     try:
-        code = asyncio.run(run_demo(settings, speed=speed, console=console))
+        code = asyncio.run(run_demo(settings, speed=speed, console=console, prometheus=prometheus))
     except KeyboardInterrupt:
         console.print("\ninterrupted: worker and broker stopped")
         raise typer.Exit(130) from None
