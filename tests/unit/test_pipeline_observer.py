@@ -167,3 +167,15 @@ def test_lifecycle_series_start_at_zero() -> None:
     _, _, registry = _metrics()
     assert registry.get_sample_value("pumpstream_pages_total", {"priority": "high", "channel": "webhook"}) == 0  # fmt: skip
     assert registry.get_sample_value("pumpstream_nurse_responses_total", {"rule": "R1", "response": "false_positive"}) == 0  # fmt: skip
+
+
+def test_metrics_wards_setting_is_a_list_of_ward_names() -> None:
+    from streams.exceptions import SettingsError
+    from streams.settings import load_settings
+
+    assert load_settings(metrics_wards=" infusion-centre, day-unit ,").metrics_ward_names == (
+        "infusion-centre",
+        "day-unit",
+    )
+    with pytest.raises(SettingsError, match="PUMPSTREAM_METRICS_WARDS"):
+        load_settings(metrics_wards="Ward 7 (Smith)")
