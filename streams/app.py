@@ -39,7 +39,9 @@ from schemas.topics import (
 from streams.correlator import Evaluation, evaluate, quiet_patients_due
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
+from streams.metric_labels import WardLabels
 from streams.metrics import PipelineMetrics
+from streams.pipeline_observer import InfusionSnapshot, PipelineObserver
 from streams.reaction_ledger import history
 from streams.rules.rules_file import RulesConfig
 from streams.settings import Settings
@@ -93,7 +95,8 @@ def create_app(
     )
     for spec in RAW_TOPICS:
         _register_ingest_agent(app, spec, metrics)
-    _register_clinical_agent(app, rules, metrics, clock, settings.quiet_check_interval_s)
+    observer = PipelineObserver(metrics, WardLabels(settings.metrics_ward_names))
+    _register_clinical_agent(app, rules, metrics, clock, observer, settings.quiet_check_interval_s)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app
@@ -119,6 +122,7 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                     message.offset,
                     outcome.reason.value,
                 )
+                metrics.events_out.labels(spec.dlq).inc()
                 await dead_letters.send(
                     key=message.key,
                     value=message.value,
@@ -132,6 +136,7 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                 )
             else:
                 metrics.events_valid.labels(spec.name).inc()
+                metrics.events_out.labels(VALIDATED_TOPIC[spec.name].name).inc()
                 await validated.send(key=outcome.key, value=outcome.value)
             metrics.processing.labels("ingest").observe(time.perf_counter() - started)
 
@@ -144,6 +149,7 @@ def _register_clinical_agent(
     rules: RulesConfig,
     metrics: PipelineMetrics,
     clock: Callable[[], datetime],
+    observer: PipelineObserver,
     quiet_check_interval_s: float,
 ) -> None:
     """One agent over the validated clinical topics, the nurses' acknowledgements and the reaction
@@ -168,12 +174,13 @@ def _register_clinical_agent(
     async def publish(state: PatientState, evaluation: Evaluation) -> None:
         key = state.patient_ref.encode()
         for alert in evaluation.alerts:
-            metrics.alerts.labels(alert.rule, alert.priority.value, alert.phase.value).inc()
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
+            metrics.events_out.labels(ALERTS.name).inc()
             await alerts.send(key=key, value=alert.model_dump_json().encode())
         for record in evaluation.reactions:
             metrics.reactions.labels(record.rule).inc()
         if evaluation.reactions:
+            metrics.events_out.labels(REACTIONS.name).inc()
             await reactions.send(key=key, value=history(state).model_dump_json().encode())
 
     async def clinical(stream: Any) -> None:
@@ -195,9 +202,11 @@ def _register_clinical_agent(
                     event.message.offset,
                     exc.error_count(),
                 )
+                metrics.skipped.labels(topic, "invalid_on_validated_topic").inc()
                 continue
             patient_ref: str = parsed.patient_ref
             state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
+            before = InfusionSnapshot.of(state)
             horizon = None
             if isinstance(parsed, QuietStreamCheck):
                 horizon = parsed.horizon
@@ -217,6 +226,13 @@ def _register_clinical_agent(
                 state.last_arrival_epoch_s = time.time()
             evaluation = evaluate(state, rules, clock(), horizon=horizon)
             state_table[patient_ref] = state.to_table_value()
+            if isinstance(parsed, QuietStreamCheck | ReactionHistory):
+                for alert in evaluation.alerts:
+                    observer.observe_alert(alert)
+            else:
+                observer.observe(
+                    parsed, before, InfusionSnapshot.of(state), state, evaluation.alerts
+                )
             await publish(state, evaluation)
             metrics.processing.labels("clinical").observe(time.perf_counter() - started)
 
@@ -228,6 +244,7 @@ def _register_clinical_agent(
             now = clock()
             for patient_ref in quiet_patients_due(state_table.items(), rules, now, grace_s):
                 check = QuietStreamCheck(patient_ref=patient_ref, horizon=now)
+                metrics.events_out.labels(CLINICAL_TIMER.name).inc()
                 await timer_topic.send(
                     key=patient_ref.encode(), value=check.model_dump_json().encode()
                 )

@@ -35,6 +35,8 @@ reactions_cli = typer.Typer(help="The reaction ledger (topic reactions).", no_ar
 cli.add_typer(reactions_cli, name="reactions")
 bench_cli = typer.Typer(help="Benchmarks (results: docs/benchmarks.md).", no_args_is_help=True)
 cli.add_typer(bench_cli, name="bench")
+dashboards_cli = typer.Typer(help="Grafana dashboards as code (grafana/).", no_args_is_help=True)
+cli.add_typer(dashboards_cli, name="dashboards")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -107,13 +109,19 @@ def demo(
     speed: Annotated[
         float, typer.Option(help="Simulated seconds per wall-clock second.", min=1.0)
     ] = 120.0,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus", help="Also run a local Prometheus (if installed) scraping the worker."
+        ),
+    ] = False,
 ) -> None:
     """Embedded broker + worker + scripted IVIG infusions; shows alerts as they fire."""
     from streams.demo import run_demo
 
     settings = _settings()
     try:
-        code = asyncio.run(run_demo(settings, speed=speed, console=console))
+        code = asyncio.run(run_demo(settings, speed=speed, console=console, prometheus=prometheus))
     except KeyboardInterrupt:
         console.print("\ninterrupted: worker and broker stopped")
         raise typer.Exit(130) from None
@@ -229,6 +237,23 @@ def bench_pipeline(
 
     settings = _settings()
     _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line)))
+
+
+@dashboards_cli.command("generate")
+def dashboards_generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the committed JSON is stale.")
+    ] = False,
+) -> None:
+    """Write grafana/dashboards/*.json from the dashboards' code (needs the dashboards extra)."""
+    try:
+        from grafana.generate import main as generate
+    except ImportError as exc:
+        raise PumpstreamError(
+            "dashboards need grafana-foundation-sdk: install pumpstream's 'dashboards' extra "
+            f"({exc})"
+        ) from None
+    raise typer.Exit(generate(["--check"] if check else []))
 
 
 def main() -> None:

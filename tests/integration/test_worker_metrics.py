@@ -1,0 +1,98 @@
+"""A worker's /metrics while the demo's infusions run through it on the real embedded broker:
+the values the script implies, bounded labels only, no patient reference, promtool-clean."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from streams.embedded_broker import free_port
+from streams.metric_labels import WardLabels, allowed_label_values
+from streams.worker_process import WorkerProcess
+from tests.metrics_scrape import (
+    CONSUMED_TOPICS,
+    PATIENT_REFS,
+    label_violations,
+    play_demo_script,
+    promtool_check_metrics,
+    samples,
+    scrape,
+    value,
+)
+
+pytestmark = pytest.mark.integration
+
+
+async def _scrape_when(port: int, ready: Callable[[str], bool], timeout_s: float = 20) -> str:
+    deadline = time.monotonic() + timeout_s
+    text = scrape(port)
+    while not ready(text) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        text = scrape(port)
+    return text
+
+
+async def test_metrics_follow_the_demo_with_bounded_labels(
+    topics: str, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    port = free_port()
+    start_worker(PUMPSTREAM_WEB_PORT=str(port), PUMPSTREAM_METRICS_LAG_INTERVAL_S="0.5")
+    during = scrape(port)
+    sent = await play_demo_script(topics)
+    # The lag gauge is measured on a timer: wait for a measurement after the catch-up.
+    text = await _scrape_when(
+        port,
+        lambda t: (
+            all(
+                ("pumpstream_consumer_lag_messages", (("topic", name),)) in _keys(t)
+                for name in CONSUMED_TOPICS
+            )
+            and value(t, "pumpstream_consumer_lag_messages") == 0
+        ),
+    )
+
+    allowed = allowed_label_values(WardLabels())
+    for snapshot in (during, text):
+        assert label_violations(snapshot, allowed, forbidden=(*PATIENT_REFS, "pt-")) == []
+    checked = promtool_check_metrics(text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout + checked.stderr == "", "promtool has no convention warnings"
+
+    assert value(text, "pumpstream_events_in_total", topic="pump.events.raw") > 0
+    raw_in = sum(
+        value(text, "pumpstream_events_in_total", topic=t)
+        for t in ("pump.events.raw", "vitals.raw", "symptoms.raw")
+    )
+    assert raw_in == sent
+    assert value(text, "pumpstream_events_out_total", topic="pump.events.raw.dlq") == 1
+    assert (
+        value(
+            text,
+            "pumpstream_dead_letters_total",
+            topic="pump.events.raw",
+            reason="schema_violation",
+        )
+        == 1
+    )
+    # Three infusions, every one completed by the end of the script.
+    assert value(text, "pumpstream_active_infusions") == 0
+    assert value(text, "pumpstream_rate_changes_total", direction="up") == 6
+    assert value(text, "pumpstream_rate_changes_total", product="octagam-10") == 2
+    # pt-reacts-01 reports 6/10 at 4 mg/kg/min; pt-early-pain-03 3/10 at 1 mg/kg/min.
+    assert value(text, "pumpstream_back_pain_reports_total", band="4-6") == 1
+    assert value(text, "pumpstream_back_pain_reports_total", band="1-2") == 1
+    assert (
+        value(text, "pumpstream_symptom_reports_total", symptom="back_pain", band="moderate") == 1
+    )
+    assert value(text, "pumpstream_symptom_reports_total", symptom="back_pain", band="mild") == 1
+    assert value(text, "pumpstream_alerts_total", rule="R1", phase="start") == 1
+    assert value(text, "pumpstream_event_to_alert_seconds_count", rule="R1") == 1
+    assert value(text, "pumpstream_events_out_total", topic="alerts") >= 1
+    assert value(text, "pumpstream_processing_seconds_count", stage="clinical") > 0
+
+
+def _keys(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return set(samples(text))
