@@ -86,6 +86,9 @@ def create_app(
         # A new group must read what was produced before it joined: nothing lost.
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
+        # Every topic carries bytes pumpstream parses itself, the table changelog included (with
+        # value_type=dict and the json serializer, changelog recovery fails on dict.from_data).
+        value_serializer="raw",
         broker_commit_interval=settings.commit_interval_s,
         # No standby copies: the R5 timer iterates the table and must see only the patients this
         # worker owns (the memory store would also hold standby partitions' keys).
@@ -155,7 +158,7 @@ def _register_clinical_agent(
     """One agent over the validated clinical topics, the nurses' acknowledgements and the reaction
     ledger: all share the patient_ref key and the partition count, so one worker sees all of a
     patient's events and owns their state."""
-    state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=dict)
+    state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
     alerts = _raw_topic(app, ALERTS.name)
     reactions = _raw_topic(app, REACTIONS.name)
     timer_topic = _raw_topic(app, CLINICAL_TIMER.name)

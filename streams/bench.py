@@ -84,7 +84,7 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
     now = datetime.now(UTC)
 
     def with_table_round_trip() -> None:
-        table: dict[str, dict[str, object]] = {}
+        table: dict[str, bytes] = {}
         for event in events:
             state = PatientState.from_table_value(event.patient_ref, table.get(event.patient_ref))
             if apply_event(state, event):

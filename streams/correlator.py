@@ -16,10 +16,10 @@ Episode lifecycle (docs/clinical-rules.md):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase
 from schemas.events import RiskFactor, SymptomKind
@@ -389,7 +389,7 @@ def _apply_finding(
 
 
 def quiet_patients_due(
-    table_items: Iterable[tuple[str, dict[str, Any] | None]],
+    table_items: Iterable[tuple[str, bytes | None]],
     rules: RulesConfig,
     now: datetime,
     grace_s: float,
@@ -399,11 +399,14 @@ def quiet_patients_due(
     due_refs = []
     quiet_before = now.timestamp() - grace_s
     for patient_ref, value in table_items:
-        if not value or not value.get("episodes"):
+        if not value:
             continue
-        if (value.get("last_arrival_epoch_s") or 0.0) > quiet_before:
+        document = json.loads(value)  # cheaper than validating every patient on every tick
+        if not document.get("episodes"):
             continue
-        state = PatientState.from_table_value(patient_ref, value)
+        if (document.get("last_arrival_epoch_s") or 0.0) > quiet_before:
+            continue
+        state = PatientState.model_validate(document)
         for episode in state.episodes.values():
             due = r5_due(episode, rules)
             if due is not None and not episode.persistence_checked and due <= now:

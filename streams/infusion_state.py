@@ -246,14 +246,16 @@ class PatientState(BaseModel):
         del self.reactions[:-REACTIONS_KEPT]
         return bool(new)
 
-    def to_table_value(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def to_table_value(self) -> bytes:
+        """The table value: JSON bytes. (A Faust table with ``value_type=dict`` cannot recover
+        its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)"""
+        return self.model_dump_json().encode()
 
     @classmethod
-    def from_table_value(cls, patient_ref: str, value: dict[str, Any] | None) -> PatientState:
+    def from_table_value(cls, patient_ref: str, value: bytes | None) -> PatientState:
         if value is None:
             return cls(patient_ref=patient_ref)
-        return cls.model_validate(value)
+        return cls.model_validate_json(value)
 
 
 PumpEventModel = (

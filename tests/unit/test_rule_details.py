@@ -199,9 +199,8 @@ def test_dose_rate_for_a_ten_percent_product_is_point_six_ml_kg_h_per_mg_kg_min(
 def test_the_timer_asks_only_for_quiet_patients_with_a_due_check() -> None:
     events = [P.start(), P.rate(30, 84.0), P.rate(60, 168.0), P.pain(78, 6), P.rate(85, 84.0)]
     _, state = run(events)
-    value = state.to_table_value()
-    quiet = {**value, "last_arrival_epoch_s": at(100).timestamp()}
-    busy = {**value, "last_arrival_epoch_s": at(116).timestamp()}
-    items = [("quiet", quiet), ("busy", busy), ("empty", None)]
+    quiet = state.model_copy(update={"last_arrival_epoch_s": at(100).timestamp()})
+    busy = state.model_copy(update={"last_arrival_epoch_s": at(116).timestamp()})
+    items = [("quiet", quiet.to_table_value()), ("busy", busy.to_table_value()), ("empty", None)]
     assert quiet_patients_due(items, RULES, at(114), grace_s=120) == [], "not due before 115"
     assert quiet_patients_due(items, RULES, at(117), grace_s=120) == ["quiet"]
