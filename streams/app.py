@@ -25,6 +25,7 @@ from schemas.dead_letters import (
     HEADER_SOURCE_TOPIC,
 )
 from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
+from streams.alerting import register_alerting
 from streams.correlator import RuleSettings, evaluate_r1
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
@@ -77,6 +78,7 @@ def create_app(
     for spec in RAW_TOPICS:
         _register_ingest_agent(app, spec, metrics)
     _register_clinical_agent(app, rules, metrics, clock)
+    register_alerting(app, settings, bootstrap, metrics, clock)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app
