@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -55,12 +54,12 @@ class Episode(BaseModel):
     ended_at: AwareDatetime | None = None
     touched_at: AwareDatetime
 
-    def to_table_value(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+    def to_table_value(self) -> str:
+        return self.model_dump_json()
 
     @classmethod
-    def from_table_value(cls, value: dict[str, Any] | None) -> Episode | None:
-        return None if value is None else cls.model_validate(value)
+    def from_table_value(cls, value: str | None) -> Episode | None:
+        return None if value is None else cls.model_validate_json(value)
 
     @property
     def is_open(self) -> bool:

@@ -115,7 +115,10 @@ def _register_lifecycle(
     clock: Callable[[], datetime],
     tick_s: float,
 ) -> None:
-    episodes = app.Table(EPISODES_TABLE, default=None, key_type=str, value_type=dict)
+    # Values are the episode's JSON text: with ``value_type=dict`` Faust cannot read the
+    # changelog back ("type object 'dict' has no attribute 'from_data'"), so a restarted worker
+    # would never finish recovery.
+    episodes = app.Table(EPISODES_TABLE, default=None, key_type=str, value_type=str)
     notifications = _raw_topic(app, ALERT_NOTIFICATIONS.name)
     ticks = _raw_topic(app, ALERT_TICKS.name)
     # One agent over alerts, acks and ticks: co-partitioned by patient_ref, so the worker that

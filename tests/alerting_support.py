@@ -109,6 +109,7 @@ class MllpPeer:
     port: int
     received: list[str] = field(default_factory=list)
     _server: asyncio.Server | None = None
+    _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self) -> MllpPeer:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -117,17 +118,25 @@ class MllpPeer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for writer in list(self._writers):
+                writer.close()
             await self._server.wait_closed()
             self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while not reader.at_eof():
-                message = await read_frame(reader)
-                self.received.append(message)
-                writer.write(frame(ack_for(message)))
-                await writer.drain()
-        writer.close()
+        self._writers.add(writer)
+        try:
+            with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                while not reader.at_eof():
+                    message = await read_frame(reader)
+                    self.received.append(message)
+                    writer.write(frame(ack_for(message)))
+                    await writer.drain()
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
 
     def control_ids(self) -> list[str]:
         return [str(parse_hl7(m).msh.msh_10.to_er7()) for m in self.received]
