@@ -55,7 +55,8 @@ async def webhook() -> AsyncIterator[WebhookReceiver]:
 @pytest.fixture
 async def alertmanager(tmp_path: Path, webhook: WebhookReceiver) -> AsyncIterator[str]:
     """Debian's Alertmanager on a free loopback port, with a throwaway data directory."""
-    assert ALERTMANAGER and AMTOOL, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
+    assert ALERTMANAGER, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
+    assert AMTOOL, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
     config = tmp_path / "alertmanager.yml"
     config.write_text(AM_CONFIG.format(webhook_port=webhook.port), encoding="utf-8")
     subprocess.run([AMTOOL, "check-config", str(config)], check=True, capture_output=True)
@@ -115,7 +116,9 @@ resend_interval_s = 30
     high = live_alert("episode-high", patient="pt-h")
     low = live_alert("episode-low", patient="pt-l", priority=AlertPriority.LOW, pain=2)
     for alert in (low, high):
-        await produce(topics, ALERTS.name, alert.model_dump_json().encode(), alert.patient_ref.encode())
+        await produce(
+            topics, ALERTS.name, alert.model_dump_json().encode(), alert.patient_ref.encode()
+        )
 
     await wait_for(lambda: len(webhook.received) >= 1, 30, "the high-priority page at the webhook")
     in_am: list[dict[str, Any]] = []

@@ -33,7 +33,8 @@ TOKEN = "nurse-station-test-token"
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    assert CHROMIUM and CHROMEDRIVER, "run scripts/install-system-deps.sh (chromium, driver)"
+    assert CHROMIUM, "run scripts/install-system-deps.sh (chromium)"
+    assert CHROMEDRIVER, "run scripts/install-system-deps.sh (chromium-driver)"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
@@ -80,8 +81,10 @@ async def test_page_shows_a_new_alert_and_acknowledges_it(
     )
     text = card.text
     assert "Back pain 9/10, 18 min after rate increase to 4 mg/kg/min" in text
-    assert "pain 9/10" in text and "84 -> 168 mL/h" in text
-    assert "Pause the infusion." in text and "Check hydration." in text
+    assert "pain 9/10" in text
+    assert "84 -> 168 mL/h" in text
+    assert "Pause the infusion." in text
+    assert "Check hydration." in text
     assert "paged: bedside nurse (Bay nurse)" in text
     browser.save_screenshot(str(tmp_path / "nurse-station.png"))
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.alerts import AlertPhase
 from schemas.topics import ALERTS
@@ -39,8 +41,9 @@ async def test_peer_receives_start_escalate_and_end_of_one_episode(
     topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     peer = await MllpPeer(free_port()).start()
+    metrics_port = free_port()
     try:
-        start_worker(**_env(tmp_path, peer.port, high_s=2))
+        start_worker(**_env(tmp_path, peer.port, high_s=2), PUMPSTREAM_WEB_PORT=str(metrics_port))
         alert = live_alert("episode-1")
         await produce(topics, ALERTS.name, alert.model_dump_json().encode(), b"pt-1")
         await wait_for(lambda: len(peer.received) >= 2, 30, "start and escalate at the peer")
@@ -53,6 +56,12 @@ async def test_peer_receives_start_escalate_and_end_of_one_episode(
         assert len(set(peer.control_ids())) == 3
         placer_ids = {m.split("\r")[3].split("|")[2] for m in peer.received}
         assert placer_ids == {"episode-1^PUMPSTREAM"}, "one alert id across the phases"
+
+        samples = await _metric_samples(metrics_port)
+        assert samples[("pumpstream_page_deliveries_total", "acm", "delivered")] == 3
+        for kind in ("start", "escalate", "end"):
+            count = samples[("pumpstream_page_latency_seconds_count", "acm", kind)]
+            assert count == 1, f"one latency observation for the {kind} page"
     finally:
         await peer.stop()
 
@@ -83,3 +92,19 @@ async def test_peer_down_then_back_gets_each_message_once(
         assert len(set(peer.control_ids())) == 2, "retried, not duplicated"
     finally:
         await peer.stop()
+
+
+async def _metric_samples(port: int) -> dict[tuple[str, str, str], float]:
+    """The worker's alerting samples by (name, channel, kind or outcome)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if "channel" in sample.labels:
+                kind = sample.labels.get("kind") or sample.labels.get("outcome", "")
+                found[(sample.name, sample.labels["channel"], kind)] = sample.value
+    return found
