@@ -11,7 +11,8 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from streams.metrics import AlertingMetrics
@@ -59,11 +60,9 @@ async def deliver_with_retries(
 
     retrying = AsyncRetrying(
         stop=stop_after_delay(config.retry_budget_s),
-        wait=wait_exponential_jitter(
-            initial=config.backoff_initial_s,
-            max=config.backoff_max_s,
-            jitter=config.backoff_initial_s,
-        ),
+        # Exponential backoff with jitter, so that workers retrying one peer spread out.
+        wait=wait_exponential(multiplier=config.backoff_initial_s, max=config.backoff_max_s)
+        + wait_random(0, config.backoff_initial_s),
         retry=retry_if_exception_type(TransientDeliveryError),
         before_sleep=_log_retry,
         reraise=True,
