@@ -110,7 +110,12 @@ class BoardFeed(Service):
 
     async def on_start(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            # A broker may hold a fetch for the whole wait even when data arrives (Tansu does;
+            # docs/alerting.md): keep the page's delay short.
+            fetch_max_wait_ms=200,
         )
         await consumer.start()
         self._consumer = consumer

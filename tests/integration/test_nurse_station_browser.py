@@ -3,10 +3,12 @@ alert appears live, and the acknowledge button sends the response that stops esc
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -53,6 +55,22 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
+async def _wait_until_serving(url: str, timeout_s: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if loop.time() > deadline:
+                raise AssertionError(f"{url} not served within {timeout_s} s")
+            await asyncio.sleep(0.1)
+
+
 async def test_page_shows_a_new_alert_and_acknowledges_it(
     topics: str,
     start_worker: Callable[..., WorkerProcess],
@@ -66,6 +84,9 @@ async def test_page_shows_a_new_alert_and_acknowledges_it(
         PUMPSTREAM_NURSE_STATION_PORT=str(port),
         PUMPSTREAM_ACK_TOKEN=TOKEN,
     )
+    # The worker is "ready" once it holds its partitions; Faust starts extra services (the
+    # nurse station among them) after table recovery, a moment later.
+    await _wait_until_serving(f"http://127.0.0.1:{port}/nurse-station")
     browser.get(f"http://127.0.0.1:{port}/nurse-station?ward=infusion-centre#token={TOKEN}")
     wait = WebDriverWait(browser, 30, poll_frequency=0.1)
     wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "0 active"))
