@@ -208,7 +208,11 @@ class NurseStation(Service):
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await self._producer.start()
         app = build_nurse_station(self.board, self.roster, self.token, self._send_ack, self.metrics)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Long polls hold requests open for up to LONG_POLL_S: on shutdown, give in-flight
+        # requests a second, and stop a handler whose client has gone.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
