@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 from schemas.alerts import Alert, AlertAck
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import PUMP_EVENT_ADAPTER, SymptomReport, VitalSigns
+from schemas.notifications import AlertNotification, LifecycleTick
 from schemas.reactions import ReactionHistory
 
 
@@ -55,6 +56,17 @@ VITALS = TopicSpec("vitals", "Validated vital signs.", _adapter(VitalSigns))
 SYMPTOMS = TopicSpec("symptoms", "Validated symptom reports.", _adapter(SymptomReport))
 ALERTS = TopicSpec("alerts", "Clinical and technical alerts (the alert contract).", _adapter(Alert))
 ALERT_ACKS = TopicSpec("alerts.acks", "Nurse responses to alerts.", _adapter(AlertAck))
+ALERT_NOTIFICATIONS = TopicSpec(
+    "alerts.notifications",
+    "Alert episode transitions (start, update, escalate, response, end) with the page recipient.",
+    _adapter(AlertNotification),
+)
+ALERT_TICKS = TopicSpec(
+    "alerts.lifecycle.ticks",
+    "Timer ticks to the alert lifecycle's partitions (escalations due); internal.",
+    _adapter(LifecycleTick),
+    key="partition",
+)
 REACTIONS = TopicSpec(
     "reactions",
     "Documented reactions per patient (compacted: latest history per key).",
@@ -96,6 +108,8 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ALERT_ACKS,
     REACTIONS,
     CLINICAL_TIMER,
+    ALERT_NOTIFICATIONS,
+    ALERT_TICKS,
 )
 
 

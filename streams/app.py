@@ -36,6 +36,7 @@ from schemas.topics import (
     VALIDATED_TOPIC,
     TopicSpec,
 )
+from streams.alerting import register_alerting
 from streams.correlator import Evaluation, evaluate, quiet_patients_due
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
@@ -100,6 +101,7 @@ def create_app(
         _register_ingest_agent(app, spec, metrics)
     observer = PipelineObserver(metrics, WardLabels(settings.metrics_ward_names))
     _register_clinical_agent(app, rules, metrics, clock, observer, settings.quiet_check_interval_s)
+    register_alerting(app, settings, bootstrap, metrics, clock)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app

@@ -256,6 +256,38 @@ def dashboards_generate(
     raise typer.Exit(generate(["--check"] if check else []))
 
 
+def _register_alerting(cli: typer.Typer) -> None:
+    """``pumpstream alerting ...``: check a roster file, measure paging latency."""
+    alerting_cli = typer.Typer(help="On-call roster and paging (docs/alerting.md).")
+    cli.add_typer(alerting_cli, name="alerting", no_args_is_help=True)
+
+    @alerting_cli.command("check")
+    def check(roster: Path) -> None:
+        """Validate an on-call roster file; print its wards, chains and channels."""
+        from streams.oncall_roster import load_roster
+
+        loaded = load_roster(roster)
+        for name, ward in loaded.wards.items():
+            chain = " -> ".join(f"{r.role} ({r.contact})" for r in ward.chain)
+            console.print(f"ward {name}: {chain}; channels: {', '.join(ward.channels) or '-'}")
+        for name, channel in loaded.channels.items():
+            console.print(f"channel {name}: {channel.type}")
+        console.print(f"{roster}: valid")
+
+    @alerting_cli.command("bench")
+    def bench(
+        alerts: Annotated[int, typer.Option(min=1, help="High-priority alerts, 0.1 s apart.")] = 50,
+    ) -> None:
+        """Alert -> page latency (webhook, PCD-04) and escalation lateness on loopback."""
+        from streams.alerting_bench import run_bench_paging
+
+        settings = _settings()
+        _print_samples(run_bench_paging(settings, alerts, lambda line: console.print(line)))
+
+
+_register_alerting(cli)
+
+
 def main() -> None:
     try:
         cli()

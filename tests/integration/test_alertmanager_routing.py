@@ -1,0 +1,163 @@
+"""Debian's real Alertmanager receives pumpstream's alerts and routes the high-priority one to a
+webhook receiver; an acknowledgement resolves it."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from schemas.alerts import AckResponse, AlertAck, AlertPriority
+from schemas.topics import ALERT_ACKS, ALERTS
+from streams.child_process import spawn, terminate
+from streams.embedded_broker import free_port
+from streams.worker_process import WorkerProcess
+from tests.alerting_support import WebhookReceiver, live_alert, wait_for, write_roster
+from tests.kafka_client import produce
+
+pytestmark = pytest.mark.integration
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+AMTOOL = shutil.which("amtool")
+
+AM_CONFIG = """
+route:
+  receiver: "null"
+  group_by: [ward, rule, priority, type]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['priority="high"']
+      receiver: charge-nurse-pager
+receivers:
+  - name: "null"
+  - name: charge-nurse-pager
+    webhook_configs:
+      - url: http://127.0.0.1:{webhook_port}/alertmanager
+        send_resolved: true
+"""
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[WebhookReceiver]:
+    receiver = await WebhookReceiver(free_port()).start()
+    yield receiver
+    await receiver.stop()
+
+
+@pytest.fixture
+async def alertmanager(tmp_path: Path, webhook: WebhookReceiver) -> AsyncIterator[str]:
+    """Debian's Alertmanager on a free loopback port, with a throwaway data directory."""
+    assert ALERTMANAGER, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
+    assert AMTOOL, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(AM_CONFIG.format(webhook_port=webhook.port), encoding="utf-8")
+    subprocess.run([AMTOOL, "check-config", str(config)], check=True, capture_output=True)
+    port = free_port()
+    process = spawn(
+        [
+            ALERTMANAGER,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        log_path=tmp_path / "alertmanager.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(f"{url}/-/ready") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError(f"Alertmanager not ready; see {tmp_path / 'alertmanager.log'}")
+        yield url
+    finally:
+        terminate(process, grace_s=5)
+
+
+async def _am_alerts(url: str) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/api/v2/alerts") as r:
+        result: list[dict[str, Any]] = await r.json()
+        return result
+
+
+async def test_high_priority_alert_is_routed_to_the_webhook_and_resolved_by_an_ack(
+    topics: str,
+    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+    alertmanager: str,
+    webhook: WebhookReceiver,
+) -> None:
+    channel = f"""
+[channels.alertmanager]
+type = "alertmanager"
+url = "{alertmanager}"
+resend_interval_s = 30
+"""
+    roster = write_roster(tmp_path / "roster.toml", channels=["alertmanager"], extra=channel)
+    start_worker(
+        PUMPSTREAM_ALERTING_CONFIG=str(roster),
+        PUMPSTREAM_NURSE_STATION_PORT="0",
+    )
+    high = live_alert("episode-high", patient="pt-h")
+    low = live_alert("episode-low", patient="pt-l", priority=AlertPriority.LOW, pain=2)
+    for alert in (low, high):
+        await produce(
+            topics, ALERTS.name, alert.model_dump_json().encode(), alert.patient_ref.encode()
+        )
+
+    await wait_for(lambda: len(webhook.received) >= 1, 30, "the high-priority page at the webhook")
+    in_am: list[dict[str, Any]] = []
+
+    async def both_in_alertmanager() -> None:
+        for _ in range(100):
+            in_am[:] = await _am_alerts(alertmanager)
+            if len(in_am) == 2:
+                return
+            await asyncio.sleep(0.1)
+
+    await both_in_alertmanager()
+    assert sorted(a["labels"]["priority"] for a in in_am) == ["high", "low"]
+    for alert in in_am:
+        assert set(alert["labels"]) == {"ward", "rule", "priority", "type"}, "no PHI labels"
+        assert "pt-" not in str(alert["labels"])
+
+    path, body, _headers = webhook.received[0]
+    assert path == "/alertmanager"
+    assert body["status"] == "firing"
+    assert body["receiver"] == "charge-nurse-pager"
+    assert [a["labels"] for a in body["alerts"]] == [
+        {"ward": "infusion-centre", "rule": "R1", "priority": "high", "type": "physiological"}
+    ]
+    assert body["alerts"][0]["annotations"]["alert_ids"] == "episode-high"
+
+    ack = AlertAck(
+        event_id="ack-h",
+        alert_id="episode-high",
+        patient_ref="pt-h",
+        response=AckResponse.TRUE_POSITIVE,
+        event_time=high.event_time,
+    )
+    await produce(topics, ALERT_ACKS.name, ack.model_dump_json().encode(), b"pt-h")
+    await wait_for(
+        lambda: any(b["status"] == "resolved" for _, b, _ in webhook.received),
+        30,
+        "the acknowledged alert resolved at the webhook",
+    )
+    assert all(
+        a["labels"]["priority"] == "high" for _, b, _ in webhook.received for a in b["alerts"]
+    ), "the low-priority alert is never routed to the pager"

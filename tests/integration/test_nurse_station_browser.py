@@ -1,0 +1,129 @@
+"""The nurse station page in Debian's real headless Chromium (Selenium + chromedriver): a new
+alert appears live, and the acknowledge button sends the response that stops escalation."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
+
+from schemas.alerts import AckResponse, ActionTaken, AlertAck
+from schemas.notifications import AlertNotification
+from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
+from streams.embedded_broker import free_port
+from streams.worker_process import WorkerProcess
+from tests.alerting_support import live_alert, write_roster
+from tests.kafka_client import produce, read_until
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+TOKEN = "nurse-station-test-token"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    assert CHROMIUM, "run scripts/install-system-deps.sh (chromium)"
+    assert CHROMEDRIVER, "run scripts/install-system-deps.sh (chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",  # tests run as root in CI
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    service = Service(CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
+    driver = webdriver.Chrome(service=service, options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+async def _wait_until_serving(url: str, timeout_s: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if loop.time() > deadline:
+                raise AssertionError(f"{url} not served within {timeout_s} s")
+            await asyncio.sleep(0.1)
+
+
+async def test_page_shows_a_new_alert_and_acknowledges_it(
+    topics: str,
+    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+    browser: WebDriver,
+) -> None:
+    port = free_port()
+    roster = write_roster(tmp_path / "roster.toml")
+    start_worker(
+        PUMPSTREAM_ALERTING_CONFIG=str(roster),
+        PUMPSTREAM_NURSE_STATION_PORT=str(port),
+        PUMPSTREAM_ACK_TOKEN=TOKEN,
+    )
+    # The worker is "ready" once it holds its partitions; Faust starts extra services (the
+    # nurse station among them) after table recovery, a moment later.
+    await _wait_until_serving(f"http://127.0.0.1:{port}/nurse-station")
+    browser.get(f"http://127.0.0.1:{port}/nurse-station?ward=infusion-centre#token={TOKEN}")
+    wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+    wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "0 active"))
+    assert "token" not in browser.current_url, "the token leaves the address bar"
+
+    alert = live_alert("episode-page", pain=9)
+    await produce(topics, ALERTS.name, alert.model_dump_json().encode(), b"pt-1")
+
+    card = wait.until(
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, 'section.alert[data-alert-id="episode-page"]')
+        )
+    )
+    text = card.text
+    assert "Back pain 9/10, 18 min after rate increase to 4 mg/kg/min" in text
+    assert "pain 9/10" in text
+    assert "84 -> 168 mL/h" in text
+    assert "Pause the infusion." in text
+    assert "Check hydration." in text
+    assert "paged: bedside nurse (Bay nurse)" in text
+    browser.save_screenshot(str(tmp_path / "nurse-station.png"))
+
+    Select(card.find_element(By.NAME, "response")).select_by_value("true_positive")
+    Select(card.find_element(By.NAME, "action_taken")).select_by_value("paused")
+    card.find_element(By.CLASS_NAME, "ack-button").click()
+
+    wait.until(
+        expected_conditions.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, '[data-alert-id="episode-page"] .ack-status'),
+            "acknowledged: true positive, action: paused",
+        )
+    )
+    acks = await read_until(topics, ALERT_ACKS.name, lambda rs: len(rs) >= 1)
+    sent = AlertAck.model_validate_json(acks[0].value or b"")
+    assert (sent.alert_id, sent.patient_ref) == ("episode-page", "pt-1")
+    assert (sent.response, sent.action_taken) == (AckResponse.TRUE_POSITIVE, ActionTaken.PAUSED)
+    notes = await read_until(topics, ALERT_NOTIFICATIONS.name, lambda rs: len(rs) >= 2)
+    response = AlertNotification.model_validate_json(notes[-1].value or b"")
+    assert response.kind == "response"
+    assert response.escalation_due_at is None, "the ack stopped escalation"
