@@ -18,6 +18,7 @@ from streams.exceptions import PumpstreamError
 if TYPE_CHECKING:
     from streams.bench import Sample
 from streams.settings import Settings, load_settings
+from streams.simulator_cli import _register_simulator
 
 cli = typer.Typer(
     help="pumpstream: correlate IVIG infusion rate changes with back pain and alert nurses.",
@@ -180,6 +181,9 @@ def bench_pipeline(
 
     settings = _settings()
     _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line)))
+
+
+_register_simulator(cli)
 
 
 def main() -> None:
