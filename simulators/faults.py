@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.topics import PUMP_EVENTS_RAW, RAW_TOPICS, SYMPTOMS_RAW, VITALS_RAW
+from schemas.topics import PUMP_EVENTS_RAW, VITALS_RAW
 from simulators.clock import derive_rng
 from simulators.reaction_model import draw
 from simulators.recording import canonical_json
@@ -142,7 +142,7 @@ def _wrong_type(inj: _Injector) -> Callable[[SimEvent, random.Random], SimEvent 
             value["pain_score"] = ["six", "moderate", "bad"][rng.randrange(3)]
             field = "pain_score"
         else:
-            value["event_time"] = 1772438400  # epoch seconds where ISO 8601 is expected
+            value["event_time"] = "02/03/2026 09:15"  # a local date string, not ISO 8601
             field = "event_time"
         inj.record("wrong_types", event, f"{field} of the wrong type")
         return _with(event, value, f"fault: {field} wrong type")
@@ -241,10 +241,9 @@ def _bursts(inj: _Injector) -> None:
     for _ in range(inj.spec.bursts):
         length_s = draw(rng, inj.spec.burst_min) * 60
         begin = rng.uniform(0, max(0.0, last - length_s))
-        topic = rng.choice([t.name for t in RAW_TOPICS if t is not SYMPTOMS_RAW])
         flush_s = begin + length_s
         for i, event in enumerate(inj.events):
-            if event.topic == topic and begin <= event.offset_s < flush_s:
+            if begin <= event.offset_s < flush_s:
                 inj.record("bursts", event, f"held and flushed at {flush_s / 60:.1f} min")
                 inj.events[i] = _with(event, event.value, "fault: burst", offset_s=flush_s)
 

@@ -277,3 +277,9 @@ def write_hl7(
         path.write_text("".join(f"{m}\n" for m in messages), encoding="utf-8", newline="")
         paths.append(path)
     return paths
+
+
+def read_hl7_file(path: Path) -> list[str]:
+    """The messages of a file written by :func:`write_hl7` (segments end with CR, so read the
+    bytes: text mode would turn every CR into a newline)."""
+    return [m for m in path.read_bytes().decode("utf-8").split("\n") if m]

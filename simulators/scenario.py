@@ -145,7 +145,7 @@ class FaultSpec(_Spec):
     #: Fraction of patients whose vitals stream goes silent for ``silent_min``.
     silent: Fraction = 0.0
     silent_min: Range = Range(low=20, high=40)
-    #: Number of bursts: a gateway holds ``burst_min`` of messages and flushes them at once.
+    #: Number of bursts: the gateway (all feeds) holds ``burst_min`` of messages, then flushes.
     bursts: Annotated[int, Field(ge=0)] = 0
     burst_min: Range = Range(low=3, high=10)
 
