@@ -78,8 +78,11 @@ async def test_closed_loop_nurse_slowing_resolves_the_pain(
             if e.topic == "symptoms.raw"]  # fmt: skip
     assert visit.action_s is not None
     after = [score for at_s, score in pain if at_s > visit.action_s]
-    assert pain[0][1] >= 1 and after and after[-1] == 0, pain
+    assert pain[0][1] >= 1, pain
+    assert after, pain
+    assert after[-1] == 0, pain
     assert after == sorted(after, reverse=True), pain
-    assert visit.action_by == "nurse" and visit.action_s is not None
+    assert visit.action_by == "nurse"
+    assert visit.action_s is not None
     assert visit.resolved_s is not None
     assert 15 * 60 <= visit.resolved_s - visit.action_s <= 20 * 60, "settles 15-20 min later"

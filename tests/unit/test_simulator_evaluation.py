@@ -66,7 +66,8 @@ def test_scores_per_rule_from_the_alerts_rule_field() -> None:
     scores = {s.rule: s for s in score_alerts(alerts, TRUTH)}
     r1 = scores["R1"]
     assert (r1.alerts, r1.true_positives, r1.labels, r1.detected) == (4, 2, 3, 2)
-    assert r1.precision == 0.5 and r1.recall == pytest.approx(2 / 3)
+    assert r1.precision == 0.5
+    assert r1.recall == pytest.approx(2 / 3)
     assert r1.onset_to_alert_min == [2.0, 5.0]
     assert (scores["R2"].precision, scores["R2"].recall) == (1.0, 1.0)
     assert (scores["R4"].alerts, scores["R4"].recall) == (0, 0.0)
@@ -76,7 +77,9 @@ def test_scores_per_rule_from_the_alerts_rule_field() -> None:
     reactions = scores[ANY_REACTION]
     assert (reactions.alerts, reactions.true_positives, reactions.detected) == (5, 3, 2)
     table = format_scores(list(scores.values()))
-    assert "R7" in table and "n/a" in table and table.splitlines()[0].startswith("rule")
+    assert "R7" in table
+    assert "n/a" in table
+    assert table.splitlines()[0].startswith("rule")
 
 
 def _slow_alert(ref: str, phase: AlertPhase = AlertPhase.START, first: RecommendationCode =
@@ -97,12 +100,14 @@ def test_nurse_follows_the_first_suggestion_once_per_episode() -> None:
     assert decision is not None
     assert (decision.response, decision.action, decision.target_rate_ml_h) == (
         AckResponse.ACCEPTED, ActionTaken.SLOWED, 40.0)  # fmt: skip
-    assert 5 <= decision.ack_after_s <= 30 and decision.act_after_s > decision.ack_after_s
+    assert 5 <= decision.ack_after_s <= 30
+    assert decision.act_after_s > decision.ack_after_s
     assert nurse.decide(_slow_alert("pt-a", AlertPhase.UPDATE)) is None
     pause = Nurse(NurseSpec(follow_probability=1.0), 1).decide(
         _slow_alert("pt-a", first=RecommendationCode.PAUSE)
     )
-    assert pause is not None and pause.action is ActionTaken.PAUSED
+    assert pause is not None
+    assert pause.action is ActionTaken.PAUSED
     declined = Nurse(NurseSpec(follow_probability=0.0), 1).decide(_slow_alert("pt-a"))
     assert declined is not None
     assert (declined.response, declined.action) == (
@@ -122,5 +127,6 @@ def test_nurse_acks_then_the_pump_reports_the_slowing() -> None:
     assert [(a.event.response, a.event.action_taken) for a in acks] == [  # type: ignore[attr-defined]
         (AckResponse.READ, ActionTaken.NONE), (AckResponse.ACCEPTED, ActionTaken.SLOWED)]  # fmt: skip
     slowed = [e for e in centre.emitted if e.note == "slowed by nurse to 40 mL/h"]
-    assert len(slowed) == 1 and slowed[0].offset_s == pytest.approx(acks[1].offset_s)
+    assert len(slowed) == 1
+    assert slowed[0].offset_s == pytest.approx(acks[1].offset_s)
     assert centre.visits[0].resolved_s is not None

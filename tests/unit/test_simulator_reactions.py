@@ -35,7 +35,8 @@ def test_hazard_rises_with_dose_rate_relative_to_tolerance() -> None:
 def test_onset_is_10_to_60_minutes_after_the_step_uniformly() -> None:
     rng = derive_rng(1, "onset")
     onsets = [plan_reaction(SPEC, rng, 4.0, 4.0, BASELINE).onset_delay_s / 60 for _ in range(4000)]
-    assert 10 <= min(onsets) < 11 and 59 < max(onsets) <= 60
+    assert 10 <= min(onsets) < 11
+    assert 59 < max(onsets) <= 60
     assert statistics.mean(onsets) == pytest.approx(35, abs=1.0)
     quartiles = statistics.quantiles(onsets, n=4)
     assert quartiles == pytest.approx([22.5, 35, 47.5], abs=1.5)
@@ -66,14 +67,19 @@ def test_vital_sign_patterns(severity: Severity) -> None:
             BASELINE.heart_rate_bpm + plan.vitals_shift.heart_rate_bpm,
         )
         if severity is Severity.MILD:
-            assert 10 <= shift.heart_rate_bpm <= 18 and 10 <= abs(shift.systolic_mmhg) <= 18
-            assert 0 <= shift.temperature_c <= 0.5 and 3 <= plan.peak_pain_score <= 6
+            assert 10 <= shift.heart_rate_bpm <= 18
+            assert 10 <= abs(shift.systolic_mmhg) <= 18
+            assert 0 <= shift.temperature_c <= 0.5
+            assert 3 <= plan.peak_pain_score <= 6
         elif severity is Severity.MODERATE:
-            assert peak_hr > 100 and BASELINE.temperature_c + shift.temperature_c >= 38.0
+            assert peak_hr > 100
+            assert BASELINE.temperature_c + shift.temperature_c >= 38.0
             assert SymptomKind.CHILLS in plan.symptoms
         else:
-            assert peak_hr > 120 and BASELINE.systolic_mmhg + shift.systolic_mmhg < 90
-            assert BASELINE.spo2_percent + shift.spo2_percent < 92 and plan.peak_pain_score >= 7
+            assert peak_hr > 120
+            assert BASELINE.systolic_mmhg + shift.systolic_mmhg < 90
+            assert BASELINE.spo2_percent + shift.spo2_percent < 92
+            assert plan.peak_pain_score >= 7
 
 
 def test_course_ramps_then_resolves_over_the_resolution_time() -> None:
@@ -155,16 +161,20 @@ def test_slowing_resolves_the_pain_and_no_one_acting_leaves_it() -> None:
     helped = InfusionCentre(one_reacting_patient(), 7)
     helped.run_until(50 * 60)
     visit = helped.visits[0]
-    assert visit.reaction is not None and visit.first_report_s is not None
+    assert visit.reaction is not None
+    assert visit.first_report_s is not None
     assert helped.slow(visit.profile.patient_ref)
     slowed_at = helped.now_s
     helped.run()
     scores = [e.event.pain_score for e in helped.emitted if getattr(e.event, "symptom", None)]
-    assert scores[-1] == 0 and max(scores) >= 3
-    assert visit.resolved_s is not None and 15 * 60 <= visit.resolved_s - slowed_at <= 20 * 60
+    assert scores[-1] == 0
+    assert max(scores) >= 3
+    assert visit.resolved_s is not None
+    assert 15 * 60 <= visit.resolved_s - slowed_at <= 20 * 60
 
     alone = InfusionCentre(one_reacting_patient(), 7)
     alone.run()
     alone_scores = [e.event.pain_score for e in alone.emitted if getattr(e.event, "symptom", None)]
-    assert alone_scores == sorted(alone_scores) and alone_scores[-1] >= 3, "no one acts: it stays"
+    assert alone_scores == sorted(alone_scores), "no one acts: it never eases"
+    assert alone_scores[-1] >= 3
     assert Counter(type(e.event).__name__ for e in alone.emitted)["RateChanged"] == 1
