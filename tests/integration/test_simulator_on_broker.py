@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from schemas.alerts import ActionTaken, AlertAck
 from schemas.topics import ALERT_ACKS, CLINICAL_TOPICS, RAW_TOPICS
@@ -86,3 +87,40 @@ async def test_closed_loop_nurse_slowing_resolves_the_pain(
     assert visit.action_s is not None
     assert visit.resolved_s is not None
     assert 15 * 60 <= visit.resolved_s - visit.action_s <= 20 * 60, "settles 15-20 min later"
+
+
+async def test_replay_keeps_the_recorded_pace_and_load_mode_sends_valid_events(
+    topics: str, tmp_path: Path
+) -> None:
+    import time
+
+    from schemas.topics import VITALS_RAW, topic_by_name
+    from simulators.load_generator import run_load
+    from simulators.recording import read_recording, write_recording
+    from simulators.sim_event import SimEvent
+    from streams.ingest import Accepted, validate_raw
+
+    day = tmp_path / "day"
+    simulate_day(scenario_with(chairs=1), 1, day, hl7=False)
+    first = read_recording(day)[:3]
+    # Three messages 0, 10 and 20 simulated seconds apart, replayed at 10x: at least 2 s.
+    paced = [SimEvent(10.0 * i, e.topic, e.key, e.value) for i, e in enumerate(first)]
+    write_recording(tmp_path / "paced", paced)
+    began = time.monotonic()
+    assert await replay(topics, tmp_path / "paced", speed=10) == 3
+    assert time.monotonic() - began >= 1.9
+
+    result = await run_load(topics, pumps=4, monitors=6, interval_s=0.2, duration_s=1.0)
+    assert result.sent == 5 * (4 + 6)
+
+    def load_records(
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        return [r for r in records if (r.key or b"").startswith(b"load-")]
+
+    vitals = await read_until(topics, VITALS_RAW.name, lambda rs: len(load_records(rs)) >= 30)
+    loaded = load_records(vitals)
+    assert len(loaded) == 30
+    assert all(
+        isinstance(validate_raw(topic_by_name(r.topic), r.key, r.value), Accepted) for r in loaded
+    )
