@@ -18,6 +18,7 @@ from streams.exceptions import PumpstreamError
 if TYPE_CHECKING:
     from streams.bench import Sample
 from streams.settings import Settings, load_settings
+from streams.simulator_cli import _register_simulator
 
 cli = typer.Typer(
     help="pumpstream: correlate IVIG infusion rate changes with back pain and alert nurses.",
@@ -286,6 +287,7 @@ def _register_alerting(cli: typer.Typer) -> None:
 
 
 _register_alerting(cli)
+_register_simulator(cli)
 
 
 def main() -> None:

@@ -1,0 +1,285 @@
+"""The simulated feed as HL7 v2.6 messages (IHE PCD), built with hl7apy.
+
+- PCD-01 ``ORU^R01`` (DEC): one message per vital-signs set, OBX per measurement, MDC codes.
+- PCD-10 ``ORU^R42`` (IPEC): one pump event per message; a rate change while running is a
+  DELIVERY STOP (status ``transitioning``, old rate) followed by a DELIVERY START (new rate);
+  a pause is a STOP with ``pump-status-not-infusing``.
+- ``ORU^R01`` pain observations: LOINC 72514-3 (pain severity 0-10, reported).
+
+Segments end with CR (HL7's separator); each message is followed by a newline in the files.
+OBX-4 is the containment path ``MDS.VMD.CHANNEL.METRIC``; OBX-18 the device EUI-64.
+Only the pseudonymous ``patient_ref`` identifies the patient (PID-3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from hl7apy.core import Message
+from pydantic import BaseModel
+
+from schemas.events import (
+    InfusionCompleted,
+    InfusionPaused,
+    InfusionResumed,
+    InfusionStarted,
+    Measurement,
+    RateChanged,
+    SymptomKind,
+    SymptomReport,
+    VitalSigns,
+)
+from schemas.ivig_products import PRODUCT_LABELS
+from simulators.infusion_centre import Emitted
+
+PCD01_PROFILE = "IHE_PCD_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.1.1^ISO"
+PCD10_PROFILE = "IHE_PCD_IPEC_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.10.1^ISO"
+SENDING_APP = "PUMPSTREAM_SIM^0050C20000000000^EUI-64"
+
+EVT_DELIV_START = "197288^MDC_EVT_PUMP_DELIV_START^MDC"
+#: No public MDC number: DOMAIN.md §3 says to accept the name with 0.
+EVT_DELIV_STOP = "0^MDC_EVT_PUMP_DELIV_STOP^MDC"
+EVT_DELIV_COMP = "197292^MDC_EVT_PUMP_DELIV_COMP^MDC"
+ML_PER_H = "265266^MDC_DIM_MILLI_L_PER_HR^MDC"
+
+#: Vital sign -> (OBX-3 MDC code, OBX-6 unit).
+VITAL_CODES: dict[str, tuple[str, str]] = {
+    "heart_rate_bpm": ("147842^MDC_ECG_HEART_RATE^MDC", "264864^MDC_DIM_BEAT_PER_MIN^MDC"),
+    "systolic_mmhg": ("150021^MDC_PRESS_BLD_NONINV_SYS^MDC", "266016^MDC_DIM_MMHG^MDC"),
+    "diastolic_mmhg": ("150022^MDC_PRESS_BLD_NONINV_DIA^MDC", "266016^MDC_DIM_MMHG^MDC"),
+    "temperature_c": ("150364^MDC_TEMP_BODY^MDC", "268192^MDC_DIM_DEGC^MDC"),
+    "spo2_percent": ("150456^MDC_PULS_OXIM_SAT_O2^MDC", "262688^MDC_DIM_PERCENT^MDC"),
+    "respiratory_rate_per_min": ("151562^MDC_RESP_RATE^MDC", "264928^MDC_DIM_RESP_PER_MIN^MDC"),
+}
+PAIN_LOINC = "72514-3^Pain severity - 0-10 verbal numeric rating [Score] - Reported^LN"
+#: OBX-20 observation site (SNOMED CT body structures).
+PAIN_SITE = {
+    SymptomKind.BACK_PAIN: "77568009^Back structure^SCT",
+    SymptomKind.NECK_PAIN: "45048000^Neck structure^SCT",
+    SymptomKind.HEADACHE: "69536005^Head structure^SCT",
+}
+_VALIDITY_STATUS = {"valid": "R", "questionable": "R", "invalid": "X"}
+
+
+def hl7_time(when: datetime) -> str:
+    """HL7 DTM with milliseconds and offset: 20260302080000.000+0000."""
+    return when.strftime("%Y%m%d%H%M%S.") + f"{when.microsecond // 1000:03d}" + when.strftime("%z")
+
+
+@dataclass(frozen=True, slots=True)
+class _Obx:
+    value_type: str
+    code: str
+    path: str
+    value: str
+    unit: str = ""
+    status: str = "R"
+    site: str = ""
+    device: str = ""
+
+
+def _message(trigger: str, control_id: str, when: datetime, profile: str) -> Message:
+    msg = Message("ORU_R01", version="2.6")
+    msh = msg.msh
+    msh.msh_3 = SENDING_APP
+    msh.msh_7 = hl7_time(when)
+    msh.msh_9 = f"ORU^{trigger}^ORU_R01"
+    msh.msh_10 = control_id
+    msh.msh_11 = "P"
+    msh.msh_15 = "NE"
+    msh.msh_16 = "AL"
+    msh.msh_21 = profile
+    return msg
+
+
+def _build(
+    trigger: str, control_id: str, when: datetime, profile: str, patient_ref: str,
+    chair_label: str, obr_code: str, order_id: str | None, observations: Iterable[_Obx],
+) -> str:  # fmt: skip
+    msg = _message(trigger, control_id, when, profile)
+    result = msg.add_group("ORU_R01_PATIENT_RESULT")
+    patient = result.add_group("ORU_R01_PATIENT")
+    patient.pid.pid_3 = f"{patient_ref}^^^PUMPSTREAM^PI"
+    patient.add_group("ORU_R01_VISIT").pv1.pv1_2 = "O"
+    patient.ORU_R01_VISIT.pv1.pv1_3 = chair_label
+    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
+    if order_id is not None:
+        order.orc.orc_1 = "RE"
+        order.orc.orc_3 = f"{order_id}^PUMPSTREAM"
+    order.obr.obr_1 = "1"
+    if order_id is not None:
+        order.obr.obr_3 = f"{order_id}^PUMPSTREAM"
+    order.obr.obr_4 = obr_code
+    order.obr.obr_7 = hl7_time(when)
+    for n, obs in enumerate(observations, start=1):
+        obx = order.add_group("ORU_R01_OBSERVATION").obx
+        obx.obx_1 = str(n)
+        if obs.value_type:
+            obx.obx_2 = obs.value_type
+        obx.obx_3 = obs.code
+        obx.obx_4 = obs.path
+        if obs.value:
+            obx.obx_5 = obs.value
+        if obs.unit:
+            obx.obx_6 = obs.unit
+        obx.obx_11 = obs.status
+        obx.obx_14 = hl7_time(when)
+        if obs.device:
+            obx.obx_18 = f"{obs.device}^^{obs.device}^EUI-64"
+        if obs.site:
+            obx.obx_20 = obs.site
+    return str(msg.to_er7())
+
+
+def _chair(device_id: str | None) -> str:
+    chair = int(device_id[-10:-2], 16) if device_id else 0
+    return f"infusion-centre^c{chair:03d}"
+
+
+def _pump_obx(device: str, status: str, rate_ml_h: float | None) -> list[_Obx]:
+    rows = [
+        _Obx("", "69985^MDC_DEV_PUMP_INFUS_MDS^MDC", "1.0.0.0", "", status="X", device=device),
+        _Obx("", "69986^MDC_DEV_PUMP_INFUS_VMD^MDC", "1.1.0.0", "", status="X"),
+        _Obx("ST", "158005^MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS^MDC", "1.1.1.158005", status),
+    ]
+    if rate_ml_h is not None:
+        rows.append(
+            _Obx("NM", "157784^MDC_FLOW_FLUID_PUMP^MDC", "1.1.1.157784", f"{rate_ml_h:g}", ML_PER_H)
+        )
+    return rows
+
+
+def pcd10_messages(event: BaseModel) -> list[str]:
+    """The PCD-10 ``ORU^R42`` message(s) for one pump event (two for a rate change)."""
+    if not isinstance(
+        event, InfusionStarted | RateChanged | InfusionPaused | InfusionResumed | InfusionCompleted
+    ):
+        return []
+    device = event.device_id or "0000000000000000"
+    common = (event.patient_ref, _chair(event.device_id))
+
+    def one(suffix: str, code: str, rows: list[_Obx]) -> str:
+        return _build("R42", f"{event.event_id}{suffix}", event.event_time, PCD10_PROFILE,
+                      common[0], common[1], code, event.infusion_id, rows)  # fmt: skip
+
+    if isinstance(event, InfusionStarted):
+        rows = _pump_obx(device, "infusing", event.rate_ml_h)
+        label = PRODUCT_LABELS[event.context.product]
+        rows += [
+            _Obx("ST", "184514^MDC_DRUG_NAME_LABEL^MDC", "1.1.1.184514", label.name),
+            _Obx("NM", "157760^MDC_CONC_DRUG^MDC", "1.1.1.157760",
+                 f"{event.context.concentration_mg_ml:g}", "264306^MDC_DIM_MILLI_G_PER_ML^MDC"),
+            _Obx("NM", "68063^MDC_ATTR_PT_WEIGHT^MDC", "1.1.1.68063",
+                 f"{event.context.weight_kg:g}", "263875^MDC_DIM_KILO_G^MDC"),
+        ]  # fmt: skip
+        return [one("", EVT_DELIV_START, rows)]
+    if isinstance(event, RateChanged):
+        old = event.previous_rate_ml_h
+        return [
+            one(".1", EVT_DELIV_STOP, _pump_obx(device, "transitioning", old)),
+            one(".2", EVT_DELIV_START, _pump_obx(device, "infusing", event.rate_ml_h)),
+        ]
+    if isinstance(event, InfusionPaused):
+        return [one("", EVT_DELIV_STOP, _pump_obx(device, "pump-status-not-infusing", None))]
+    if isinstance(event, InfusionResumed):
+        return [one("", EVT_DELIV_START, _pump_obx(device, "infusing", event.rate_ml_h))]
+    rows = _pump_obx(device, "pump-status-not-infusing", None)
+    if event.volume_delivered_ml is not None:
+        rows.append(
+            _Obx(
+                "NM",
+                "157993^MDC_VOL_FLUID_DELIV_TOTAL^MDC",
+                "1.1.1.157993",
+                f"{event.volume_delivered_ml:g}",
+                "263762^MDC_DIM_MILLI_L^MDC",
+            )
+        )
+    return [one("", EVT_DELIV_COMP, rows)]
+
+
+def pcd01_message(event: VitalSigns, monitor_id: str) -> str:
+    rows = []
+    for name, (code, unit) in VITAL_CODES.items():
+        m: Measurement | None = getattr(event, name)
+        if m is None:
+            continue
+        metric = code.split("^", 1)[0]
+        rows.append(
+            _Obx(
+                "NM",
+                code,
+                f"1.1.1.{metric}",
+                f"{m.value:g}",
+                unit,
+                _VALIDITY_STATUS[m.validity.value],
+                device=monitor_id,
+            )
+        )
+    return _build(
+        "R01",
+        event.event_id,
+        event.event_time,
+        PCD01_PROFILE,
+        event.patient_ref,
+        _chair(monitor_id),
+        "182777000^monitoring of patient^SCT",
+        None,
+        rows,
+    )
+
+
+def pain_message(event: SymptomReport) -> str | None:
+    """ORU^R01 with the reported pain score (LOINC 72514-3); None for reports without one."""
+    if event.pain_score is None:
+        return None
+    row = _Obx("NM", PAIN_LOINC, "", str(event.pain_score), "{score}^^UCUM",
+               site=PAIN_SITE.get(event.symptom, ""))  # fmt: skip
+    return _build(
+        "R01",
+        event.event_id,
+        event.event_time,
+        PCD01_PROFILE,
+        event.patient_ref,
+        "infusion-centre",
+        "72514-3^Pain severity^LN",
+        event.infusion_id,
+        [row],
+    )
+
+
+HL7_FILES = ("pcd-01-vitals.hl7", "pcd-10-pump-events.hl7", "pain-observations.hl7")
+
+
+def write_hl7(
+    directory: Path, emitted: Iterable[Emitted], monitor_of: dict[str, str]
+) -> list[Path]:
+    """The clean feed as three HL7 files (faults are injected into the JSON feed only)."""
+    vitals: list[str] = []
+    pump: list[str] = []
+    pain: list[str] = []
+    for item in emitted:
+        event = item.event
+        if isinstance(event, VitalSigns):
+            vitals.append(pcd01_message(event, monitor_of.get(event.patient_ref, "")))
+        elif isinstance(event, SymptomReport):
+            message = pain_message(event)
+            if message is not None:
+                pain.append(message)
+        else:
+            pump.extend(pcd10_messages(event))
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, messages in zip(HL7_FILES, (vitals, pump, pain), strict=True):
+        path = directory / name
+        path.write_text("".join(f"{m}\n" for m in messages), encoding="utf-8", newline="")
+        paths.append(path)
+    return paths
+
+
+def read_hl7_file(path: Path) -> list[str]:
+    """The messages of a file written by :func:`write_hl7` (segments end with CR, so read the
+    bytes: text mode would turn every CR into a newline)."""
+    return [m for m in path.read_bytes().decode("utf-8").split("\n") if m]

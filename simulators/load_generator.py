@@ -1,0 +1,107 @@
+"""Load mode: N pumps and M vitals monitors reporting at a fixed interval, for benchmarks.
+
+Pump k and monitor k belong to the same pseudonymous patient (``load-00000``), so their events
+share a partition as in production. Pumps report their (unchanged) rate as ``rate_changed``
+events; monitors send a full vital-signs set. Reports are spread over the interval in ten slots,
+not sent in one burst per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+
+from schemas.events import InfusionContext, InfusionStarted, Measurement, RateChanged, VitalSigns
+from schemas.ivig_products import IvigProduct
+from schemas.topics import PUMP_EVENTS_RAW, VITALS_RAW
+from simulators.recording import event_json
+
+SLOTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    sent: int
+    elapsed_s: float
+    target_per_s: float
+    #: How far the sender fell behind its schedule at worst (0 when it kept up).
+    max_behind_s: float
+
+    @property
+    def achieved_per_s(self) -> float:
+        return self.sent / self.elapsed_s if self.elapsed_s else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"sent {self.sent} messages in {self.elapsed_s:.1f} s: {self.achieved_per_s:.0f} msg/s "
+            f"(target {self.target_per_s:.0f} msg/s, at worst {self.max_behind_s:.2f} s behind)"
+        )
+
+
+def _messages(
+    patient: int, tick: int, at: datetime, pumps: int, monitors: int
+) -> list[tuple[str, bytes, bytes]]:
+    ref = f"load-{patient:05d}"
+    out: list[tuple[str, bytes, bytes]] = []
+    if patient < pumps:
+        infusion = f"inf-{ref}"
+        if tick == 0:
+            context = InfusionContext(product=IvigProduct.PRIVIGEN, concentration_mg_ml=100.0,
+                                      weight_kg=70.0, age_years=50, dose_g_kg=0.4)  # fmt: skip
+            event: InfusionStarted | RateChanged = InfusionStarted(
+                event_id=f"{ref}-start", patient_ref=ref, event_time=at, infusion_id=infusion,
+                rate_ml_h=42.0, context=context,
+            )  # fmt: skip
+        else:
+            event = RateChanged(
+                event_id=f"{ref}-r{tick}", patient_ref=ref, event_time=at, infusion_id=infusion,
+                rate_ml_h=42.0, previous_rate_ml_h=42.0,
+            )  # fmt: skip
+        out.append((PUMP_EVENTS_RAW.name, ref.encode(), event_json(event)))
+    if patient < monitors:
+        vitals = VitalSigns(
+            event_id=f"{ref}-v{tick}", patient_ref=ref, event_time=at,
+            heart_rate_bpm=Measurement(value=70 + tick % 7), systolic_mmhg=Measurement(value=122),
+            temperature_c=Measurement(value=36.8), spo2_percent=Measurement(value=98),
+        )  # fmt: skip
+        out.append((VITALS_RAW.name, ref.encode(), event_json(vitals)))
+    return out
+
+
+async def run_load(
+    bootstrap: str, *, pumps: int, monitors: int, interval_s: float, duration_s: float
+) -> LoadResult:
+    patients = max(pumps, monitors)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    await producer.start()
+    sent = 0
+    max_behind = 0.0
+    start_time = datetime.now(UTC)
+    began = time.monotonic()
+    try:
+        tick = 0
+        while tick * interval_s < duration_s:
+            for slot in range(SLOTS):
+                due = began + (tick + slot / SLOTS) * interval_s
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    max_behind = max(max_behind, -delay)
+                at = start_time + timedelta(seconds=(tick + slot / SLOTS) * interval_s)
+                pending = []
+                for patient in range(slot, patients, SLOTS):
+                    for topic, key, value in _messages(patient, tick, at, pumps, monitors):
+                        pending.append(await producer.send(topic, key=key, value=value))
+                await asyncio.gather(*pending)
+                sent += len(pending)
+            tick += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    target = (pumps + monitors) / interval_s
+    return LoadResult(sent, time.monotonic() - began, target, max_behind)
