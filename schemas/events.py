@@ -41,6 +41,9 @@ class InfusionContext(FrozenModel):
     age_years: Annotated[int, Field(ge=0, le=120)]
     dose_g_kg: Annotated[float, Field(gt=0, le=3, description="Prescribed dose, g/kg")]
     risk_factors: tuple[RiskFactor, ...] = ()
+    #: IVIG infusions this patient is known to have had before this one (from the order or the
+    #: record); R6 counts repeated infusions from it as well as from what the pipeline has seen.
+    prior_infusions: Annotated[int | None, Field(ge=0, le=1000)] = None
     ward: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]*$")] = (
         "infusion-centre"
     )

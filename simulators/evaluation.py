@@ -31,6 +31,11 @@ class AlertEpisode:
     infusion_id: str | None
     first_event_time: datetime
     phases: int
+    #: Rules that adjusted the alert (R4 raises priority for risk factors): scored as theirs too.
+    modifiers: tuple[str, ...] = ()
+
+    def counts_for(self, rule: str) -> bool:
+        return self.rule == rule or rule in self.modifiers
 
 
 def alert_episodes(alerts: Iterable[Alert]) -> list[AlertEpisode]:
@@ -44,6 +49,7 @@ def alert_episodes(alerts: Iterable[Alert]) -> list[AlertEpisode]:
             AlertEpisode(
                 alert_id, first.rule, first.type, first.patient_ref, first.infusion_id,
                 first.event_time, len(phases),
+                tuple(sorted({m for a in phases for m in a.modifiers})),
             )
         )  # fmt: skip
     return sorted(episodes, key=lambda e: (e.first_event_time, e.alert_id))
@@ -91,11 +97,15 @@ def score_alerts(alerts: Iterable[Alert], truth: GroundTruth) -> list[RuleScore]
     """One row per rule seen in the alerts or the truth, then one for reactions by any
     physiological alert."""
     episodes = alert_episodes(alerts)
-    rules = sorted({e.rule for e in episodes} | {r for lb in truth.labels for r in lb.rules})
+    rules = sorted(
+        {e.rule for e in episodes}
+        | {m for e in episodes for m in e.modifiers}
+        | {r for lb in truth.labels for r in lb.rules}
+    )
     rows = [
         _score(
             rule,
-            [e for e in episodes if e.rule == rule],
+            [e for e in episodes if e.counts_for(rule)],
             [lb for lb in truth.labels if rule in lb.rules],
         )
         for rule in rules

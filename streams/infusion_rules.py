@@ -27,7 +27,7 @@ def r6_finding(
     """R6: sucrose-containing product, or renal risk with repeated infusions -> assess renal
     function (guidance: "especially with sucrose-containing products")."""
     label = PRODUCT_LABELS[infusion.context.product]
-    count = len(state.infusions_seen)
+    count = max(len(state.infusions_seen), (infusion.context.prior_infusions or 0) + 1)
     reasons = []
     if label.contains_sucrose:
         reasons.append(f"{label.name} contains sucrose")
@@ -148,7 +148,8 @@ def r8_finding(
         trigger_event_id=run_start.event_id,
         anchor="above-limit",
         priority=rules.r8.priority,
-        type=AlertType.PHYSIOLOGICAL,
+        # About the prescription, not the patient's physiology (IHE PCD-04 type SA).
+        type=AlertType.ADVISORY,
         title=f"Dose rate {dose_rate:g} mg/kg/min is above the {why} of {limit:g} mg/kg/min",
         recommendations=(alert_text.slow_to_limit(limit, limit_ml_h),),
         evidence=Evidence(

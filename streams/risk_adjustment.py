@@ -1,6 +1,7 @@
 """R4 (DOMAIN.md §1): any alert for a patient with risk factors lists them; physiological alerts
-and R8 rise one priority step, emphasise hydration and prefer acetaminophen when renal risk is
-present. Advisory alerts (R6, R7) keep their priority: they are advice, not a reaction."""
+and R8 (an advisory about the rate) rise one priority step, emphasise hydration and prefer
+acetaminophen when renal risk is present. R6 and R7 keep their priority: they are advice for the
+infusion's start, not a reaction."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def risk_factors(context: InfusionContext, rules: RulesConfig) -> tuple[RiskFact
 
 
 def apply_r4(finding: Finding, risk: tuple[RiskFactor, ...], rules: RulesConfig) -> Finding:
-    if not risk or finding.type is AlertType.ADVISORY:
+    if not risk or (finding.type is AlertType.ADVISORY and finding.rule != "R8"):
         return finding
     recommendations = []
     for rec in finding.recommendations:
