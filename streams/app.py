@@ -40,6 +40,7 @@ from streams.alerting import register_alerting
 from streams.correlator import Evaluation, evaluate, quiet_patients_due
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
+from streams.kafka_transport import PumpstreamApp
 from streams.metric_labels import WardLabels
 from streams.metrics import PipelineMetrics
 from streams.pipeline_observer import InfusionSnapshot, PipelineObserver
@@ -72,8 +73,9 @@ def create_app(
     ready_file: Path | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> faust.App:
-    app = faust.App(
+    app = PumpstreamApp(
         settings.app_id,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=faust_broker_urls(bootstrap),
         store="memory://",
         autodiscover=False,

@@ -232,12 +232,18 @@ def bench_rules(
 @bench_cli.command("pipeline")
 def bench_pipeline(
     patients: Annotated[int, typer.Option(min=1, help="Scripted patients in the burst.")] = 300,
+    fetch_wait_ms: Annotated[
+        list[int] | None,
+        typer.Option(help="Consumer fetch waits to compare (repeat); default 1500 and 100."),
+    ] = None,
 ) -> None:
-    """Throughput and event->alert latency through the embedded broker and one worker."""
+    """Throughput and event->alert latency through the embedded broker and one worker, side by
+    side for each consumer fetch wait."""
     from streams.bench import run_bench_pipeline
 
     settings = _settings()
-    _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line)))
+    waits = tuple(fetch_wait_ms or (1500, 100))
+    _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line), waits))
 
 
 @dashboards_cli.command("generate")

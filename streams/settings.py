@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=10.0,
         description="How often the R5 timer looks for patients whose streams went quiet.",
     )
+    consumer_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=100,
+        description="Longest a worker's fetch may wait at the broker (Faust's fixed 1500 ms adds "
+        "up to 1.5 s per hop; docs/benchmarks.md).",
+    )
     commit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
         default=2.8, description="How often a worker commits consumed offsets (Faust's default)."
     )
