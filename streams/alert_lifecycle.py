@@ -53,6 +53,8 @@ class Episode(BaseModel):
     ack_event_ids: tuple[str, ...] = ()
     ended_at: AwareDatetime | None = None
     touched_at: AwareDatetime
+    #: When the episode opened (its first page): time to acknowledge counts from here.
+    opened_at: AwareDatetime | None = None
 
     def to_table_value(self) -> str:
         return self.model_dump_json()
@@ -133,7 +135,9 @@ def on_alert(
     if episode is None:
         if alert.phase is AlertPhase.END:
             return Transition(None, ignored=True)  # its start never reached us: nothing to close
-        opened = Episode(alert_id=alert.alert_id, partition=partition, alert=alert, touched_at=now)
+        opened = Episode(
+            alert_id=alert.alert_id, partition=partition, alert=alert, touched_at=now, opened_at=now
+        )
         opened = opened.model_copy(update={"escalation_due_at": _next_due(opened, roster, now)})
         start = _notify(opened, NotificationKind.START, "0", roster, alert.event_time, now)
         return Transition(opened, (start,))

@@ -26,6 +26,7 @@ from streams.ack_api import NurseStation
 from streams.alert_lifecycle import Episode, Transition, is_due, on_ack, on_alert, on_tick
 from streams.episode_board import BoardEntry, BoardFeed, EpisodeBoard
 from streams.exceptions import SettingsError
+from streams.lifecycle_metrics import record_page, record_transition
 from streams.metrics import AlertingMetrics, PipelineMetrics
 from streams.notifier.alertmanager import AlertmanagerSync
 from streams.notifier.channel_config import AlertmanagerChannel, MllpChannel, WebhookChannel
@@ -60,7 +61,7 @@ def register_alerting(
         return None
     roster = load_roster(settings.alerting_config)
     token = _ack_token(settings)
-    alerting_metrics = AlertingMetrics(metrics.registry)
+    alerting_metrics = AlertingMetrics(metrics.registry, metrics)
     _register_lifecycle(app, roster, alerting_metrics, clock, settings.alerting_tick_s)
     for name, channel in roster.channels.items():
         if isinstance(channel, WebhookChannel | MllpChannel):
@@ -168,6 +169,9 @@ def _register_lifecycle(
                 if transition.ignored:
                     metrics.lifecycle_ignored.labels(message.topic).inc()
                     continue
+                if metrics.pipeline is not None:
+                    before = Episode.from_table_value(episodes.get(alert_id))
+                    record_transition(metrics.pipeline, before, transition, clock())
                 # Send first, then record: a crash in between re-sends the same notification
                 # ids (idempotent for every receiver) instead of recording a page never sent.
                 for notification in transition.notifications:
@@ -251,6 +255,10 @@ def _register_channel_agent(
                     latency_s = (clock() - notification.triggered_at).total_seconds()
                     metrics.page_latency.labels(name, notification.kind.value).observe(
                         max(0.0, latency_s)
+                    )
+                    channel_type = "webhook" if isinstance(config, WebhookChannel) else "hl7_mllp"
+                    record_page(
+                        metrics.pipeline, channel_type, notification.alert.priority, latency_s
                     )
         finally:
             if session is not None:

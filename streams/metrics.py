@@ -249,7 +249,12 @@ class AlertingMetrics:
     """Metrics of the alert lifecycle, delivery channels and nurse station (bounded labels:
     channel names from the roster file, kinds, priorities, responses, outcomes)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, pipeline: PipelineMetrics | None = None
+    ) -> None:
+        #: The worker's metrics, whose lifecycle series (pages, escalations, acknowledgements)
+        #: the alerting stage feeds (docs/observability.md); None in channel-only tests.
+        self.pipeline = pipeline
         self.notifications = Counter(
             f"{PREFIX}_alert_notifications_total",
             "Alert episode transitions emitted by the lifecycle, by kind and priority.",

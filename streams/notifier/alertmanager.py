@@ -21,6 +21,7 @@ from mode import Service
 
 from streams.alert_lifecycle import STOPS_ESCALATION
 from streams.episode_board import BoardEntry, EpisodeBoard
+from streams.lifecycle_metrics import record_page
 from streams.metrics import AlertingMetrics
 from streams.notifier.channel_config import AlertmanagerChannel
 from streams.notifier.delivery import (
@@ -139,10 +140,15 @@ class AlertmanagerSync(Service):
                     if alert_id not in self._paged:
                         self._paged.add(alert_id)
                         if entry.live:
+                            latency_s = (delivered_at - entry.started.triggered_at).total_seconds()
                             self.metrics.page_latency.labels(self.channel_name, "start").observe(
-                                max(
-                                    0.0, (delivered_at - entry.started.triggered_at).total_seconds()
-                                )
+                                max(0.0, latency_s)
+                            )
+                            record_page(
+                                self.metrics.pipeline,
+                                "alertmanager",
+                                entry.latest.alert.priority,
+                                latency_s,
                             )
         return outcome
 
