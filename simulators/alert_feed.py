@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
+from streams.kafka_offsets import end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ async def read_all_alerts(bootstrap: str, *, timeout_s: float = 30.0) -> list[Al
             return []
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
+        ends = await end_offsets(bootstrap, parts)  # Tansu under-reports the end
         alerts: list[Alert] = []
         deadline = time.monotonic() + timeout_s
         while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
@@ -67,7 +68,7 @@ async def follow_alerts(
         consumer.assign(parts)
         # Explicit offsets, not a lazy reset: an alert produced right after this call is seen.
         starts = await (
-            consumer.end_offsets(parts) if from_end else consumer.beginning_offsets(parts)
+            end_offsets(bootstrap, parts) if from_end else consumer.beginning_offsets(parts)
         )
         for tp in parts:
             consumer.seek(tp, starts[tp])

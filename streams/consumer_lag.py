@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.kafka_offsets import end_offsets
+
 
 async def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
     """Messages in ``topics`` the group has not committed yet (a missing commit counts all)."""
@@ -24,7 +26,7 @@ async def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int
                 consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
             )
         ]
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(bootstrap, partitions)  # Tansu under-reports the end
         committed = await admin.list_consumer_group_offsets(group_id, partitions=partitions)
         lag = 0
         for tp in partitions:

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from schemas.alerts import AlertPriority
 from schemas.notifications import AlertNotification, NotificationKind
 from schemas.topics import ALERT_NOTIFICATIONS
+from streams.kafka_offsets import end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class BoardFeed(Service):
         consumer.assign(parts)
         since_ms = int((time.time() - self.board._retention.total_seconds()) * 1000)
         starts = await consumer.offsets_for_times(dict.fromkeys(parts, since_ms))
-        ends = await consumer.end_offsets(parts)
+        ends = await end_offsets(self.bootstrap, parts)  # Tansu under-reports the end
         for part in parts:
             found = starts.get(part)
             consumer.seek(part, found.offset if found is not None else ends[part])

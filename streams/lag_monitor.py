@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streams.kafka_offsets import end_offsets
 from streams.metrics import PipelineMetrics
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class ConsumerLagProbe:
                 await consumer._client.force_metadata_update()
                 known = consumer.partitions_for_topic(topic) or set()
             partitions += [TopicPartition(topic, p) for p in sorted(known)]
-        ends = await consumer.end_offsets(partitions)
+        ends = await end_offsets(self.bootstrap, partitions)  # Tansu under-reports the end
         committed = await admin.list_consumer_group_offsets(self.group_id, partitions=partitions)
         lag = dict.fromkeys(self.topics, 0)
         for tp in partitions:

@@ -59,6 +59,7 @@ async def read_history(bootstrap: str, patient_ref: str) -> ReactionHistory | No
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from schemas.topics import REACTIONS
+    from streams.kafka_offsets import end_offsets
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -72,7 +73,7 @@ async def read_history(bootstrap: str, patient_ref: str) -> ReactionHistory | No
             return None
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
+        ends = await end_offsets(bootstrap, tps)  # Tansu under-reports the end
         key = patient_ref.encode()
         found: ReactionHistory | None = None
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:

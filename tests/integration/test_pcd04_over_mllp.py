@@ -62,6 +62,8 @@ async def test_peer_receives_start_escalate_and_end_of_one_episode(
         for kind in ("start", "escalate", "end"):
             count = samples[("pumpstream_page_latency_seconds_count", "acm", kind)]
             assert count == 1, f"one latency observation for the {kind} page"
+        # The operator-facing series the dashboards read (docs/observability.md).
+        assert samples[("pumpstream_pages_total", "hl7_mllp", "")] == 3
     finally:
         await peer.stop()
 
