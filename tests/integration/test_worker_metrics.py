@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,44 @@ async def test_metrics_follow_the_demo_with_bounded_labels(
 
 def _keys(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
     return set(samples(text))
+
+
+async def test_labels_stay_bounded_while_the_simulator_runs_a_faulty_infusion_day(
+    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """The infusion-centre simulator (24 chairs, malformed and out-of-range messages, duplicates,
+    late events) through a worker: every label value stays on the allow-list and no patient
+    reference of the day appears, scraped while it runs and after."""
+    from simulators.recording import read_recording
+    from simulators.replay import replay
+    from simulators.scenario import FaultSpec, load_scenario
+    from simulators.simulated_day import simulate_day
+
+    scenario = load_scenario("infusion-day")
+    faulty = scenario.model_copy(
+        update={"faults": FaultSpec(malformed=0.02, out_of_range=0.02, duplicates=0.02, late=0.02)}
+    )
+    simulate_day(faulty, seed=11, out_dir=tmp_path / "day", hl7=False)
+    refs = {e.key.decode() for e in read_recording(tmp_path / "day") if e.key}
+    assert len(refs) >= 20
+
+    port = free_port()
+    start_worker(PUMPSTREAM_WEB_PORT=str(port))
+    snapshots: list[str] = []
+
+    async def scrape_while_running() -> None:
+        while True:
+            snapshots.append(await asyncio.to_thread(scrape, port))
+            await asyncio.sleep(0.5)
+
+    scraper = asyncio.create_task(scrape_while_running())
+    await replay(topics, tmp_path / "day", speed=0)
+    text = await _scrape_when(
+        port, lambda t: value(t, "pumpstream_events_in_total", topic="vitals") > 500
+    )
+    scraper.cancel()
+    snapshots.append(text)
+    allowed = allowed_label_values(WardLabels())
+    for snapshot in snapshots:
+        assert label_violations(snapshot, allowed, forbidden=sorted(refs)) == []
+    assert value(text, "pumpstream_dead_letters_total") > 0, "the faults reached the DLQ"
