@@ -37,13 +37,14 @@ from schemas.topics import (
     TopicSpec,
 )
 from streams.alerting import register_alerting
-from streams.correlator import Evaluation, evaluate, quiet_patients_due
+from streams.correlator import Evaluation, evaluate
 from streams.infusion_state import PatientState, apply_event
 from streams.ingest import Rejected, validate_raw
 from streams.kafka_transport import PumpstreamApp
 from streams.metric_labels import WardLabels
 from streams.metrics import PipelineMetrics
 from streams.pipeline_observer import InfusionSnapshot, PipelineObserver
+from streams.quiet_streams import quiet_patients_due
 from streams.reaction_ledger import history
 from streams.rules.rules_file import RulesConfig
 from streams.settings import Settings

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from schemas.alerts import AckResponse, Alert, AlertPhase, RecommendationCode
 from schemas.clinical_units import dose_rate_mg_kg_min, rate_ml_h_for_dose_rate
 from schemas.events import RiskFactor, SymptomKind
-from streams.correlator import evaluate, quiet_patients_due
+from streams.correlator import evaluate
 from streams.infusion_state import ClinicalEventModel, PatientState, apply_event
+from streams.quiet_streams import quiet_patients_due
 from streams.rules.rules_file import load_rules
 from tests.clinical_scenarios import Patient, at
 
