@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.app import create_app
+from streams.embedded_broker import EmbeddedBroker, free_port
 from streams.exceptions import SettingsError
 from streams.metrics import PipelineMetrics
 from streams.oncall_roster import RosterError
@@ -17,15 +18,18 @@ from streams.rules.rules_file import load_rules
 from streams.settings import load_settings
 from tests.alerting_support import write_roster
 
-CHANNELS = """
+# The app is built, not run: nothing connects to these peers, but no port is fixed either.
+CHANNELS = f"""
 [channels.acm]
 type = "hl7-mllp"
 host = "127.0.0.1"
-port = 2575
+port = {free_port()}
 [channels.pager]
 type = "webhook"
-url = "http://127.0.0.1:9/pages"
+url = "http://127.0.0.1:{free_port()}/pages"
 """
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
@@ -39,33 +43,44 @@ def _event_loop_for_faust() -> Iterator[None]:
     loop.close()
 
 
-def _agents(tmp_path: Path, **overrides: object) -> set[str]:
+@pytest.fixture
+def bootstrap(broker: EmbeddedBroker) -> str:
+    return broker.bootstrap
+
+
+def _agents(tmp_path: Path, bootstrap: str, **overrides: object) -> set[str]:
     settings = load_settings(data_dir=tmp_path, **overrides)
-    app = create_app(settings, "127.0.0.1:9092", PipelineMetrics(CollectorRegistry()), load_rules())
+    app = create_app(settings, bootstrap, PipelineMetrics(CollectorRegistry()), load_rules())
     return {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()}
 
 
-def test_without_a_roster_there_is_no_alerting_stage(tmp_path: Path) -> None:
-    assert not {a for a in _agents(tmp_path) if "alert" in a or "notify" in a}
+def test_without_a_roster_there_is_no_alerting_stage(tmp_path: Path, bootstrap: str) -> None:
+    assert not {a for a in _agents(tmp_path, bootstrap) if "alert" in a or "notify" in a}
 
 
-def test_a_roster_adds_the_lifecycle_and_one_agent_per_channel(tmp_path: Path) -> None:
+def test_a_roster_adds_the_lifecycle_and_one_agent_per_channel(
+    tmp_path: Path, bootstrap: str
+) -> None:
     roster = write_roster(tmp_path / "r.toml", channels=["acm", "pager"], extra=CHANNELS)
-    agents = _agents(tmp_path, alerting_config=roster, ack_token="a-token-of-16-chars-or-more")
+    agents = _agents(
+        tmp_path, bootstrap, alerting_config=roster, ack_token="a-token-of-16-chars-or-more"
+    )
     assert {"alert_lifecycle", "notify_acm", "notify_pager"} <= agents
 
 
-def test_the_nurse_station_needs_a_token(tmp_path: Path) -> None:
+def test_the_nurse_station_needs_a_token(tmp_path: Path, bootstrap: str) -> None:
     roster = write_roster(tmp_path / "r.toml")
     with pytest.raises(SettingsError, match="PUMPSTREAM_ACK_TOKEN"):
-        _agents(tmp_path, alerting_config=roster, ack_token="short")
-    assert "alert_lifecycle" in _agents(tmp_path, alerting_config=roster, nurse_station_port=0)
+        _agents(tmp_path, bootstrap, alerting_config=roster, ack_token="short")
+    assert "alert_lifecycle" in _agents(
+        tmp_path, bootstrap, alerting_config=roster, nurse_station_port=0
+    )
 
 
-def test_a_bad_roster_names_the_file_and_field(tmp_path: Path) -> None:
+def test_a_bad_roster_names_the_file_and_field(tmp_path: Path, bootstrap: str) -> None:
     roster = tmp_path / "r.toml"
     roster.write_text('default_ward = "x"\n[wards.x]\nchain = []\n', encoding="utf-8")
     with pytest.raises(
         RosterError, match=r"r\.toml: wards\.x\.chain: Tuple should have at least 1"
     ):
-        _agents(tmp_path, alerting_config=roster, nurse_station_port=0)
+        _agents(tmp_path, bootstrap, alerting_config=roster, nurse_station_port=0)
