@@ -29,7 +29,14 @@ from streams.infusion_state import Episode, InfusionState, InfusionStatus, Patie
 from streams.reaction_ledger import reaction_record
 from streams.risk_adjustment import apply_r4, risk_factors
 from streams.rules.rules_file import RulesConfig
-from streams.symptom_rules import r1_findings, r2_findings, r3_findings, r5_due, r5_finding
+from streams.symptom_rules import (
+    back_pain_reports,
+    r1_findings,
+    r2_findings,
+    r3_findings,
+    r5_due,
+    r5_finding,
+)
 
 #: Rules recomputed in full from the state on every evaluation: an open episode whose trigger no
 #: longer yields a finding was withdrawn by a late event.
@@ -80,9 +87,10 @@ def _findings(
     risk: tuple[RiskFactor, ...],
     rules: RulesConfig,
 ) -> list[Finding]:
+    reports = back_pain_reports(state, infusion)  # R1 and R2 read the same reports
     findings = [
-        *r1_findings(state, infusion, rules),
-        *r2_findings(state, infusion, rules),
+        *r1_findings(state, infusion, rules, reports),
+        *r2_findings(state, infusion, rules, reports),
         *r3_findings(state, infusion, rules),
     ]
     for optional in (
@@ -179,13 +187,10 @@ def _ending(
                 and (report.pain_score or 0) <= rules.pain_bands.resolved_at_or_below
             ):
                 return _Ending(f"pain resolved ({report.pain_score}/10)", report.event_time, True)
-    if episode.rule != "R3":  # neurological signs outlast the infusion: the nurse ends R3
-        for fact in infusion.facts:
-            if (
-                fact.status in {InfusionStatus.STOPPED, InfusionStatus.COMPLETED}
-                and fact.event_time >= episode.onset_time
-            ):
-                return _Ending(f"infusion {fact.status.value}", fact.event_time, True)
+    end = infusion.end_fact()
+    # Neurological signs outlast the infusion: the nurse ends R3.
+    if episode.rule != "R3" and end is not None and end.event_time >= episode.onset_time:
+        return _Ending(f"infusion {end.status.value}", end.event_time, True)
     if episode.rule == "R5" and not any(
         e.alert_id == episode.anchor for e in state.episodes.values()
     ):

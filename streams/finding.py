@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from schemas.alerts import AlertPriority, AlertType, Evidence, Recommendation, VitalsEvidence
@@ -48,8 +48,6 @@ class Finding:
     minutes_since_step: float | None = None
     last_tolerated_rate_ml_h: float | None = None
     vitals_at_onset: VitalsEvidence | None = None
-    neurological: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     def with_changes(self, **changes: object) -> Finding:
         return replace(self, **changes)  # type: ignore[arg-type]

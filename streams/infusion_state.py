@@ -98,24 +98,16 @@ class InfusionState(BaseModel):
     def started_at(self) -> datetime:
         return self.facts[0].event_time
 
-    @property
-    def status(self) -> InfusionStatus:
-        return self.facts[-1].status
-
-    def ended_at(self) -> datetime | None:
-        """Event time of the stop or completion, if the infusion has ended."""
+    def end_fact(self) -> PumpFact | None:
+        """The stop or completion, if the infusion has ended (the first, in event time)."""
         for fact in self.facts:
             if fact.status in {InfusionStatus.STOPPED, InfusionStatus.COMPLETED}:
-                return fact.event_time
+                return fact
         return None
 
     def current_rate_ml_h(self) -> float:
         history = self.rate_history
         return history[-1].rate_ml_h if history else 0.0
-
-    def peak_dose_rate_mg_kg_min(self) -> float:
-        running = [p.rate_ml_h for p in self.rate_history if p.status is InfusionStatus.RUNNING]
-        return self.context.dose_rate_mg_kg_min(max(running, default=0.0))
 
     def slowed_or_paused_after(self, when: datetime, rate_ml_h: float) -> RatePoint | None:
         """The first pump state after ``when`` that runs slower than ``rate_ml_h`` or is paused."""

@@ -41,13 +41,19 @@ def latest_increase_before(
     return candidates[-1] if candidates else None
 
 
-def r1_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig) -> list[Finding]:
+def r1_findings(
+    state: PatientState,
+    infusion: InfusionState,
+    rules: RulesConfig,
+    reports: list[SymptomReport],
+) -> list[Finding]:
     """R1: back pain within the look-back window after a rate increase -> slow or pause, hydrate,
     analgesic (guidance: "slow or temporarily discontinue the infusion when back pain develops")."""
     steps = infusion.rate_increases()
     context = infusion.context
+    vitals = vitals_evidence(state.latest_vitals)
     findings = []
-    for report in back_pain_reports(state, infusion):
+    for report in reports:
         step = latest_increase_before(steps, report.event_time, rules.r1.lookback_window)
         if step is None:
             continue
@@ -64,7 +70,6 @@ def r1_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig
         else:
             recommendations = [slow, alert_text.pause("if pain does not ease")]
         recommendations += [alert_text.hydrate(), alert_text.analgesic(())]
-        vitals = vitals_evidence(state.latest_vitals)
         findings.append(
             Finding(
                 rule="R1",
@@ -101,14 +106,19 @@ def r1_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig
     return findings
 
 
-def r2_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig) -> list[Finding]:
+def r2_findings(
+    state: PatientState,
+    infusion: InfusionState,
+    rules: RulesConfig,
+    reports: list[SymptomReport],
+) -> list[Finding]:
     """R2: back pain with abnormal vitals (absolute limits or change from the pre-infusion
     baseline) -> pause and notify the prescriber."""
     window = timedelta(minutes=rules.r2.vitals_window_min)
     baseline = usable_baseline(infusion.baseline_vitals, infusion.started_at, rules.r2)
     context = infusion.context
     findings = []
-    for report in back_pain_reports(state, infusion):
+    for report in reports:
         near = state.vitals_between(report.event_time - window, report.event_time + window)
         judged = [(abnormal_findings(v, baseline, rules.r2), v) for v in near]
         judged = [(found, v) for found, v in judged if found]
@@ -209,7 +219,6 @@ def r3_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig
                 severity=len(signs),
                 update_on_severity=True,
                 vitals_at_onset=vitals_evidence(state.latest_vitals),
-                neurological=True,
             )
         )
     return findings
@@ -286,5 +295,4 @@ def r5_finding(
             vitals=vitals_evidence(state.latest_vitals),
         ),
         severity=latest or 0,
-        neurological=neuro,
     )
