@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
-from streams.kafka_offsets import end_offsets
+from streams.kafka.offsets import end_offsets
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     )
     rules_file: Path | None = Field(
         default=None,
-        description="Clinical rules TOML file; unset: streams/rules/ivig-back-pain.toml.",
+        description="Clinical rules TOML file; unset: streams/clinical/ivig-back-pain.toml.",
     )
     quiet_check_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=10.0,

@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, start_http_server
 
 from schemas.topics import ALERT_ACKS, CLINICAL_TOPICS, RAW_TOPICS, REACTIONS
 from streams.app import create_app
-from streams.lag_monitor import ConsumerLagProbe, register_lag_monitor
-from streams.metric_labels import WardLabels
-from streams.metrics import PipelineMetrics
-from streams.rules.rules_file import rules_for
+from streams.clinical.rules_file import rules_for
+from streams.kafka.admin import ensure_topics
+from streams.kafka.lag import ConsumerLagProbe
+from streams.metrics.families import PipelineMetrics
+from streams.metrics.labels import WardLabels
 from streams.settings import Settings
-from streams.topic_admin import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -53,3 +55,31 @@ def run_worker(settings: Settings, bootstrap: str, *, ready_file: Path | None = 
     )
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
     worker.execute_from_commandline()
+
+
+def register_lag_monitor(
+    app: faust.App,
+    probe: ConsumerLagProbe,
+    metrics: PipelineMetrics,
+    *,
+    interval_s: float,
+) -> None:
+    """Measure ``probe`` every ``interval_s`` while ``app`` runs and set the lag gauge."""
+
+    async def measure_consumer_lag() -> None:
+        try:
+            lag = await probe.lag_by_topic()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # The broker may be restarting; the next tick reconnects.
+            metrics.consumer_lag_errors.inc()
+            log.warning("consumer lag not measured: %s", exc)
+            await probe.close()
+            return
+        for topic, messages in lag.items():
+            metrics.consumer_lag.labels(topic).set(messages)
+
+    async def close_probe(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await probe.close()
+
+    app.timer(interval_s, name="measure_consumer_lag")(measure_consumer_lag)
+    app.on_before_shutdown.connect(close_probe)  # type: ignore[arg-type]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from schemas.topics import ALL_TOPICS
-from streams.embedded_broker import EmbeddedBroker, free_port
-from streams.topic_admin import ensure_topics
-from streams.worker_process import WorkerProcess
+from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
+from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.admin import ensure_topics
 
 TEST_PARTITIONS = 2
 

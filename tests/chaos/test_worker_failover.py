@@ -15,8 +15,8 @@ from schemas.alerts import Alert, AlertPhase
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
-from streams.worker_process import WorkerProcess
-from tests.kafka_client import read_until
+from streams.cli.local.worker_process import WorkerProcess
+from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.alerting.roster import RosterError
 from streams.app import create_app
-from streams.embedded_broker import EmbeddedBroker, free_port
+from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
+from streams.clinical.rules_file import load_rules
 from streams.exceptions import SettingsError
-from streams.metrics import PipelineMetrics
-from streams.oncall_roster import RosterError
-from streams.rules.rules_file import load_rules
+from streams.metrics.families import PipelineMetrics
 from streams.settings import load_settings
-from tests.alerting_support import write_roster
+from tests.support.alerting import write_roster
 
 # The app is built, not run: nothing connects to these peers, but no port is fixed either.
 CHANNELS = f"""

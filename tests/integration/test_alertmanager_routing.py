@@ -15,11 +15,11 @@ import pytest
 
 from schemas.alerts import AckResponse, AlertAck, AlertPriority
 from schemas.topics import ALERT_ACKS, ALERTS
-from streams.child_process import spawn, terminate
-from streams.embedded_broker import free_port
-from streams.worker_process import WorkerProcess
-from tests.alerting_support import WebhookReceiver, live_alert, wait_for, write_roster
-from tests.kafka_client import produce
+from streams.cli.local.child_process import spawn, terminate
+from streams.cli.local.embedded_broker import free_port
+from streams.cli.local.worker_process import WorkerProcess
+from tests.support.alerting import WebhookReceiver, live_alert, wait_for, write_roster
+from tests.support.kafka_client import produce
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import LOOPBACK, EmbeddedBroker, free_port
+from streams.cli.local.embedded_broker import LOOPBACK, EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
-"""Every clinical scenario (tests/clinical_scenarios.py) through the real Faust agents on the
-embedded broker: one broker and one worker for the whole table, each row its own patient.
+"""Every clinical scenario (tests/support/clinical_scenarios.py) through the real Faust agents on
+the embedded broker: one broker and one worker for the whole table, each row its own patient.
 
 Events travel on different topics (pump, vitals, symptoms, acks), and Kafka orders only within a
 partition of one topic; so the rows are sent in rounds (the k-th event of every row, then wait
@@ -29,15 +29,15 @@ from schemas.topics import (
     SYMPTOMS_RAW,
     VITALS_RAW,
 )
-from streams.consumer_lag import wait_until_caught_up
-from streams.embedded_broker import EmbeddedBroker, free_port
-from streams.infusion_state import ClinicalEventModel
-from streams.rules.rules_file import load_rules
-from streams.topic_admin import ensure_topics
-from streams.worker_process import WorkerProcess
-from tests.clinical_scenarios import SCENARIOS, Outcome, Patient, scenario_params
+from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
+from streams.cli.local.worker_process import WorkerProcess
+from streams.clinical.rules_file import load_rules
+from streams.clinical.state import ClinicalEventModel
+from streams.kafka.admin import ensure_topics
+from streams.kafka.lag import wait_until_caught_up
 from tests.conftest import TEST_PARTITIONS
-from tests.kafka_client import read_until
+from tests.support.clinical_scenarios import SCENARIOS, Outcome, Patient, scenario_params
+from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration
 

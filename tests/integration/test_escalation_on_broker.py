@@ -12,10 +12,10 @@ from aiokafka import ConsumerRecord
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.notifications import AlertNotification, NotificationKind
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
-from streams.consumer_lag import wait_until_caught_up
-from streams.worker_process import WorkerProcess
-from tests.alerting_support import live_alert, write_roster
-from tests.kafka_client import produce, read_until
+from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.lag import wait_until_caught_up
+from tests.support.alerting import live_alert, write_roster
+from tests.support.kafka_client import produce, read_until
 
 pytestmark = pytest.mark.integration
 

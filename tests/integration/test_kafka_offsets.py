@@ -1,5 +1,5 @@
 """End offsets on the embedded broker: Tansu under-reports them after a batched produce, and
-``streams.kafka_offsets.end_offsets`` finds the true ones."""
+``streams.kafka.offsets.end_offsets`` finds the true ones."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.embedded_broker import EmbeddedBroker
-from streams.kafka_offsets import end_offsets
+from streams.cli.local.embedded_broker import EmbeddedBroker
+from streams.kafka.offsets import end_offsets
 
 pytestmark = pytest.mark.integration
 

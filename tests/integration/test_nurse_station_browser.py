@@ -21,10 +21,10 @@ from selenium.webdriver.support.wait import WebDriverWait
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.notifications import AlertNotification
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
-from streams.embedded_broker import free_port
-from streams.worker_process import WorkerProcess
-from tests.alerting_support import live_alert, write_roster
-from tests.kafka_client import produce, read_until
+from streams.cli.local.embedded_broker import free_port
+from streams.cli.local.worker_process import WorkerProcess
+from tests.support.alerting import live_alert, write_roster
+from tests.support.kafka_client import produce, read_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.alerts import AlertPhase
 from schemas.topics import ALERTS
-from streams.embedded_broker import free_port
-from streams.worker_process import WorkerProcess
-from tests.alerting_support import MllpPeer, live_alert, wait_for, write_roster
-from tests.kafka_client import produce
+from streams.cli.local.embedded_broker import free_port
+from streams.cli.local.worker_process import WorkerProcess
+from tests.support.alerting import MllpPeer, live_alert, wait_for, write_roster
+from tests.support.kafka_client import produce
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from pydantic import BaseModel
 from schemas.alerts import Alert
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_TOPIC
 from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS, SYMPTOMS_RAW
-from streams.consumer_lag import wait_until_caught_up
-from streams.worker_process import WorkerProcess
-from tests.clinical_events import back_pain, rate_changed, started
-from tests.kafka_client import produce, read_until
+from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.lag import wait_until_caught_up
+from tests.support.events import back_pain, rate_changed, started
+from tests.support.kafka_client import produce, read_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from streams.metrics import PipelineMetrics
+from streams.metrics.families import PipelineMetrics
 
 pytestmark = pytest.mark.integration
 

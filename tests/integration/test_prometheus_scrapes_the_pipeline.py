@@ -13,16 +13,16 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from streams.embedded_broker import free_port
-from streams.local_prometheus import LocalPrometheus, scrape_config
-from streams.worker_process import WorkerProcess
-from tests.alertmanager_process import (
+from streams.cli.local.embedded_broker import free_port
+from streams.cli.local.prometheus import LocalPrometheus, scrape_config
+from streams.cli.local.worker_process import WorkerProcess
+from tests.support.alertmanager_process import (
     WebhookReceiver,
     alertmanager_test_config,
     running_alertmanager,
 )
-from tests.dashboard_queries import ROOT, panel_queries, with_variables
-from tests.metrics_scrape import play_demo_script
+from tests.support.dashboard_queries import ROOT, panel_queries, with_variables
+from tests.support.metrics_scrape import play_demo_script
 
 pytestmark = pytest.mark.integration
 

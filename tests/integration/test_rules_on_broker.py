@@ -15,13 +15,13 @@ from aiokafka import AIOKafkaProducer
 from schemas.alerts import Alert
 from schemas.events import SymptomReport
 from schemas.topics import ALERTS, PUMP_EVENTS_RAW, SYMPTOMS_RAW
-from streams.child_process import current_env
+from streams.cli.local.child_process import current_env
+from streams.cli.local.worker_process import WorkerProcess
+from streams.clinical.rules_file import DEFAULT_RULES_FILE
+from streams.clinical.state import ClinicalEventModel
 from streams.exceptions import WorkerNotReady
-from streams.infusion_state import ClinicalEventModel
-from streams.rules.rules_file import DEFAULT_RULES_FILE
-from streams.worker_process import WorkerProcess
-from tests.clinical_scenarios import Patient
-from tests.kafka_client import read_until
+from tests.support.clinical_scenarios import Patient
+from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from simulators.evaluation import score_alerts
 from simulators.ground_truth import GroundTruth
 from simulators.replay import replay
 from simulators.simulated_day import simulate_day
-from streams.consumer_lag import wait_until_caught_up
-from streams.worker_process import WorkerProcess
-from tests.kafka_client import read_until
-from tests.simulator_scenarios import one_reacting_patient, scenario_with
+from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.lag import wait_until_caught_up
+from tests.support.kafka_client import read_until
+from tests.support.simulator_scenarios import one_reacting_patient, scenario_with
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +74,7 @@ async def test_closed_loop_nurse_slowing_resolves_the_pain(
     assert slowed[0]["rate_ml_h"] == r1[0].evidence.rate_before_ml_h, "to the last tolerated rate"
 
     # Pain reported from the first report on; after the slowing it only falls, to 0. (Without
-    # anyone acting it stays: tests/unit/test_simulator_reactions.py.)
+    # anyone acting it stays: tests/unit/simulators/test_simulator_reactions.py.)
     pain = [(e.offset_s, json.loads(e.value)["pain_score"]) for e in run.sent
             if e.topic == "symptoms.raw"]  # fmt: skip
     assert visit.action_s is not None
@@ -98,7 +98,7 @@ async def test_replay_keeps_the_recorded_pace_and_load_mode_sends_valid_events(
     from simulators.load_generator import run_load
     from simulators.recording import read_recording, write_recording
     from simulators.sim_event import SimEvent
-    from streams.ingest import Accepted, validate_raw
+    from streams.ingest.validation import Accepted, validate_raw
 
     day = tmp_path / "day"
     simulate_day(scenario_with(chairs=1), 1, day, hl7=False)

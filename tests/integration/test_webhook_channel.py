@@ -10,14 +10,14 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from streams.alert_lifecycle import on_alert
-from streams.embedded_broker import free_port
-from streams.metrics import AlertingMetrics
-from streams.notifier.channel_config import WebhookChannel
-from streams.notifier.delivery import DeliveryOutcome, deliver_with_retries
-from streams.notifier.webhook import IDEMPOTENCY_HEADER, post_notification
-from streams.oncall_roster import parse_roster
-from tests.alerting_support import T0, make_alert, roster_toml
+from streams.alerting.channel_config import WebhookChannel
+from streams.alerting.channels.delivery import DeliveryOutcome, deliver_with_retries
+from streams.alerting.channels.webhook import IDEMPOTENCY_HEADER, post_notification
+from streams.alerting.lifecycle import on_alert
+from streams.alerting.roster import parse_roster
+from streams.cli.local.embedded_broker import free_port
+from streams.metrics.families import AlertingMetrics
+from tests.support.alerting import T0, make_alert, roster_toml
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.embedded_broker import free_port
-from streams.metric_labels import WardLabels, allowed_label_values
-from streams.worker_process import WorkerProcess
-from tests.metrics_scrape import (
+from streams.cli.local.embedded_broker import free_port
+from streams.cli.local.worker_process import WorkerProcess
+from streams.metrics.labels import WardLabels, allowed_label_values
+from tests.support.metrics_scrape import (
     CONSUMED_TOPICS,
     PATIENT_REFS,
     label_violations,

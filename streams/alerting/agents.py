@@ -1,0 +1,275 @@
+"""The alerting stage in the Faust app: alert lifecycle, escalation timer, delivery channels,
+episode board, Alertmanager sync and nurse station. ``register_alerting`` is the one hook
+``create_app`` calls; it does nothing unless ``PUMPSTREAM_ALERTING_CONFIG`` names a roster.
+
+Escalation timers survive restarts because they are data, not tasks: each episode's
+``escalation_due_at`` lives in the ``alert-episodes`` table (changelog-backed). A worker timer
+only notices that an episode on one of its partitions is due and sends a tick to that partition
+of ``alerts.lifecycle.ticks``; the lifecycle agent, the only writer of the table, escalates it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import faust
+from pydantic import ValidationError
+
+from schemas.alerts import Alert, AlertAck
+from schemas.notifications import AlertNotification, LifecycleTick
+from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS
+from streams.alerting.board import BoardEntry, BoardFeed, EpisodeBoard
+from streams.alerting.channel_config import AlertmanagerChannel, MllpChannel, WebhookChannel
+from streams.alerting.channels.alertmanager import AlertmanagerSync
+from streams.alerting.channels.delivery import DeliveryOutcome, deliver_with_retries
+from streams.alerting.channels.pcd04 import deliver_pcd04
+from streams.alerting.channels.webhook import post_notification
+from streams.alerting.lifecycle import Episode, Transition, is_due, on_ack, on_alert, on_tick
+from streams.alerting.nurse_station.api import NurseStation
+from streams.alerting.observer import record_page, record_transition
+from streams.alerting.roster import Roster, load_roster
+from streams.exceptions import SettingsError
+from streams.kafka.transport import raw_topic
+from streams.metrics.families import AlertingMetrics, PipelineMetrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EPISODES_TABLE = "alert-episodes"
+MIN_TOKEN_LENGTH = 16
+
+
+def register_alerting(
+    app: faust.App,
+    settings: Settings,
+    bootstrap: str,
+    metrics: PipelineMetrics,
+    clock: Callable[[], datetime],
+) -> Roster | None:
+    """Add the alerting stage to ``app`` when a roster is configured; return the roster."""
+    if settings.alerting_config is None:
+        log.info("PUMPSTREAM_ALERTING_CONFIG not set: no alert lifecycle, paging or nurse station")
+        return None
+    roster = load_roster(settings.alerting_config)
+    token = _ack_token(settings)
+    alerting_metrics = AlertingMetrics(metrics.registry, metrics)
+    _register_lifecycle(app, roster, alerting_metrics, clock, settings.alerting_tick_s)
+    for name, channel in roster.channels.items():
+        if isinstance(channel, WebhookChannel | MllpChannel):
+            _register_channel_agent(app, name, channel, roster, alerting_metrics, clock)
+    board = EpisodeBoard(lambda n: roster.ward_for(n.alert), roster.episode_retention_s)
+    app.service(BoardFeed(bootstrap, board))  # type: ignore[arg-type] # an instance is accepted
+    for name, channel in roster.channels.items():
+        if isinstance(channel, AlertmanagerChannel):
+            sync = AlertmanagerSync(
+                name, channel, board, _ward_if_routed(roster, name), alerting_metrics, clock
+            )
+            app.service(sync)  # type: ignore[arg-type]
+    if token is not None:
+        station = NurseStation(
+            bootstrap,
+            board,
+            roster,
+            token,
+            settings.bind_address,
+            settings.nurse_station_port,
+            alerting_metrics,
+        )
+        app.service(station)  # type: ignore[arg-type]
+    return roster
+
+
+def _ack_token(settings: Settings) -> str | None:
+    if not settings.nurse_station_port:
+        return None
+    token = settings.ack_token.get_secret_value() if settings.ack_token else ""
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(
+            f"PUMPSTREAM_ACK_TOKEN: the nurse station needs a bearer token of at least "
+            f"{MIN_TOKEN_LENGTH} characters (or set PUMPSTREAM_NURSE_STATION_PORT=0 to run "
+            "without it)"
+        )
+    return token
+
+
+def _ward_if_routed(roster: Roster, channel: str) -> Callable[[BoardEntry], str | None]:
+    def ward_of(entry: BoardEntry) -> str | None:
+        alert = entry.latest.alert
+        return roster.ward_for(alert) if roster.routes_to(channel, alert) else None
+
+    return ward_of
+
+
+def _register_lifecycle(
+    app: faust.App,
+    roster: Roster,
+    metrics: AlertingMetrics,
+    clock: Callable[[], datetime],
+    tick_s: float,
+) -> None:
+    # Values are the episode's JSON text: with ``value_type=dict`` Faust cannot read the
+    # changelog back ("type object 'dict' has no attribute 'from_data'"), so a restarted worker
+    # would never finish recovery.
+    episodes = app.Table(EPISODES_TABLE, default=None, key_type=str, value_type=str)
+    notifications = raw_topic(app, ALERT_NOTIFICATIONS.name)
+    ticks = raw_topic(app, ALERT_TICKS.name)
+    # One agent over alerts, acks and ticks: co-partitioned by patient_ref, so the worker that
+    # owns an episode's alerts also receives its acks and its partition's ticks.
+    source = raw_topic(app, ALERTS.name, ALERT_ACKS.name, ALERT_TICKS.name)
+
+    def _load(alert_id: str) -> Episode | None:
+        return Episode.from_table_value(episodes.get(alert_id))
+
+    def _transitions(topic: str, partition: int, value: bytes, now: datetime) -> list[Any]:
+        if topic == ALERT_TICKS.name:
+            due: list[tuple[str, Transition]] = []
+            for alert_id, stored in list(episodes.items()):
+                episode = Episode.from_table_value(stored)
+                if episode and episode.partition == partition and is_due(episode, roster, now):
+                    due.append((alert_id, on_tick(episode, roster, now)))
+            return due
+        if topic == ALERTS.name:
+            alert = Alert.model_validate_json(value)
+            return [
+                (alert.alert_id, on_alert(_load(alert.alert_id), alert, roster, now, partition))
+            ]
+        ack = AlertAck.model_validate_json(value)
+        transition = on_ack(_load(ack.alert_id), ack, roster, now)
+        if not transition.ignored:
+            metrics.responses.labels(ack.response.value, ack.action_taken.value).inc()
+        return [(ack.alert_id, transition)]
+
+    async def alert_lifecycle(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                transitions = _transitions(message.topic, message.partition, message.value, clock())
+            except ValidationError as exc:
+                # The correlator and the nurse station validate what they write: only a foreign
+                # producer or a schema skew gets here. Skip it loudly; never stop the partition.
+                metrics.lifecycle_ignored.labels(f"invalid:{message.topic}").inc()
+                log.error(
+                    "invalid message on %s[%s]@%s (%d errors); skipped",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc.error_count(),
+                )
+                continue
+            for alert_id, transition in transitions:
+                if transition.ignored:
+                    metrics.lifecycle_ignored.labels(message.topic).inc()
+                    continue
+                if metrics.pipeline is not None:
+                    before = Episode.from_table_value(episodes.get(alert_id))
+                    record_transition(metrics.pipeline, before, transition, clock())
+                # Send first, then record: a crash in between re-sends the same notification
+                # ids (idempotent for every receiver) instead of recording a page never sent.
+                for notification in transition.notifications:
+                    metrics.notifications.labels(
+                        notification.kind.value, notification.alert.priority.value
+                    ).inc()
+                    log.info(
+                        "alert %s: %s step %d (%s)",
+                        alert_id,
+                        notification.kind.value,
+                        notification.step,
+                        notification.recipient.role,
+                    )
+                    await notifications.send(
+                        key=notification.alert.patient_ref.encode(),
+                        value=notification.model_dump_json().encode(),
+                    )
+                if transition.episode is None:
+                    if alert_id in episodes:
+                        del episodes[alert_id]
+                else:
+                    episodes[alert_id] = transition.episode.to_table_value()
+
+    app.agent(source, name="alert_lifecycle")(alert_lifecycle)
+
+    async def escalation_timer() -> None:
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == ALERTS.name}
+        if not owned:
+            return
+        now = clock()
+        due_partitions: set[int] = set()
+        for stored in list(episodes.values()):
+            episode = Episode.from_table_value(stored)
+            if episode and episode.partition in owned and is_due(episode, roster, now):
+                due_partitions.add(episode.partition)
+        tick = LifecycleTick(sent_at=now).model_dump_json().encode()
+        for partition in sorted(due_partitions):
+            await ticks.send(key=None, value=tick, partition=partition)
+
+    app.timer(interval=tick_s, name="alert_escalation_timer")(escalation_timer)
+
+
+def _register_channel_agent(
+    app: faust.App,
+    name: str,
+    config: WebhookChannel | MllpChannel,
+    roster: Roster,
+    metrics: AlertingMetrics,
+    clock: Callable[[], datetime],
+) -> None:
+    """One agent per channel on ``alerts.notifications``: a slow or down peer delays only its
+    own channel (in order), never another channel's pages."""
+
+    async def deliver(stream: Any) -> None:
+        session = aiohttp.ClientSession() if isinstance(config, WebhookChannel) else None
+        try:
+            async for event in stream.events():
+                try:
+                    notification = AlertNotification.model_validate_json(event.message.value)
+                except ValidationError as exc:
+                    log.error("%s: unreadable notification skipped (%s)", name, exc.error_count())
+                    continue
+                if not notification.delivered_by_channels:
+                    continue
+                if not roster.routes_to(name, notification.alert):
+                    continue
+                attempt: Callable[[], Awaitable[None]]
+                if session is not None and isinstance(config, WebhookChannel):
+                    attempt = _bind_webhook(session, config, notification)
+                else:
+                    assert isinstance(config, MllpChannel)
+                    attempt = _bind_pcd04(config, notification)
+                outcome = await deliver_with_retries(
+                    name,
+                    config,
+                    attempt,
+                    metrics,
+                    what=f"{notification.kind.value} {notification.notification_id}",
+                )
+                if outcome is DeliveryOutcome.DELIVERED:
+                    latency_s = (clock() - notification.triggered_at).total_seconds()
+                    metrics.page_latency.labels(name, notification.kind.value).observe(
+                        max(0.0, latency_s)
+                    )
+                    channel_type = "webhook" if isinstance(config, WebhookChannel) else "hl7_mllp"
+                    record_page(
+                        metrics.pipeline, channel_type, notification.alert.priority, latency_s
+                    )
+        finally:
+            if session is not None:
+                await session.close()
+
+    agent_name = "notify_" + name.replace("-", "_")
+    app.agent(raw_topic(app, ALERT_NOTIFICATIONS.name), name=agent_name)(deliver)
+
+
+def _bind_webhook(
+    session: aiohttp.ClientSession, config: WebhookChannel, notification: AlertNotification
+) -> Callable[[], Awaitable[None]]:
+    return lambda: post_notification(session, config, notification)
+
+
+def _bind_pcd04(
+    config: MllpChannel, notification: AlertNotification
+) -> Callable[[], Awaitable[None]]:
+    return lambda: deliver_pcd04(config, notification)

@@ -1,0 +1,90 @@
+"""One delivery with retries and exponential backoff (tenacity), recorded in the metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
+
+from streams.alerting.channel_config import ChannelConfig
+from streams.metrics.families import AlertingMetrics
+
+log = logging.getLogger(__name__)
+
+
+class TransientDeliveryError(Exception):
+    """The peer is down, slow, or answered "try again": retry with backoff."""
+
+
+class DeliveryRejected(Exception):
+    """The peer refused the message for good (HTTP 4xx, HL7 application reject): no retry."""
+
+
+class DeliveryOutcome(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+async def deliver_with_retries(
+    channel_name: str,
+    config: ChannelConfig,
+    attempt: Callable[[], Awaitable[None]],
+    metrics: AlertingMetrics,
+    *,
+    what: str,
+) -> DeliveryOutcome:
+    """Run ``attempt`` until it succeeds, is rejected, or the channel's retry budget is spent.
+
+    ``what`` names the notification in logs (ids only, never patient data).
+    """
+
+    def _log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: attempt %d for %s failed (%s); retrying",
+            channel_name,
+            state.attempt_number,
+            what,
+            error,
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(config.retry_budget_s),
+        # Exponential backoff with jitter, so that workers retrying one peer spread out.
+        wait=wait_exponential(multiplier=config.backoff_initial_s, max=config.backoff_max_s)
+        + wait_random(0, config.backoff_initial_s),
+        retry=retry_if_exception_type(TransientDeliveryError),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    try:
+        async for try_ in retrying:
+            with try_:
+                try:
+                    await attempt()
+                except (TransientDeliveryError, DeliveryRejected):
+                    metrics.delivery_attempts.labels(channel_name, "error").inc()
+                    raise
+                metrics.delivery_attempts.labels(channel_name, "ok").inc()
+    except TransientDeliveryError as exc:
+        log.error(
+            "%s: giving up on %s after %.0f s: %s", channel_name, what, config.retry_budget_s, exc
+        )
+        outcome = DeliveryOutcome.FAILED
+    except DeliveryRejected as exc:
+        log.error("%s: %s rejected by the peer: %s", channel_name, what, exc)
+        outcome = DeliveryOutcome.REJECTED
+    else:
+        outcome = DeliveryOutcome.DELIVERED
+    metrics.deliveries.labels(channel_name, outcome.value).inc()
+    return outcome

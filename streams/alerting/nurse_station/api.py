@@ -1,0 +1,231 @@
+"""The nurse station: a page listing a ward's open alerts, and the acknowledgement API.
+
+Served by the worker (aiohttp) on ``PUMPSTREAM_BIND_ADDRESS`` (127.0.0.1 by default) and
+``PUMPSTREAM_NURSE_STATION_PORT``. Every ``/api/`` route needs ``Authorization: Bearer <token>``
+(``PUMPSTREAM_ACK_TOKEN``). A response is published to ``alerts.acks``; the lifecycle applies it
+(stops escalation) and the page shows it once it comes back on ``alerts.notifications``.
+
+- ``GET  /nurse-station?ward=W``           the page (no data without the token)
+- ``GET  /api/wards``                      roster wards and the default one
+- ``GET  /api/alerts?ward=W&after=V``      open episodes; waits up to 20 s for a version > V
+- ``POST /api/alerts/{alert_id}/ack``      ``{"response": ..., "action_taken": ...}`` -> 202
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from mode import Service
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.alerts import AckResponse, ActionTaken, AlertAck
+from schemas.topics import ALERT_ACKS
+from streams.alerting.board import BoardEntry, EpisodeBoard
+from streams.alerting.lifecycle import STOPS_ESCALATION
+from streams.alerting.roster import Roster
+from streams.metrics.families import AlertingMetrics
+
+log = logging.getLogger(__name__)
+
+
+def page_html() -> str:
+    """The nurse station page, shipped as package data beside this module."""
+    return resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+
+
+LONG_POLL_S = 20.0
+SendAck = Callable[[AlertAck], Awaitable[None]]
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    response: AckResponse
+    action_taken: ActionTaken = ActionTaken.NONE
+    responder_role: Annotated[str, Field(min_length=1, max_length=32)] = "nurse"
+
+
+def _entry_json(entry: BoardEntry) -> dict[str, Any]:
+    latest = entry.latest
+    alert = latest.alert
+    ack = latest.ack
+    return {
+        "alert_id": alert.alert_id,
+        "kind": latest.kind.value,
+        "priority": alert.priority.value,
+        "rule": alert.rule,
+        "type": alert.type.value,
+        "title": alert.title,
+        "patient_ref": alert.patient_ref,
+        "infusion_id": alert.infusion_id,
+        "recommendations": [{"code": r.code.value, "text": r.text} for r in alert.recommendations],
+        "evidence": alert.evidence.model_dump(mode="json"),
+        "risk_factors": [r.value for r in alert.risk_factors],
+        "step": latest.step,
+        "recipient": {"role": latest.recipient.role, "name": latest.recipient.name},
+        "escalation_due_at": latest.escalation_due_at.isoformat()
+        if latest.escalation_due_at
+        else None,
+        "ack": None
+        if ack is None
+        else {
+            "response": ack.response.value,
+            "action_taken": ack.action_taken.value,
+            "responder_role": ack.responder_role,
+            "event_time": ack.event_time.isoformat(),
+            "stops_escalation": ack.response in STOPS_ESCALATION,
+        },
+        "started_at": entry.started.produced_at.isoformat(),
+    }
+
+
+def build_nurse_station(
+    board: EpisodeBoard,
+    roster: Roster,
+    token: str,
+    send_ack: SendAck,
+    metrics: AlertingMetrics | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> web.Application:
+    """The aiohttp application (routes above); ``send_ack`` publishes to ``alerts.acks``."""
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def require_token(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                raise web.HTTPUnauthorized(
+                    text="missing or wrong bearer token",
+                    headers={"WWW-Authenticate": 'Bearer realm="pumpstream"'},
+                )
+        return await handler(request)
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(
+            text=page_html(),
+            content_type="text/html",
+            headers={
+                "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+                "style-src 'unsafe-inline'",
+                "Cache-Control": "no-store",
+            },
+        )
+
+    async def wards(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"wards": sorted(roster.wards), "default_ward": roster.default_ward}
+        )
+
+    async def alerts(request: web.Request) -> web.Response:
+        ward = request.query.get("ward") or roster.default_ward
+        if ward not in roster.wards:
+            raise web.HTTPNotFound(text=f"unknown ward {ward!r}")
+        try:
+            after = int(request.query.get("after", "-1"))
+        except ValueError:
+            raise web.HTTPBadRequest(text="after: not an integer") from None
+        version = await board.wait_changed(after, LONG_POLL_S) if after >= 0 else board.version
+        entries = board.entries(clock(), ward)
+        return web.json_response(
+            {"ward": ward, "version": version, "alerts": [_entry_json(e) for e in entries]},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def acknowledge(request: web.Request) -> web.Response:
+        alert_id = request.match_info["alert_id"]
+        current = board.find(alert_id)
+        if current is None:
+            raise web.HTTPNotFound(text=f"no open alert {alert_id!r}")
+        try:
+            body = AckRequest.model_validate_json(await request.read())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+            )
+            raise web.HTTPBadRequest(text=problems) from None
+        ack = AlertAck(
+            event_id=f"ack-{uuid.uuid4().hex}",
+            alert_id=alert_id,
+            patient_ref=current.alert.patient_ref,
+            response=body.response,
+            action_taken=body.action_taken,
+            responder_role=body.responder_role,
+            event_time=clock(),
+        )
+        await send_ack(ack)
+        log.info("ack %s for alert %s: %s", ack.event_id, alert_id, ack.response.value)
+        return web.json_response({"event_id": ack.event_id}, status=202)
+
+    async def root(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/nurse-station")
+
+    app = web.Application(middlewares=[require_token])
+    app.router.add_get("/", root)
+    app.router.add_get("/nurse-station", page)
+    app.router.add_get("/api/wards", wards)
+    app.router.add_get("/api/alerts", alerts)
+    app.router.add_post("/api/alerts/{alert_id}/ack", acknowledge)
+    return app
+
+
+class NurseStation(Service):
+    """Runs the nurse station's HTTP server and the producer of ``alerts.acks`` in the worker."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        board: EpisodeBoard,
+        roster: Roster,
+        token: str,
+        host: str,
+        port: int,
+        metrics: AlertingMetrics,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bootstrap = bootstrap
+        self.board = board
+        self.roster = roster
+        self.token = token
+        self.host = host
+        self.port = port
+        self.metrics = metrics
+        self._producer: AIOKafkaProducer | None = None
+        self._runner: web.AppRunner | None = None
+
+    async def _send_ack(self, ack: AlertAck) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(
+            ALERT_ACKS.name, key=ack.patient_ref.encode(), value=ack.model_dump_json().encode()
+        )
+
+    async def on_start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await self._producer.start()
+        app = build_nurse_station(self.board, self.roster, self.token, self._send_ack, self.metrics)
+        # Long polls hold requests open for up to LONG_POLL_S: on shutdown, give in-flight
+        # requests a second, and stop a handler whose client has gone.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        log.info("nurse station on http://%s:%d/nurse-station", self.host, self.port)
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._producer is not None:
+            await self._producer.stop()

@@ -1,0 +1,130 @@
+"""The on-call roster: per ward, who is paged in which order, how soon to escalate, and through
+which delivery channels. Read from a TOML file, validated once at start-up.
+
+A bad file stops the worker with the file and the field named, e.g.
+``roster.toml: wards.day-unit.chain.1.role: String should match pattern ...``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from schemas.alerts import Alert, AlertPriority
+from schemas.notifications import Recipient
+from streams.alerting.channel_config import ChannelConfig
+from streams.exceptions import PumpstreamError
+
+WardName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class RosterError(PumpstreamError):
+    """The roster file is missing, not TOML, or fails validation."""
+
+
+class EscalationTimeouts(BaseModel):
+    """Seconds an unacknowledged alert waits before the next person is paged; 0 = never."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    high: Annotated[float, Field(ge=0, le=24 * 3600)] = 20.0
+    medium: Annotated[float, Field(ge=0, le=24 * 3600)] = 60.0
+    low: Annotated[float, Field(ge=0, le=24 * 3600)] = 0.0
+
+    def for_priority(self, priority: AlertPriority) -> float | None:
+        seconds: float = getattr(self, priority.value)
+        return seconds or None
+
+
+class Ward(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Ordered escalation chain: bedside nurse, then charge nurse, then prescriber (typically).
+    chain: Annotated[tuple[Recipient, ...], Field(min_length=1, max_length=10)]
+    #: Names of ``[channels.*]`` entries this ward's notifications go to.
+    channels: tuple[str, ...] = ()
+    #: Overrides the roster-wide timeouts for this ward.
+    escalation_timeouts_s: EscalationTimeouts | None = None
+
+
+class Roster(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Alerts naming a ward the roster does not know are routed to this ward's chain.
+    default_ward: WardName
+    escalation_timeouts_s: EscalationTimeouts = EscalationTimeouts()
+    wards: Annotated[dict[WardName, Ward], Field(min_length=1)]
+    channels: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")], ChannelConfig] = {}
+    #: Ended episodes are remembered this long (re-delivered phases stay silent); episodes with
+    #: no phase for this long are dropped.
+    episode_retention_s: Annotated[float, Field(ge=60, le=30 * 24 * 3600)] = 24 * 3600.0
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Roster:
+        if self.default_ward not in self.wards:
+            raise ValueError(
+                f"default_ward {self.default_ward!r} is not one of the wards: "
+                f"{', '.join(sorted(self.wards))}"
+            )
+        for name, ward in self.wards.items():
+            unknown = [c for c in ward.channels if c not in self.channels]
+            if unknown:
+                raise ValueError(
+                    f"wards.{name}.channels names unknown channel(s) {', '.join(unknown)}; "
+                    f"defined: {', '.join(sorted(self.channels)) or 'none'}"
+                )
+        return self
+
+    def ward_for(self, alert: Alert) -> str:
+        """The roster ward an alert routes to (its own ward, else the default ward)."""
+        return alert.ward if alert.ward in self.wards else self.default_ward
+
+    def chain_for(self, alert: Alert) -> tuple[Recipient, ...]:
+        return self.wards[self.ward_for(alert)].chain
+
+    def escalation_timeout_s(self, alert: Alert) -> float | None:
+        ward = self.wards[self.ward_for(alert)]
+        timeouts = ward.escalation_timeouts_s or self.escalation_timeouts_s
+        return timeouts.for_priority(alert.priority)
+
+    def routes_to(self, channel: str, alert: Alert) -> bool:
+        """Whether ``channel`` carries this alert: the ward lists it and the priority matches."""
+        config = self.channels.get(channel)
+        ward = self.wards[self.ward_for(alert)]
+        return (
+            config is not None and channel in ward.channels and alert.priority in config.priorities
+        )
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    # Discriminated unions add the tag ("webhook") to the location: keep the field names only.
+    return ".".join(
+        str(part) for part in loc if part not in ("webhook", "alertmanager", "hl7-mllp")
+    )
+
+
+def parse_roster(text: str, source: str = "roster") -> Roster:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RosterError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return Roster.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{source}: {_field_path(error['loc']) or '(top level)'}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise RosterError("invalid on-call roster:\n  " + "\n  ".join(problems)) from None
+
+
+def load_roster(path: Path) -> Roster:
+    """Read and validate the roster file; :class:`RosterError` names the file and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RosterError(f"cannot read the on-call roster {path}: {exc.strerror}") from None
+    return parse_roster(text, str(path))

@@ -1,0 +1,203 @@
+"""``pumpstream demo``: embedded broker + worker + scripted infusions, alerts shown as they fire."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from rich.console import Console
+
+from schemas.alerts import Alert, AlertPhase, AlertPriority
+from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON
+from schemas.topics import ALERTS, CLINICAL_TOPICS, DEAD_LETTER_TOPICS, RAW_TOPICS
+from simulators.publisher import publish
+from simulators.scripted_sessions import demo_script, expected_r1_patients
+from simulators.sim_event import SimEvent
+from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
+from streams.cli.local.prometheus import (
+    DEPLOY_RULES_DIR,
+    LocalPrometheus,
+    find_prometheus,
+    scrape_config,
+)
+from streams.cli.local.worker_process import WorkerProcess
+from streams.exceptions import PumpstreamError
+from streams.kafka.admin import ensure_topics
+from streams.kafka.lag import wait_until_caught_up
+from streams.settings import Settings
+
+_PRIORITY_STYLE = {
+    AlertPriority.LOW: "cyan",
+    AlertPriority.MEDIUM: "yellow",
+    AlertPriority.HIGH: "bold red",
+}
+
+
+@dataclass
+class DemoSummary:
+    sent: Counter[str] = field(default_factory=Counter)
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+
+
+async def _watch(
+    bootstrap: str, console: Console, summary: DemoSummary, stop: asyncio.Event
+) -> None:
+    """Print alerts and dead letters as they arrive, until ``stop`` is set."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        names = [ALERTS.name, *(t.name for t in DEAD_LETTER_TOPICS)]
+        parts = [
+            TopicPartition(n, p) for n in names for p in consumer.partitions_for_topic(n) or ()
+        ]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for record in records:
+                    if record.topic == ALERTS.name:
+                        assert record.value is not None
+                        _show_alert(console, Alert.model_validate_json(record.value), summary)
+                    else:
+                        headers = dict(record.headers)
+                        reason = headers.get(HEADER_REASON, b"?").decode()
+                        summary.dead_letters[reason] += 1
+                        console.print(
+                            f"[magenta]dead letter[/] {record.topic}: {reason}: "
+                            f"{headers.get(HEADER_DETAIL, b'').decode()[:120]}"
+                        )
+    finally:
+        await consumer.stop()
+
+
+def _show_alert(console: Console, alert: Alert, summary: DemoSummary) -> None:
+    summary.alerts.append(alert)
+    style = _PRIORITY_STYLE[alert.priority]
+    if alert.phase is AlertPhase.END:
+        console.print(f"[dim]ended {alert.rule} {alert.patient_ref}: {alert.title}[/]")
+        return
+    label = "ALERT" if alert.phase is AlertPhase.START else alert.phase.value.upper()
+    console.print(
+        f"[{style}]{label} {alert.priority.value.upper():6}[/] {alert.rule} "
+        f"[bold]{alert.patient_ref}[/] {alert.title}"
+    )
+    for rec in alert.recommendations:
+        console.print(f"      - {rec.code.value}: {rec.text}")
+
+
+def _progress(console: Console, summary: DemoSummary) -> Callable[[SimEvent], None]:
+    def on_sent(event: SimEvent) -> None:
+        summary.sent[event.topic] += 1
+        if event.note:
+            minute = event.offset_s / 60
+            console.print(f"[dim]t+{minute:5.1f} min  {event.key.decode():18} {event.note}[/]")
+
+    return on_sent
+
+
+async def run_demo(
+    settings: Settings, *, speed: float, console: Console, prometheus: bool = False
+) -> int:
+    """Run the demo; return the process exit code."""
+    run_dir = settings.data_dir / "demo"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if settings.kafka_bootstrap is not None:
+        raise PumpstreamError(
+            "the demo runs on its own embedded broker; unset PUMPSTREAM_KAFKA_BOOTSTRAP"
+        )
+    broker = EmbeddedBroker(
+        log_path=run_dir / "broker.log", ready_timeout_s=settings.broker_ready_timeout_s
+    )
+    worker: WorkerProcess | None = None
+    local_prometheus: LocalPrometheus | None = None
+    try:
+        broker.start()
+        console.print(f"[green]embedded broker[/] (Tansu) on {broker.bootstrap}")
+        await ensure_topics(broker.bootstrap, partitions=settings.topic_partitions)
+        metrics_port = free_port()
+        worker = WorkerProcess(
+            broker.bootstrap, run_dir, env={"PUMPSTREAM_WEB_PORT": str(metrics_port)}
+        ).start()
+        ready_s = await asyncio.to_thread(worker.wait_ready, 60.0)
+        console.print(
+            f"[green]worker ready[/] in {ready_s:.1f} s; metrics on "
+            f"http://{settings.bind_address}:{metrics_port}/metrics; log {worker.log_path}"
+        )
+        if prometheus:
+            local_prometheus = _start_prometheus(settings, metrics_port, run_dir, console)
+        return await _play(settings, broker.bootstrap, speed, console, worker)
+    finally:
+        if local_prometheus is not None:
+            local_prometheus.stop()
+        if worker is not None:
+            worker.stop()
+        broker.stop()
+
+
+def _start_prometheus(
+    settings: Settings, metrics_port: int, run_dir: Path, console: Console
+) -> LocalPrometheus | None:
+    """A local Prometheus scraping the demo's worker with the project's rules, if installed."""
+    if find_prometheus() is None:
+        console.print("[yellow]--prometheus: no prometheus binary on PATH; skipped[/]")
+        return None
+    rules = sorted(DEPLOY_RULES_DIR.glob("*.yml")) if DEPLOY_RULES_DIR.is_dir() else []
+    config = scrape_config([f"{settings.bind_address}:{metrics_port}"], rule_files=rules)
+    shutil.rmtree(run_dir / "prometheus", ignore_errors=True)  # a throwaway data dir
+    local = LocalPrometheus(config, run_dir / "prometheus").start()
+    local.wait_ready()
+    console.print(
+        f"[green]prometheus[/] on {local.url} (graph: {local.url}/graph; log {local.log_path})"
+    )
+    return local
+
+
+async def _play(
+    settings: Settings, bootstrap: str, speed: float, console: Console, worker: WorkerProcess
+) -> int:
+    start = datetime.now(UTC).replace(microsecond=0)
+    script = demo_script(start)
+    summary = DemoSummary()
+    console.print(
+        f"playing {len(script)} messages: {len(expected_r1_patients())} infusion(s) scripted to "
+        f"react, at {speed:g}x ({script[-1].offset_s / 60:.0f} simulated min)\n"
+    )
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(_watch(bootstrap, console, summary, stop))
+    began = time.monotonic()
+    await publish(bootstrap, script, speed=speed, on_sent=_progress(console, summary))
+    topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+    caught_up = await wait_until_caught_up(bootstrap, settings.app_id, topics, timeout_s=30)
+    await asyncio.sleep(1.0)  # let the watcher read the last alerts
+    stop.set()
+    await watcher
+    return _summarise(console, summary, caught_up, time.monotonic() - began, worker)
+
+
+def _summarise(
+    console: Console, summary: DemoSummary, caught_up: bool, elapsed_s: float, worker: WorkerProcess
+) -> int:
+    by_rule = Counter(
+        f"{a.rule}/{a.priority.value}" for a in summary.alerts if a.phase is AlertPhase.START
+    )
+    console.print("\n[bold]summary[/]")
+    console.print(f"  messages sent:   {dict(summary.sent)}  in {elapsed_s:.0f} s")
+    console.print(f"  alert episodes:  {dict(by_rule) or 'none'}")
+    console.print(f"  dead letters:    {dict(summary.dead_letters) or 'none'}")
+    alerted = {a.patient_ref for a in summary.alerts if a.rule == "R1"}
+    expected = expected_r1_patients()
+    ok = caught_up and alerted == expected
+    console.print(f"  R1 expected for: {sorted(expected)}; alerted: {sorted(alerted)}")
+    if not caught_up:
+        console.print(f"[red]the worker did not catch up within 30 s; see {worker.log_path}[/]")
+    console.print("[green]demo finished[/]" if ok else "[red]demo did not match its script[/]")
+    return 0 if ok else 1

@@ -1,0 +1,308 @@
+"""The ``pumpstream`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from streams.exceptions import PumpstreamError
+
+if TYPE_CHECKING:
+    from streams.cli.bench import Sample
+from streams.cli.simulator import _register_simulator
+from streams.settings import Settings, load_settings
+
+cli = typer.Typer(
+    help="pumpstream: correlate IVIG infusion rate changes with back pain and alert nurses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+schemas_cli = typer.Typer(help="Event and alert schemas.", no_args_is_help=True)
+topics_cli = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
+cli.add_typer(schemas_cli, name="schemas")
+cli.add_typer(topics_cli, name="topics")
+rules_cli = typer.Typer(help="The clinical rules file.", no_args_is_help=True)
+cli.add_typer(rules_cli, name="rules")
+reactions_cli = typer.Typer(help="The reaction ledger (topic reactions).", no_args_is_help=True)
+cli.add_typer(reactions_cli, name="reactions")
+bench_cli = typer.Typer(help="Benchmarks (results: docs/benchmarks.md).", no_args_is_help=True)
+cli.add_typer(bench_cli, name="bench")
+dashboards_cli = typer.Typer(help="Grafana dashboards as code (grafana/).", no_args_is_help=True)
+cli.add_typer(dashboards_cli, name="dashboards")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+def _require_bootstrap(settings: Settings) -> str:
+    if settings.kafka_bootstrap is None:
+        raise PumpstreamError(
+            "PUMPSTREAM_KAFKA_BOOTSTRAP is not set: start `pumpstream broker` and set it to the "
+            "address it prints, or point it at your Kafka cluster (or run `pumpstream demo`)"
+        )
+    return settings.kafka_bootstrap
+
+
+@cli.command()
+def broker(
+    port: Annotated[
+        int, typer.Option(help="Loopback port; 0 picks a free one.", min=0, max=65535)
+    ] = 0,
+) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, memory storage) until Ctrl-C or SIGTERM."""
+    from streams.cli.local.embedded_broker import EmbeddedBroker
+
+    settings = _settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log_path = settings.data_dir / "broker.log"
+    with EmbeddedBroker(
+        port=port,
+        binary=settings.broker_bin,
+        log_path=log_path,
+        ready_timeout_s=settings.broker_ready_timeout_s,
+    ) as embedded:
+        console.print(f"PUMPSTREAM_KAFKA_BOOTSTRAP={embedded.bootstrap}")
+        err_console.print(
+            f"embedded broker (memory storage) logging to {log_path}; Ctrl-C stops it"
+        )
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            if not embedded.is_running():
+                raise PumpstreamError("the embedded broker exited unexpectedly")
+    console.print("broker stopped")
+
+
+@cli.command()
+def worker(
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Write this file once the worker holds its partitions.")
+    ] = None,
+) -> None:
+    """Run a pipeline worker (ingest, clinical state, rules) against PUMPSTREAM_KAFKA_BOOTSTRAP."""
+    from streams.worker import run_worker
+
+    settings = _settings()
+    run_worker(settings, _require_bootstrap(settings), ready_file=ready_file)
+
+
+@cli.command()
+def demo(
+    speed: Annotated[
+        float, typer.Option(help="Simulated seconds per wall-clock second.", min=1.0)
+    ] = 120.0,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus", help="Also run a local Prometheus (if installed) scraping the worker."
+        ),
+    ] = False,
+) -> None:
+    """Embedded broker + worker + scripted IVIG infusions; shows alerts as they fire."""
+    from streams.cli.demo import run_demo
+
+    settings = _settings()
+    try:
+        code = asyncio.run(run_demo(settings, speed=speed, console=console, prometheus=prometheus))
+    except KeyboardInterrupt:
+        console.print("\ninterrupted: worker and broker stopped")
+        raise typer.Exit(130) from None
+    raise typer.Exit(code)
+
+
+@topics_cli.command("create")
+def topics_create() -> None:
+    """Create every registry topic that does not exist yet on PUMPSTREAM_KAFKA_BOOTSTRAP."""
+    from streams.kafka.admin import ensure_topics
+
+    settings = _settings()
+    created = asyncio.run(
+        ensure_topics(
+            _require_bootstrap(settings),
+            partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
+        )
+    )
+    console.print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
+
+
+@topics_cli.command("list")
+def topics_list() -> None:
+    """Print the topic registry: name, key and what the topic carries."""
+    from schemas.topics import ALL_TOPICS
+
+    for spec in ALL_TOPICS:
+        console.print(f"{spec.name:22} key={spec.key:12} {spec.description}")
+
+
+@schemas_cli.command("export")
+def schemas_export(directory: Path) -> None:
+    """Write a JSON Schema file for the value of every topic into DIRECTORY."""
+    from schemas.json_schema_export import export_json_schemas
+
+    for path in export_json_schemas(directory):
+        console.print(str(path))
+
+
+@rules_cli.command("check")
+def rules_check(
+    path: Annotated[
+        Path | None, typer.Argument(help="A rules TOML file; default: PUMPSTREAM_RULES_FILE.")
+    ] = None,
+) -> None:
+    """Validate a rules file and print its version and thresholds (exit 2 on a bad file)."""
+    from streams.clinical.rules_file import DEFAULT_RULES_FILE, load_rules
+
+    source = path or _settings().rules_file or DEFAULT_RULES_FILE
+    rules = load_rules(source)
+    console.print(f"{source}: valid, version {rules.version}")
+    for section, values in rules.model_dump(exclude={"version"}).items():
+        line = ", ".join(f"{k}={v}" for k, v in values.items())
+        console.print(f"  [{section}] {line}", markup=False)
+
+
+@reactions_cli.command("show")
+def reactions_show(patient_ref: str) -> None:
+    """Print a patient's documented infusion reactions (what R7 reads)."""
+    from streams.clinical.reaction_ledger import read_history
+
+    settings = _settings()
+    history = asyncio.run(read_history(_require_bootstrap(settings), patient_ref))
+    if history is None or not history.reactions:
+        console.print(f"no documented reactions for {patient_ref}")
+        return
+    console.print(f"{len(history.reactions)} documented reaction(s) for {patient_ref}:")
+    for r in history.reactions:
+        console.print(
+            f"- {r.onset_time:%Y-%m-%d %H:%M} {r.rule} {r.product.value} "
+            f"{r.concentration_mg_ml:g} mg/mL: {r.rate_at_onset_ml_h:g} mL/h = "
+            f"{r.dose_rate_at_onset_mg_kg_min:g} mg/kg/min"
+            + (
+                f", {r.minutes_since_rate_step:g} min after a rate step"
+                if r.minutes_since_rate_step is not None
+                else ""
+            )
+            + (f", peak pain {r.peak_pain_score}/10" if r.peak_pain_score is not None else "")
+        )
+        actions = ", ".join(a.value for a in r.actions_taken) or "none recorded"
+        response = f"; nurse: {r.nurse_response.value}" if r.nurse_response else ""
+        console.print(f"    actions: {actions}; outcome: {r.outcome}{response}")
+
+
+def _print_samples(samples: list[Sample]) -> None:
+    for sample in samples:
+        console.print(
+            f"{sample.name:58} median {sample.median:10.2f} {sample.unit:9} "
+            f"p90 {sample.p90:10.2f} {sample.unit}"
+        )
+
+
+@bench_cli.command("rules")
+def bench_rules(
+    patients: Annotated[
+        int, typer.Option(min=1, help="Scripted patients in the event list.")
+    ] = 300,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs of the whole list.")] = 9,
+) -> None:
+    """Per-event cost of the clinical step in process, with and without the table round trip."""
+    from streams.cli.bench import bench_rules as run
+
+    _print_samples(run(patients, repeats))
+
+
+@bench_cli.command("pipeline")
+def bench_pipeline(
+    patients: Annotated[int, typer.Option(min=1, help="Scripted patients in the burst.")] = 300,
+    fetch_wait_ms: Annotated[
+        list[int] | None,
+        typer.Option(help="Consumer fetch waits to compare (repeat); default 1500 and 100."),
+    ] = None,
+) -> None:
+    """Throughput and event->alert latency through the embedded broker and one worker, side by
+    side for each consumer fetch wait."""
+    from streams.cli.bench import run_bench_pipeline
+
+    settings = _settings()
+    waits = tuple(fetch_wait_ms or (1500, 100))
+    _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line), waits))
+
+
+@dashboards_cli.command("generate")
+def dashboards_generate(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 if the committed JSON is stale.")
+    ] = False,
+) -> None:
+    """Write grafana/dashboards/*.json from the dashboards' code (needs the dashboards extra)."""
+    try:
+        from grafana.generate import main as generate
+    except ImportError as exc:
+        raise PumpstreamError(
+            "dashboards need grafana-foundation-sdk: install pumpstream's 'dashboards' extra "
+            f"({exc})"
+        ) from None
+    raise typer.Exit(generate(["--check"] if check else []))
+
+
+def _register_alerting(cli: typer.Typer) -> None:
+    """``pumpstream alerting ...``: check a roster file, measure paging latency."""
+    alerting_cli = typer.Typer(help="On-call roster and paging (docs/alerting.md).")
+    cli.add_typer(alerting_cli, name="alerting", no_args_is_help=True)
+
+    @alerting_cli.command("check")
+    def check(roster: Path) -> None:
+        """Validate an on-call roster file; print its wards, chains and channels."""
+        from streams.alerting.roster import load_roster
+
+        loaded = load_roster(roster)
+        for name, ward in loaded.wards.items():
+            chain = " -> ".join(f"{r.role} ({r.contact})" for r in ward.chain)
+            console.print(f"ward {name}: {chain}; channels: {', '.join(ward.channels) or '-'}")
+        for name, channel in loaded.channels.items():
+            console.print(f"channel {name}: {channel.type}")
+        console.print(f"{roster}: valid")
+
+    @alerting_cli.command("bench")
+    def bench(
+        alerts: Annotated[int, typer.Option(min=1, help="High-priority alerts, 0.1 s apart.")] = 50,
+    ) -> None:
+        """Alert -> page latency (webhook, PCD-04) and escalation lateness on loopback."""
+        from streams.cli.alerting_bench import run_bench_paging
+
+        settings = _settings()
+        _print_samples(run_bench_paging(settings, alerts, lambda line: console.print(line)))
+
+
+_register_alerting(cli)
+_register_simulator(cli)
+
+
+def main() -> None:
+    try:
+        cli()
+    except PumpstreamError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""CLI commands of the simulator: simulate, replay, evaluate, load and ``bench simulate``.
+
+Registered on the main CLI by :func:`_register_simulator` (one call in ``streams/cli/main.py``).
+Heavy imports happen inside the commands, so ``pumpstream --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from streams.exceptions import PumpstreamError
+from streams.settings import load_settings
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def _bootstrap(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    settings = load_settings()
+    if settings.kafka_bootstrap is None:
+        raise PumpstreamError(
+            "no Kafka to talk to: pass --bootstrap HOST:PORT or set PUMPSTREAM_KAFKA_BOOTSTRAP "
+            "(`pumpstream broker` prints one)"
+        )
+    return settings.kafka_bootstrap
+
+
+async def _ensure_topics(bootstrap: str) -> None:
+    from streams.kafka.admin import ensure_topics
+
+    settings = load_settings()
+    await ensure_topics(
+        bootstrap,
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+    )
+
+
+def _load_scenario_with_faults(scenario: str, faults: list[str]) -> object:
+    from simulators.scenario import ScenarioError, load_scenario
+
+    try:
+        loaded = load_scenario(scenario)
+        if not faults:
+            return loaded
+        updates: dict[str, object] = {}
+        for item in faults:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ScenarioError(f"--fault {item!r}: expected NAME=VALUE, e.g. malformed=0.01")
+            updates[name.strip().replace("-", "_")] = value.strip()
+        merged = {**loaded.faults.model_dump(), **updates}
+        return loaded.model_copy(update={"faults": type(loaded.faults).model_validate(merged)})
+    except ScenarioError as exc:
+        raise PumpstreamError(str(exc)) from None
+    except ValueError as exc:
+        raise PumpstreamError(f"--fault: {exc}") from None
+
+
+ScenarioOpt = Annotated[
+    str, typer.Option(help="A shipped scenario name or a path to a scenario TOML file.")
+]
+SeedOpt = Annotated[int, typer.Option(help="Random seed: the same seed gives the same day.")]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(help="Kafka bootstrap host:port (default: PUMPSTREAM_KAFKA_BOOTSTRAP)."),
+]
+
+
+def simulate(
+    scenario: ScenarioOpt = "infusion-day",
+    seed: SeedOpt = 7,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the feed, HL7 files and truth labels here.")
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Fault switch NAME=VALUE, repeatable (e.g. malformed=0.02, bursts=2)."),
+    ] = None,
+    hl7: Annotated[bool, typer.Option(help="Also write the HL7 v2 files.")] = True,
+    live: Annotated[
+        bool, typer.Option(help="Publish live to Kafka with the simulated nurse in the loop.")
+    ] = False,
+    bootstrap: BootstrapOpt = None,
+    speed: Annotated[
+        float, typer.Option(help="Live: simulated seconds per wall second.", min=0.1)
+    ] = 60.0,
+    nurse: Annotated[bool, typer.Option(help="Live: the nurse answers alerts.")] = True,
+) -> None:
+    """Simulate a day at the infusion centre: to files (--out) or live to Kafka (--live)."""
+    from simulators.scenario import Scenario
+
+    loaded = _load_scenario_with_faults(scenario, fault or [])
+    assert isinstance(loaded, Scenario)
+    if live:
+        _simulate_live(loaded, seed, _bootstrap(bootstrap), speed, nurse)
+        return
+    if out is None:
+        raise PumpstreamError("give --out DIR (files) or --live (publish to Kafka)")
+    from simulators.simulated_day import simulate_day
+
+    result = simulate_day(loaded, seed, out, hl7=hl7)
+    reactions = sum(1 for lb in result.truth.labels if lb.kind.value == "rate_reaction")
+    console.print(
+        f"{loaded.name} seed {seed}: {result.truth.infusions} infusions, {reactions} reaction "
+        f"episode(s), messages {result.messages}"
+    )
+    injected = {k: v for k, v in result.faults.counts.items() if v}
+    if injected:
+        console.print(f"faults injected: {injected}")
+    console.print(f"wrote {len(result.paths)} files to {out}")
+
+
+def _simulate_live(scenario: object, seed: int, bootstrap: str, speed: float, nurse: bool) -> None:
+    from schemas.alerts import Alert
+    from simulators.closed_loop import run_live
+    from simulators.scenario import Scenario
+    from simulators.sim_event import SimEvent
+
+    assert isinstance(scenario, Scenario)
+
+    def sent(event: SimEvent) -> None:
+        if event.note and not event.note.startswith("rate step"):
+            console.print(f"[dim]t+{event.offset_s / 60:5.1f} min {event.key.decode():10} "
+                          f"{event.note}[/]")  # fmt: skip
+
+    def alerted(alert: Alert) -> None:
+        console.print(f"[yellow]ALERT[/] {alert.rule} {alert.priority.value} "
+                      f"{alert.patient_ref}: {alert.title}")  # fmt: skip
+
+    async def go() -> None:
+        await _ensure_topics(bootstrap)
+        run = await run_live(bootstrap, scenario, seed, speed=speed, with_nurse=nurse,
+                             on_sent=sent, on_alert=alerted)  # fmt: skip
+        console.print(f"sent {len(run.sent)} messages, saw {len(run.alerts)} alert(s)")
+
+    asyncio.run(go())
+
+
+def replay(
+    directory: Annotated[Path, typer.Argument(help="A directory written by `simulate --out`.")],
+    bootstrap: BootstrapOpt = None,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="1 = original pace, N = N times faster, 0 = as fast as possible.", min=0.0
+        ),
+    ] = 0.0,
+) -> None:
+    """Publish a recording's NDJSON files to the raw topics."""
+    from simulators.replay import replay as run_replay
+
+    address = _bootstrap(bootstrap)
+
+    async def go() -> int:
+        await _ensure_topics(address)
+        return await run_replay(address, directory, speed=speed)
+
+    try:
+        sent = asyncio.run(go())
+    except (FileNotFoundError, ValueError) as exc:
+        raise PumpstreamError(str(exc)) from None
+    console.print(f"replayed {sent} messages from {directory} to {address}")
+
+
+def evaluate(
+    truth: Annotated[Path, typer.Option(help="truth.json written by `simulate --out`.")],
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Precision, recall and onset-to-alert time per rule: the `alerts` topic vs ground truth."""
+    from simulators.alert_feed import read_all_alerts
+    from simulators.evaluation import format_scores, score_alerts
+    from simulators.ground_truth import GroundTruth
+
+    if not truth.is_file():
+        raise PumpstreamError(f"--truth {truth}: no such file")
+    labels = GroundTruth.read(truth)
+    alerts = asyncio.run(read_all_alerts(_bootstrap(bootstrap)))
+    console.print(
+        f"{labels.scenario} seed {labels.seed}: {labels.infusions} infusions, "
+        f"{len(labels.labels)} truth labels, {len(alerts)} alert messages"
+    )
+    console.print(format_scores(score_alerts(alerts, labels)))
+
+
+def load(
+    pumps: Annotated[int, typer.Option(min=0, help="Simulated pumps.")] = 100,
+    monitors: Annotated[int, typer.Option(min=0, help="Simulated vitals monitors.")] = 100,
+    interval_s: Annotated[float, typer.Option(min=0.01, help="Seconds between reports.")] = 1.0,
+    duration_s: Annotated[float, typer.Option(min=0.1, help="How long to run.")] = 30.0,
+    bootstrap: BootstrapOpt = None,
+) -> None:
+    """Load mode: N pumps and M monitors reporting every interval, for benchmarks."""
+    from simulators.load_generator import run_load
+
+    address = _bootstrap(bootstrap)
+
+    async def go() -> None:
+        await _ensure_topics(address)
+        result = await run_load(
+            address, pumps=pumps, monitors=monitors, interval_s=interval_s, duration_s=duration_s
+        )
+        console.print(result.summary())
+
+    asyncio.run(go())
+
+
+def bench_simulate(
+    chairs: Annotated[int, typer.Option(min=1, help="Chairs of the large run.")] = 240,
+    repeats: Annotated[int, typer.Option(min=1, help="Runs per measurement.")] = 3,
+    load_devices: Annotated[
+        int, typer.Option(min=0, help="Pumps and monitors (each) of the load run; 0 skips it.")
+    ] = 500,
+) -> None:
+    """Simulator speed (infusion day with/without HL7, a large centre) and load-mode send rate."""
+    from streams.cli.simulator_bench import run_bench_simulate
+
+    for line in run_bench_simulate(chairs, repeats, load_devices):
+        console.print(line)
+
+
+def _register_simulator(cli: typer.Typer) -> None:
+    """Add the simulator's commands to ``cli`` (and ``bench simulate`` to its bench group)."""
+    cli.command()(simulate)
+    cli.command()(replay)
+    cli.command()(evaluate)
+    cli.command()(load)
+    for group in cli.registered_groups:
+        if group.name == "bench" and group.typer_instance is not None:
+            group.typer_instance.command("simulate")(bench_simulate)

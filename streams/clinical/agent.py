@@ -1,0 +1,141 @@
+"""The clinical stage's agent and R5 timer: parse -> load the patient's state -> evaluate ->
+store -> observe -> publish alerts and reaction records."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from schemas.clinical_timer import QuietStreamCheck
+from schemas.reactions import ReactionHistory
+from schemas.topics import ALERT_ACKS, ALERTS, CLINICAL_TIMER, CLINICAL_TOPICS, REACTIONS
+from streams.clinical.correlator import Evaluation, evaluate
+from streams.clinical.observer import InfusionSnapshot, PipelineObserver
+from streams.clinical.quiet_streams import quiet_patients_due
+from streams.clinical.reaction_ledger import history
+from streams.clinical.rules_file import RulesConfig
+from streams.clinical.state import PatientState, apply_event
+from streams.kafka.transport import raw_topic
+from streams.metrics.families import PipelineMetrics
+
+log = logging.getLogger(__name__)
+
+#: The Faust table of patient state (its changelog topic is named after it: keep the name).
+STATE_TABLE = "patient-state"
+
+
+def register_clinical(
+    app: faust.App,
+    rules: RulesConfig,
+    metrics: PipelineMetrics,
+    clock: Callable[[], datetime],
+    observer: PipelineObserver,
+    quiet_check_interval_s: float,
+) -> None:
+    """One agent over the validated clinical topics, the nurses' acknowledgements and the reaction
+    ledger: all share the patient_ref key and the partition count, so one worker sees all of a
+    patient's events and owns their state."""
+    state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
+    alerts = raw_topic(app, ALERTS.name)
+    reactions = raw_topic(app, REACTIONS.name)
+    timer_topic = raw_topic(app, CLINICAL_TIMER.name)
+    adapters = {
+        spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
+    }
+    source = app.topic(
+        *adapters,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    grace_s = rules.timing.grace.total_seconds()
+
+    async def publish(state: PatientState, evaluation: Evaluation) -> None:
+        key = state.patient_ref.encode()
+        for alert in evaluation.alerts:
+            log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
+            metrics.events_out.labels(ALERTS.name).inc()
+            await alerts.send(key=key, value=alert.model_dump_json().encode())
+        for record in evaluation.reactions:
+            metrics.reactions.labels(record.rule).inc()
+        if evaluation.reactions:
+            metrics.events_out.labels(REACTIONS.name).inc()
+            await reactions.send(key=key, value=history(state).model_dump_json().encode())
+
+    async def clinical(stream: Any) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            topic = event.message.topic
+            metrics.events_in.labels(topic).inc()
+            spec = adapters[topic]
+            assert spec.value_adapter is not None
+            try:
+                parsed = spec.value_adapter.validate_json(event.message.value)
+            except ValidationError as exc:
+                # Ingest validated it: only a producer bypassing ingest or a schema skew between
+                # worker versions gets here. Skip it loudly rather than stop the partition.
+                log.error(
+                    "invalid message on validated topic %s[%s]@%s (%d errors); skipped",
+                    topic,
+                    event.message.partition,
+                    event.message.offset,
+                    exc.error_count(),
+                )
+                metrics.skipped.labels(topic, "invalid_on_validated_topic").inc()
+                continue
+            patient_ref: str = parsed.patient_ref
+            state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
+            before = InfusionSnapshot.of(state)
+            horizon = None
+            if isinstance(parsed, QuietStreamCheck):
+                horizon = parsed.horizon
+            elif isinstance(parsed, ReactionHistory):
+                # The ledger, read back (ours, or documented elsewhere): R7 reads it.
+                if not state.merge_reactions(list(parsed.reactions)):
+                    continue
+            else:
+                watermark = state.watermark
+                if not apply_event(state, parsed):
+                    metrics.duplicates.labels(topic).inc()
+                    continue
+                if watermark is not None and (
+                    (watermark - parsed.event_time).total_seconds() > grace_s
+                ):
+                    metrics.late_events.labels(topic).inc()
+                state.last_arrival_epoch_s = time.time()
+            evaluation = evaluate(state, rules, clock(), horizon=horizon)
+            state_table[patient_ref] = state.to_table_value()
+            if isinstance(parsed, QuietStreamCheck | ReactionHistory):
+                for alert in evaluation.alerts:
+                    observer.observe_alert(alert)
+            else:
+                observer.observe(
+                    parsed, before, InfusionSnapshot.of(state), state, evaluation.alerts
+                )
+            await publish(state, evaluation)
+            metrics.processing.labels("clinical").observe(time.perf_counter() - started)
+
+    async def quiet_streams_check() -> None:
+        """R5 falls due 30 min after slowing even when nothing more arrives for the patient: ask
+        the agent to evaluate each patient whose check is due and whose streams have been quiet
+        for the grace. A failure is logged and retried at the next tick, never fatal."""
+        try:
+            now = clock()
+            for patient_ref in quiet_patients_due(state_table.items(), rules, now, grace_s):
+                check = QuietStreamCheck(patient_ref=patient_ref, horizon=now)
+                metrics.events_out.labels(CLINICAL_TIMER.name).inc()
+                await timer_topic.send(
+                    key=patient_ref.encode(), value=check.model_dump_json().encode()
+                )
+        except Exception:
+            log.exception("quiet-stream check failed; retrying at the next tick")
+
+    app.agent(source, name="clinical")(clinical)
+    app.timer(interval=quiet_check_interval_s, name="quiet_streams_check")(quiet_streams_check)

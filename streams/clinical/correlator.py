@@ -1,0 +1,391 @@
+"""The correlation engine: runs every rule over a patient's state and keeps one alert episode per
+rule, so that events may arrive in any order and be re-delivered without re-alerting.
+
+Pure functions (no Faust, no I/O): the clinical agent calls :func:`evaluate` after applying each
+event; the R5 timer calls it with a wall-clock ``horizon`` when a patient's streams went quiet.
+
+Episode lifecycle (docs/clinical-rules.md):
+- a rule's first finding starts an episode (phase ``start``, a deterministic ``alert_id``);
+- the same episode is updated (phase ``update``) when a later trigger raises the priority, a
+  late event corrects the evidence of the opening trigger, or R3/R8 get worse;
+- R1 pain after a rate increase made after the episode's onset ends it and starts a new one;
+- it ends (phase ``end``) when pain resolves, the infusion stops or completes, the nurse marks the
+  alert false positive or not clinically relevant, a new infusion starts, or late events withdraw
+  its support; an ended R1-R3 episode is written to the reaction ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase
+from schemas.events import RiskFactor, SymptomKind
+from schemas.reactions import ReactionRecord
+from streams.clinical import recommendation_texts
+from streams.clinical.finding import BACK_PAIN_RULES, PRIORITY_RANK, REACTION_RULES, Finding
+from streams.clinical.infusion_rules import NOT_A_REACTION, r6_finding, r7_finding, r8_finding
+from streams.clinical.reaction_ledger import reaction_record
+from streams.clinical.risk_adjustment import apply_r4, risk_factors
+from streams.clinical.rules_file import RulesConfig
+from streams.clinical.state import Episode, InfusionState, InfusionStatus, PatientState
+from streams.clinical.symptom_rules import (
+    back_pain_reports,
+    r1_findings,
+    r2_findings,
+    r3_findings,
+    r5_due,
+    r5_finding,
+)
+
+#: Rules recomputed in full from the state on every evaluation: an open episode whose trigger no
+#: longer yields a finding was withdrawn by a late event.
+RECOMPUTED_RULES = frozenset({"R1", "R2", "R3", "R6", "R7", "R8"})
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """What one evaluation produced: alerts to publish and reactions newly documented."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    reactions: list[ReactionRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    outcome: str
+    time: datetime
+    documented: bool
+    nurse_response: AckResponse | None = None
+
+
+def evaluate(
+    state: PatientState, rules: RulesConfig, now: datetime, *, horizon: datetime | None = None
+) -> Evaluation:
+    """Alerts and reaction records ``state`` now calls for; records episodes in ``state``.
+
+    ``now`` stamps ``created_at``. ``horizon`` is the event time known to have passed without
+    events (the R5 timer's wall clock); by default only the patient's own newest event time counts.
+    """
+    result = Evaluation()
+    infusion = state.infusion
+    if infusion is None:
+        return result
+    risk = risk_factors(infusion.context, rules)
+    _record_actions(state, infusion)
+    findings = _findings(state, infusion, risk, rules)
+    findings += _persistence_findings(state, infusion, rules, horizon)
+    _end_episodes(state, infusion, findings, rules, now, result)
+    for finding in sorted(findings, key=lambda f: (f.onset_time, f.rule, f.trigger_event_id)):
+        _apply_finding(state, infusion, apply_r4(finding, risk, rules), risk, rules, now, result)
+    return result
+
+
+def _findings(
+    state: PatientState,
+    infusion: InfusionState,
+    risk: tuple[RiskFactor, ...],
+    rules: RulesConfig,
+) -> list[Finding]:
+    reports = back_pain_reports(state, infusion)  # R1 and R2 read the same reports
+    findings = [
+        *r1_findings(state, infusion, rules, reports),
+        *r2_findings(state, infusion, rules, reports),
+        *r3_findings(state, infusion, rules),
+    ]
+    for optional in (
+        r6_finding(state, infusion, risk, rules),
+        r7_finding(state, infusion, rules),
+        r8_finding(infusion, risk, rules),
+    ):
+        if optional is not None:
+            findings.append(optional)
+    return findings
+
+
+def _record_actions(state: PatientState, infusion: InfusionState) -> None:
+    """Note when the nurse slowed or paused during each open back-pain episode: from the pump's
+    own events, or from an acknowledgement that says so (R5 counts from the earliest)."""
+    for episode in state.episodes.values():
+        if episode.rule not in BACK_PAIN_RULES or episode.infusion_id != infusion.infusion_id:
+            continue
+        actions: list[tuple[datetime, ActionTaken]] = []
+        rate = episode.rate_at_onset_ml_h
+        if rate is None:
+            point = infusion.point_at(episode.onset_time)
+            rate = point.rate_ml_h if point is not None else 0.0
+        slowed = infusion.slowed_or_paused_after(episode.onset_time, rate)
+        if slowed is not None:
+            paused = slowed.status is InfusionStatus.PAUSED
+            actions.append(
+                (slowed.event_time, ActionTaken.PAUSED if paused else ActionTaken.SLOWED)
+            )
+        actions += [
+            (ack.event_time, ack.action_taken)
+            for ack in state.acks
+            if ack.alert_id == episode.alert_id and ack.action_taken is not ActionTaken.NONE
+        ]
+        if not actions:
+            continue
+        actions.sort()
+        episode.actions = list(dict.fromkeys(a for _, a in actions))
+        first = actions[0][0]
+        if episode.action_time is None or first < episode.action_time:
+            episode.action_time = first
+            before = [
+                r.pain_score
+                for r in state.recent_symptoms
+                if r.symptom is SymptomKind.BACK_PAIN
+                and r.pain_score is not None
+                and episode.onset_time <= r.event_time <= first
+            ]
+            episode.pain_at_action = before[-1] if before else episode.peak_pain
+
+
+def _persistence_findings(
+    state: PatientState, infusion: InfusionState, rules: RulesConfig, horizon: datetime | None
+) -> list[Finding]:
+    """R5 checks that are due: the patient's newest event time (or the timer's horizon) has
+    passed 30 min after the action. Each back-pain episode is checked once."""
+    known = [t for t in (state.watermark, horizon) if t is not None]
+    if not known:
+        return []
+    findings = []
+    for episode in state.episodes.values():
+        due = r5_due(episode, rules)
+        if due is None or episode.persistence_checked or max(known) < due:
+            continue
+        episode.persistence_checked = True
+        finding = r5_finding(state, infusion, episode, rules)
+        if finding is not None:
+            # Known when the patient's events passed the due time (or at the due time, when the
+            # timer found the streams quiet): not a late event, so not flagged late.
+            seen = state.watermark
+            findings.append(finding.with_changes(onset_time=max(due, seen) if seen else due))
+    return findings
+
+
+def _ending(
+    state: PatientState,
+    infusion: InfusionState,
+    episode: Episode,
+    findings: list[Finding],
+    rules: RulesConfig,
+) -> _Ending | None:
+    """Why ``episode`` ends now, if it does; the first reason in this order wins."""
+    for ack in state.acks:
+        if ack.alert_id == episode.alert_id and ack.response in NOT_A_REACTION:
+            label = ack.response.value.replace("_", " ")
+            return _Ending(f"marked {label} by the nurse", ack.event_time, True, ack.response)
+    if episode.infusion_id != infusion.infusion_id:
+        return _Ending("a new infusion started", infusion.started_at, True)
+    if episode.rule in BACK_PAIN_RULES or episode.rule == "R5":
+        for report in state.recent_symptoms:
+            if (
+                report.symptom is SymptomKind.BACK_PAIN
+                and report.event_time > episode.onset_time
+                and (report.pain_score or 0) <= rules.pain_bands.resolved_at_or_below
+            ):
+                return _Ending(f"pain resolved ({report.pain_score}/10)", report.event_time, True)
+    end = infusion.end_fact()
+    # Neurological signs outlast the infusion: the nurse ends R3.
+    if episode.rule != "R3" and end is not None and end.event_time >= episode.onset_time:
+        return _Ending(f"infusion {end.status.value}", end.event_time, True)
+    if episode.rule == "R5" and not any(
+        e.alert_id == episode.anchor for e in state.episodes.values()
+    ):
+        return _Ending("the back-pain episode ended", episode.onset_time, False)
+    if episode.rule in RECOMPUTED_RULES:
+        same_rule = [f for f in findings if f.rule == episode.rule]
+        supported = (
+            bool(same_rule)
+            if episode.rule == "R8"
+            else any(f.trigger_event_id == episode.trigger_event_id for f in same_rule)
+        )
+        if not supported:
+            return _Ending("withdrawn: later-arriving events no longer support it",
+                           episode.onset_time, False)  # fmt: skip
+    return None
+
+
+def _end_episodes(
+    state: PatientState,
+    infusion: InfusionState,
+    findings: list[Finding],
+    rules: RulesConfig,
+    now: datetime,
+    result: Evaluation,
+) -> None:
+    # R5 follows its back-pain episode, so it is judged after the others have ended.
+    for episode in sorted(state.episodes.values(), key=lambda e: e.rule == "R5"):
+        ending = _ending(state, infusion, episode, findings, rules)
+        if ending is not None:
+            _close(state, infusion, episode, ending, now, result)
+
+
+def _close(
+    state: PatientState,
+    infusion: InfusionState,
+    episode: Episode,
+    ending: _Ending,
+    now: datetime,
+    result: Evaluation,
+) -> None:
+    del state.episodes[episode.rule]
+    state.closed_until[f"{episode.infusion_id}:{episode.rule}"] = ending.time
+    last = Alert.model_validate(episode.last_alert)
+    result.alerts.append(
+        last.model_copy(
+            update={
+                "phase": AlertPhase.END,
+                "title": f"Ended, {ending.outcome}: {last.title}"[:200],
+                "event_time": max(ending.time, episode.onset_time),
+                "created_at": now,
+                "late_by_min": None,
+            }
+        )
+    )
+    if (
+        ending.documented
+        and episode.rule in REACTION_RULES
+        and episode.infusion_id == (infusion.infusion_id)
+    ):
+        _document(state, infusion, episode, ending, result)
+
+
+def _document(
+    state: PatientState,
+    infusion: InfusionState,
+    episode: Episode,
+    ending: _Ending,
+    result: Evaluation,
+) -> None:
+    scores = [
+        r.pain_score
+        for r in state.recent_symptoms
+        if r.pain_score is not None
+        and r.symptom is SymptomKind.BACK_PAIN
+        and episode.onset_time <= r.event_time <= ending.time
+    ]
+    peak = max([*scores, episode.peak_pain or 0]) or None
+    record = reaction_record(
+        state,
+        infusion,
+        episode.model_copy(update={"peak_pain": peak}),
+        ending.outcome,
+        ending.time,
+        ending.nurse_response,
+    )
+    if state.merge_reactions([record]):
+        result.reactions.append(record)
+
+
+def _late_by_min(state: PatientState, finding: Finding, rules: RulesConfig) -> float | None:
+    if state.watermark is None:
+        return None
+    lag = state.watermark - finding.onset_time
+    if lag <= rules.timing.grace:
+        return None
+    return round(lag.total_seconds() / 60, 1)
+
+
+def _alert(
+    state: PatientState,
+    infusion: InfusionState,
+    finding: Finding,
+    alert_id: str,
+    phase: AlertPhase,
+    risk: tuple[RiskFactor, ...],
+    rules: RulesConfig,
+    now: datetime,
+) -> Alert:
+    late_by = _late_by_min(state, finding, rules)
+    title = finding.title if late_by is None else f"{finding.title} (late: {late_by:g} min)"
+    return Alert(
+        alert_id=alert_id,
+        phase=phase,
+        patient_ref=state.patient_ref,
+        infusion_id=finding.infusion_id,
+        rule=finding.rule,
+        priority=finding.priority,
+        type=finding.type,
+        title=title[:200],
+        recommendations=finding.recommendations,
+        evidence=finding.evidence,
+        risk_factors=risk,
+        ward=infusion.context.ward,
+        event_time=finding.onset_time,
+        created_at=now,
+        rules_version=rules.version,
+        modifiers=finding.modifiers,
+        late_by_min=late_by,
+    )
+
+
+def _apply_finding(
+    state: PatientState,
+    infusion: InfusionState,
+    finding: Finding,
+    risk: tuple[RiskFactor, ...],
+    rules: RulesConfig,
+    now: datetime,
+    result: Evaluation,
+) -> None:
+    closed = state.closed_until.get(f"{finding.infusion_id}:{finding.rule}")
+    if closed is not None and finding.onset_time <= closed:
+        return
+    episode = state.episodes.get(finding.rule)
+    if (
+        episode is not None
+        and finding.anchor_time is not None
+        and (finding.anchor_time > episode.onset_time)
+    ):
+        _close(state, infusion, episode,
+               _Ending("a further rate increase began a new episode", finding.anchor_time, True),
+               now, result)  # fmt: skip
+        episode = None
+    if episode is None:
+        alert_id = recommendation_texts.alert_id_for(
+            f"{finding.infusion_id}:{finding.rule}:{finding.trigger_event_id}"
+        )
+        alert = _alert(state, infusion, finding, alert_id, AlertPhase.START, risk, rules, now)
+        state.episodes[finding.rule] = Episode(
+            alert_id=alert_id,
+            rule=finding.rule,
+            infusion_id=finding.infusion_id,
+            onset_time=finding.onset_time,
+            trigger_event_id=finding.trigger_event_id,
+            anchor=finding.anchor,
+            priority=finding.priority,
+            severity=finding.severity,
+            last_alert=alert.model_dump(mode="json"),
+            peak_pain=finding.evidence.pain_score,
+            rate_at_onset_ml_h=finding.rate_at_onset_ml_h,
+            minutes_since_step=finding.minutes_since_step,
+            last_tolerated_rate_ml_h=finding.last_tolerated_rate_ml_h,
+            vitals_at_onset=finding.vitals_at_onset,
+        )
+        result.alerts.append(alert)
+        return
+    corrected = (
+        finding.trigger_event_id == episode.trigger_event_id and finding.anchor != episode.anchor
+    )
+    worse = finding.onset_time > episode.onset_time and (
+        PRIORITY_RANK[finding.priority] > PRIORITY_RANK[episode.priority]
+    )
+    grown = finding.update_on_severity and finding.severity > episode.severity
+    if not (corrected or worse or grown):
+        return
+    alert = _alert(state, infusion, finding, episode.alert_id, AlertPhase.UPDATE, risk, rules, now)
+    if not corrected:
+        # A later trigger: the episode keeps its onset and attribution, the alert shows the news.
+        alert = alert.model_copy(update={"event_time": finding.onset_time})
+    episode.priority = max(finding.priority, episode.priority, key=PRIORITY_RANK.__getitem__)
+    episode.anchor = finding.anchor if corrected else episode.anchor
+    episode.severity = max(episode.severity, finding.severity)
+    episode.last_alert = alert.model_dump(mode="json")
+    if corrected:
+        episode.rate_at_onset_ml_h = finding.rate_at_onset_ml_h
+        episode.minutes_since_step = finding.minutes_since_step
+        episode.last_tolerated_rate_ml_h = finding.last_tolerated_rate_ml_h
+    result.alerts.append(alert)

@@ -1,0 +1,40 @@
+"""R4 (DOMAIN.md §1): any alert for a patient with risk factors lists them; physiological alerts
+and R8 (an advisory about the rate) rise one priority step, emphasise hydration and prefer
+acetaminophen when renal risk is present. R6 and R7 keep their priority: they are advice for the
+infusion's start, not a reaction."""
+
+from __future__ import annotations
+
+from schemas.alerts import AlertType, RecommendationCode
+from schemas.events import InfusionContext, RiskFactor
+from streams.clinical import recommendation_texts
+from streams.clinical.finding import Finding, raised
+from streams.clinical.rules_file import RulesConfig
+
+
+def risk_factors(context: InfusionContext, rules: RulesConfig) -> tuple[RiskFactor, ...]:
+    """Declared risk factors, plus age >= 65 and a high prescribed dose, which need no declaring.
+    (A rapid rate is R8's own subject, so it is not derived here.)"""
+    factors = list(context.effective_risk_factors)
+    if context.dose_g_kg >= rules.r4.high_dose_g_kg and RiskFactor.HIGH_DOSE not in factors:
+        factors.append(RiskFactor.HIGH_DOSE)
+    return tuple(factors)
+
+
+def apply_r4(finding: Finding, risk: tuple[RiskFactor, ...], rules: RulesConfig) -> Finding:
+    if not risk or (finding.type is AlertType.ADVISORY and finding.rule != "R8"):
+        return finding
+    recommendations = []
+    for rec in finding.recommendations:
+        if rec.code is RecommendationCode.HYDRATE:
+            rec = recommendation_texts.hydrate_emphasised(risk)
+        elif rec.code is RecommendationCode.ANALGESIC:
+            rec = recommendation_texts.analgesic(risk)
+        recommendations.append(rec)
+    if not any(r.code is RecommendationCode.HYDRATE for r in recommendations):
+        recommendations.append(recommendation_texts.hydrate_emphasised(risk))
+    return finding.with_changes(
+        priority=raised(finding.priority, rules.r4.priority_steps),
+        recommendations=tuple(recommendations),
+        modifiers=(*finding.modifiers, "R4"),
+    )

@@ -1,0 +1,60 @@
+"""End offsets that are true on every broker pumpstream runs on.
+
+Tansu (the embedded broker) answers ListOffsets(latest) with one past the *first* record of the
+partition's last batch, not one past its last record: after a producer sent 7 records in one batch
+to offsets 10-16, it reports 11 (measured here, Tansu 0.6.0). Lag, "caught up" and "read to the
+end" built on that figure stop early. :func:`end_offsets` asks, then reads from one before the
+reported end to find the real one; on Apache Kafka that read finds nothing more, at the cost of one
+short fetch per partition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic`` as ``consumer`` knows them, asking the broker when its metadata
+    does not know the topic yet; empty when the topic does not exist."""
+    known = consumer.partitions_for_topic(topic)
+    if not known:
+        await consumer._client.force_metadata_update()
+        known = consumer.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(known)]
+
+
+async def end_offsets(
+    bootstrap: str, partitions: Sequence[TopicPartition], *, timeout_s: float = 10.0
+) -> dict[TopicPartition, int]:
+    """One past the last record of each partition."""
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
+    )
+    await consumer.start()
+    try:
+        reported: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
+        ends = dict(reported)
+        pending = [tp for tp in partitions if reported[tp] > 0]
+        if not pending:
+            return ends
+        consumer.assign(pending)
+        for tp in pending:
+            consumer.seek(tp, reported[tp] - 1)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(*pending, timeout_ms=100)
+            seen = False
+            for tp, records in batch.items():
+                if records:
+                    seen = True
+                    ends[tp] = max(ends[tp], records[-1].offset + 1)
+            if not seen:  # a whole round with nothing more: every partition is at its end
+                break
+        return ends
+    finally:
+        await consumer.stop()

@@ -1,1 +1,0 @@
-"""The versioned clinical rules file and its validated model."""

@@ -1,0 +1,173 @@
+"""A simulated day: byte-identical per seed, accepted by ingest, HL7 per IHE PCD, truth labels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hl7apy.parser import parse_message
+
+from schemas.events import RateChanged
+from schemas.topics import RAW_TOPICS, topic_by_name
+from simulators.hl7_feed import pcd10_messages, read_hl7_file
+from simulators.recording import read_recording, to_sim_events, write_recording
+from simulators.scenario import ScenarioError, load_scenario, scenario_from_toml
+from simulators.sim_event import SimEvent
+from simulators.simulated_day import simulate_day
+from streams.ingest.validation import Accepted, validate_raw
+from tests.support.simulator_scenarios import scenario_with
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file()}  # fmt: skip
+
+
+def test_simulate_infusion_day_twice_is_byte_identical(tmp_path: Path) -> None:
+    """`pumpstream simulate --scenario infusion-day --seed 7` in two processes (each with its own
+    hash seed), plus seed 8 for contrast."""
+    runs = {name: tmp_path / name for name in ("a", "b", "seed8")}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "simulate", "--scenario", "infusion-day",
+             "--seed", "8" if name == "seed8" else "7", "--out", str(out),
+             *(["--no-hl7"] if name == "seed8" else [])],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for name, out in runs.items()
+    ]  # fmt: skip
+    for process in processes:
+        output, _ = process.communicate(timeout=170)
+        assert process.returncode == 0, output.decode()
+    a, b, other = (_files(runs[n]) for n in ("a", "b", "seed8"))
+    assert set(a) == {
+        "pump.events.raw.ndjson", "vitals.raw.ndjson", "symptoms.raw.ndjson",
+        "hl7/pcd-01-vitals.hl7", "hl7/pcd-10-pump-events.hl7", "hl7/pain-observations.hl7",
+        "truth.json", "faults.json", "manifest.json",
+    }  # fmt: skip
+    assert all(a[name] for name in a), "no empty file"
+    assert a == b
+    assert a["vitals.raw.ndjson"] != other["vitals.raw.ndjson"]
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[SimEvent]]:
+    out = tmp_path_factory.mktemp("day")
+    scenario = scenario_with(chairs=8)
+    simulate_day(scenario, 3, out)
+    return out, read_recording(out)
+
+
+def test_every_message_of_a_clean_day_is_accepted_by_ingest(
+    day: tuple[Path, list[SimEvent]],
+) -> None:
+    _, events = day
+    assert {e.topic for e in events} == {t.name for t in RAW_TOPICS}
+    for event in events:
+        outcome = validate_raw(topic_by_name(event.topic), event.key, event.value)
+        assert isinstance(outcome, Accepted), (event.note, outcome)
+    offsets = [e.offset_s for e in events]
+    assert offsets == sorted(offsets)
+
+
+def test_recording_round_trip_keeps_every_byte(tmp_path: Path) -> None:
+    events = [
+        SimEvent(1.0, "pump.events.raw", b"pt-1", b'{"kind":"paused","x":1.5}', "ok"),
+        SimEvent(2.0, "vitals.raw", b"pt-1", b'{"kind": "vitals"}'),  # not canonical spacing
+        SimEvent(3.0, "symptoms.raw", b"pt-2", b'{"kind":"sym'),  # truncated
+        SimEvent(4.0, "vitals.raw", b"pt-2", b"\xff\xfe\x00binary"),
+    ]
+    write_recording(tmp_path, events)
+    assert read_recording(tmp_path) == events
+
+
+def test_hl7_rate_change_is_a_stop_transitioning_then_a_start(
+    day: tuple[Path, list[SimEvent]],
+) -> None:
+    out, _ = day
+    pump = read_hl7_file(out / "hl7" / "pcd-10-pump-events.hl7")
+    parsed = [parse_message(m, find_groups=False) for m in pump]
+    kinds = [m.msh.msh_9.to_er7() for m in parsed]
+    assert set(kinds) == {"ORU^R42^ORU_R01"}
+    stops = [i for i, m in enumerate(parsed) if "MDC_EVT_PUMP_DELIV_STOP" in m.obr.obr_4.to_er7()]
+    assert stops
+    for i in stops:
+        stop, start = parsed[i], parsed[i + 1]
+        status = {o.obx_3.to_er7().split("^")[1]: o.obx_5.to_er7() for o in stop.obx}
+        if status["MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS"] == "transitioning":
+            assert "MDC_EVT_PUMP_DELIV_START" in start.obr.obr_4.to_er7()
+            assert start.msh.msh_10.to_er7() == stop.msh.msh_10.to_er7()[:-2] + ".2"
+            assert "MDC_FLOW_FLUID_PUMP" in status
+        else:
+            assert status["MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS"] == "pump-status-not-infusing"
+
+
+def test_rate_change_pair_carries_old_then_new_rate() -> None:
+    from datetime import UTC, datetime
+
+    event = RateChanged(event_id="e1", patient_ref="pt-1", infusion_id="inf-1",
+                        event_time=datetime(2026, 3, 2, 9, tzinfo=UTC),
+                        device_id="0050C20000000101", rate_ml_h=168.0, previous_rate_ml_h=84.0)  # fmt: skip
+    stop, start = (parse_message(m, find_groups=False) for m in pcd10_messages(event))
+
+    def rate(message: object) -> str:
+        return next(o.obx_5.to_er7() for o in message.obx if o.obx_3.to_er7().startswith("157784"))  # type: ignore[attr-defined]
+
+    assert (rate(stop), rate(start)) == ("84", "168")
+    assert stop.obr.obr_4.to_er7() == "0^MDC_EVT_PUMP_DELIV_STOP^MDC"
+    assert start.obr.obr_4.to_er7() == "197288^MDC_EVT_PUMP_DELIV_START^MDC"
+    assert stop.pid.pid_3.to_er7() == "pt-1^^^PUMPSTREAM^PI"
+    obx18 = next(o.obx_18.to_er7() for o in stop.obx if o.obx_18.to_er7())
+    assert obx18 == "0050C20000000101^^0050C20000000101^EUI-64"
+
+
+def test_hl7_vitals_and_pain_observations(day: tuple[Path, list[SimEvent]]) -> None:
+    out, events = day
+    vitals = [parse_message(m, find_groups=False)
+              for m in read_hl7_file(out / "hl7" / "pcd-01-vitals.hl7")]  # fmt: skip
+    assert len(vitals) == sum(e.topic == "vitals.raw" for e in events)
+    first = vitals[0]
+    assert first.msh.msh_21.to_er7().startswith("IHE_PCD_001")
+    codes = {
+        o.obx_3.to_er7().split("^")[0]: (o.obx_4.to_er7(), o.obx_6.to_er7()) for o in first.obx
+    }
+    assert codes["147842"] == ("1.1.1.147842", "264864^MDC_DIM_BEAT_PER_MIN^MDC")
+    assert codes["150021"][1] == "266016^MDC_DIM_MMHG^MDC"
+    pain = [parse_message(m, find_groups=False)
+            for m in read_hl7_file(out / "hl7" / "pain-observations.hl7")]  # fmt: skip
+    scored = [
+        e for e in events if e.topic == "symptoms.raw" and b'"pain_score":null' not in e.value
+    ]
+    assert len(pain) == len(scored) > 0
+    obx = pain[0].obx
+    assert obx.obx_3.to_er7().startswith("72514-3^")
+    assert obx.obx_3.to_er7().endswith("^LN")
+    assert 0 <= int(obx.obx_5.to_er7()) <= 10
+
+
+def test_truth_labels_agree_with_the_feed(day: tuple[Path, list[SimEvent]]) -> None:
+    from simulators.ground_truth import GroundTruth, LabelKind
+
+    out, events = day
+    truth = GroundTruth.read(out / "truth.json")
+    for label in truth.labels:
+        own = [e for e in events if e.key.decode() == label.patient_ref]
+        assert own, label.label_id
+        if label.kind is LabelKind.RATE_REACTION and "R1" in label.rules:
+            pain = [e for e in own if e.topic == "symptoms.raw" and b'"back_pain"' in e.value]
+            assert pain, "an R1 label has back-pain reports"
+
+
+def test_scenario_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"unknown scenario 'nope'.*infusion-day"):
+        load_scenario("nope")
+    with pytest.raises(ScenarioError, match=r"chairs: Input should be greater than or equal to 1"):
+        scenario_from_toml('name = "x"\nstart = 2026-03-02T08:00:00Z\nchairs = 0\n', "x.toml")
+    with pytest.raises(ScenarioError, match="not TOML"):
+        scenario_from_toml("name = ", "y.toml")
+    path = tmp_path / "mine.toml"
+    path.write_text('name = "mine"\nstart = 2026-03-02T08:00:00Z\nchairs = 2\n')
+    assert load_scenario(str(path)).chairs == 2
+    assert to_sim_events([]) == []
