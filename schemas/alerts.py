@@ -14,6 +14,20 @@ from schemas.base import EventId, FrozenModel, InfusionId, PainScore, PatientRef
 from schemas.events import RiskFactor
 
 
+class Rule(StrEnum):
+    """The clinical rules R1-R8 (DOMAIN.md §1; docs/clinical-rules.md). Alerts may also carry
+    technical rule ids ``T0``-``T99``, which are not clinical rules and have no member here."""
+
+    R1 = "R1"  # back pain after a rate increase
+    R2 = "R2"  # back pain with abnormal vital signs
+    R3 = "R3"  # progressive neurological symptoms
+    R4 = "R4"  # risk factors raise the priority
+    R5 = "R5"  # pain persists after slowing or pausing
+    R6 = "R6"  # renal-function advisory
+    R7 = "R7"  # documented reaction at the next infusion's start
+    R8 = "R8"  # dose rate above limits
+
+
 class AlertPhase(StrEnum):
     START = "start"
     UPDATE = "update"
@@ -126,6 +140,28 @@ class AckResponse(StrEnum):
     FALSE_POSITIVE = "false_positive"
     REJECTED = "rejected"
     CALLBACK = "callback"
+
+    @property
+    def stops_escalation(self) -> bool:
+        """The responder took responsibility: nobody else needs paging (IHE PCD-05/07)."""
+        return self in _STOPS_ESCALATION
+
+    @property
+    def not_a_reaction(self) -> bool:
+        """The nurse judged the alert was no reaction: its episode ends and R7 ignores it."""
+        return self in _NOT_A_REACTION
+
+
+_STOPS_ESCALATION = frozenset(
+    {
+        AckResponse.ACCEPTED,
+        AckResponse.TRUE_POSITIVE,
+        AckResponse.NOT_CLINICALLY_RELEVANT,
+        AckResponse.FALSE_POSITIVE,
+        AckResponse.CALLBACK,
+    }
+)
+_NOT_A_REACTION = frozenset({AckResponse.FALSE_POSITIVE, AckResponse.NOT_CLINICALLY_RELEVANT})
 
 
 class ActionTaken(StrEnum):

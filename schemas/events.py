@@ -115,6 +115,15 @@ PumpEvent = Annotated[
 PUMP_EVENT_ADAPTER: TypeAdapter[PumpEvent] = TypeAdapter(PumpEvent)
 
 
+class PumpStatus(StrEnum):
+    """The pump's state after a pump event (IHE PCD-10: infusing, paused, stopped, complete)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+
+
 class Validity(StrEnum):
     """Measurement validity, as IEEE 11073 marks it."""
 

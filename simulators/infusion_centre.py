@@ -24,6 +24,7 @@ from schemas.events import (
     InfusionStarted,
     Measurement,
     NeurologicalSigns,
+    PumpStatus,
     RateChanged,
     SymptomKind,
     SymptomReport,
@@ -33,7 +34,7 @@ from schemas.ivig_products import PRODUCT_LABELS, TITRATION_PROTOCOLS
 from schemas.topics import PUMP_EVENTS_RAW, SYMPTOMS_RAW, VITALS_RAW
 from simulators.clock import SimClock, derive_rng
 from simulators.cohort import draw_patient
-from simulators.infusion_visit import PumpStatus, RateStepUp, Visit
+from simulators.infusion_visit import RateStepUp, Visit
 from simulators.reaction_model import (
     NeuroKind,
     ReactionCourse,
@@ -207,7 +208,7 @@ class InfusionCentre:
         if token != visit.completion_token or visit.status is not PumpStatus.RUNNING:
             return
         visit.account(self.now_s)
-        visit.status = PumpStatus.DONE
+        visit.status = PumpStatus.COMPLETED
         visit.end_s = self.now_s
         visit.rate_history.append((self.now_s, 0.0, False))
         self._pump(
@@ -333,7 +334,7 @@ class InfusionCentre:
 
     def _onset(self, visit: Visit) -> None:
         plan = visit.planned_reaction
-        if plan is None or visit.reaction_cancelled or visit.status is PumpStatus.DONE:
+        if plan is None or visit.reaction_cancelled or visit.status is PumpStatus.COMPLETED:
             return
         visit.reaction = ReactionCourse(plan, onset_s=self.now_s)
         delay_s = draw(visit.rng, self.scenario.reaction.report_delay_min) * MIN
@@ -356,7 +357,7 @@ class InfusionCentre:
 
     def _report(self, visit: Visit) -> None:
         course = visit.reaction
-        if course is None or visit.status is PumpStatus.DONE or visit.resolved_s is not None:
+        if course is None or visit.status is PumpStatus.COMPLETED or visit.resolved_s is not None:
             return
         first = visit.first_report_s is None
         if first:
@@ -377,7 +378,7 @@ class InfusionCentre:
         self.schedule(self.now_s + interval_s, self._report, visit)
 
     def _resolved(self, visit: Visit) -> None:
-        if visit.status is PumpStatus.DONE or visit.resolved_s is not None:
+        if visit.status is PumpStatus.COMPLETED or visit.resolved_s is not None:
             return
         visit.resolved_s = self.now_s
         if visit.reaction is not None and visit.reaction.plan.back_pain:
@@ -386,7 +387,7 @@ class InfusionCentre:
             self.schedule(self.now_s + visit.rng.uniform(2, 5) * MIN, self._resume, visit)
 
     def _neuro(self, visit: Visit, stage: int) -> None:
-        if visit.reaction is None or visit.status is PumpStatus.DONE or stage > 3:
+        if visit.reaction is None or visit.status is PumpStatus.COMPLETED or stage > 3:
             return
         if visit.neuro_report_s is None:
             visit.neuro_report_s = self.now_s
@@ -403,14 +404,14 @@ class InfusionCentre:
         self.schedule(self.now_s + 15 * MIN, self._neuro, visit, stage + 1)
 
     def _chronic_pain(self, visit: Visit) -> None:
-        if visit.status is PumpStatus.DONE:
+        if visit.status is PumpStatus.COMPLETED:
             return
         visit.chronic_reports += 1
         score = visit.rng.randint(2, 4)
         self._symptom(visit, SymptomKind.BACK_PAIN, score, f"chronic back pain {score}/10")
 
     def _vitals(self, visit: Visit) -> None:
-        if visit.status is PumpStatus.DONE:
+        if visit.status is PumpStatus.COMPLETED:
             return
         rng, base = visit.rng, visit.baseline
         level = visit.reaction.intensity_at(self.now_s) if visit.reaction else 0.0

@@ -5,17 +5,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from schemas.clinical_units import dose_rate_mg_kg_min, rate_ml_h_for_dose_rate
+from schemas.events import PumpStatus
 from simulators.cohort import PatientProfile
 from simulators.reaction_model import BaselineVitals, ReactionCourse, ReactionPlan
-
-
-class PumpStatus(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    DONE = "done"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,4 +94,4 @@ class Visit:
         return earlier[-1] if earlier else None
 
     def is_infusing(self) -> bool:
-        return self.status is not PumpStatus.DONE
+        return self.status is not PumpStatus.COMPLETED

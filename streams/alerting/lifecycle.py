@@ -24,17 +24,6 @@ from schemas.alerts import AckResponse, Alert, AlertAck, AlertPhase
 from schemas.notifications import AlertNotification, NotificationKind, notification_id
 from streams.alerting.roster import Roster
 
-#: Responses after which nobody else needs paging (IHE PCD-05/07 vocabulary).
-STOPS_ESCALATION = frozenset(
-    {
-        AckResponse.ACCEPTED,
-        AckResponse.TRUE_POSITIVE,
-        AckResponse.NOT_CLINICALLY_RELEVANT,
-        AckResponse.FALSE_POSITIVE,
-        AckResponse.CALLBACK,
-    }
-)
-
 
 class Episode(BaseModel):
     """State of one alert episode, kept in the lifecycle's table (key = ``alert_id``)."""
@@ -69,7 +58,7 @@ class Episode(BaseModel):
 
     @property
     def responsibility_taken(self) -> bool:
-        return self.ack is not None and self.ack.response in STOPS_ESCALATION
+        return self.ack is not None and self.ack.response.stops_escalation
 
 
 @dataclass(frozen=True, slots=True)

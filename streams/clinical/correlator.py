@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase
-from schemas.events import RiskFactor, SymptomKind
+from schemas.events import PumpStatus, RiskFactor, SymptomKind
 from schemas.reactions import ReactionRecord
 from streams.clinical import recommendation_texts
 from streams.clinical.finding import BACK_PAIN_RULES, PRIORITY_RANK, REACTION_RULES, Finding
-from streams.clinical.infusion_rules import NOT_A_REACTION, r6_finding, r7_finding, r8_finding
+from streams.clinical.infusion_rules import r6_finding, r7_finding, r8_finding
 from streams.clinical.reaction_ledger import reaction_record
 from streams.clinical.risk_adjustment import apply_r4, risk_factors
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import Episode, InfusionState, InfusionStatus, PatientState
+from streams.clinical.state import Episode, InfusionState, PatientState
 from streams.clinical.symptom_rules import (
     back_pain_reports,
     r1_findings,
@@ -116,7 +116,7 @@ def _record_actions(state: PatientState, infusion: InfusionState) -> None:
             rate = point.rate_ml_h if point is not None else 0.0
         slowed = infusion.slowed_or_paused_after(episode.onset_time, rate)
         if slowed is not None:
-            paused = slowed.status is InfusionStatus.PAUSED
+            paused = slowed.status is PumpStatus.PAUSED
             actions.append(
                 (slowed.event_time, ActionTaken.PAUSED if paused else ActionTaken.SLOWED)
             )
@@ -174,7 +174,7 @@ def _ending(
 ) -> _Ending | None:
     """Why ``episode`` ends now, if it does; the first reason in this order wins."""
     for ack in state.acks:
-        if ack.alert_id == episode.alert_id and ack.response in NOT_A_REACTION:
+        if ack.alert_id == episode.alert_id and ack.response.not_a_reaction:
             label = ack.response.value.replace("_", " ")
             return _Ending(f"marked {label} by the nurse", ack.event_time, True, ack.response)
     if episode.infusion_id != infusion.infusion_id:

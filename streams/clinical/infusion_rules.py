@@ -3,19 +3,17 @@ start of an infusion after a documented reaction, R8 dose rate above limits."""
 
 from __future__ import annotations
 
-from schemas.alerts import AckResponse, AlertType, Evidence
+from schemas.alerts import AlertType, Evidence
 from schemas.clinical_units import rate_ml_h_for_dose_rate
-from schemas.events import RiskFactor
+from schemas.events import PumpStatus, RiskFactor
 from schemas.ivig_products import PRODUCT_LABELS
 from schemas.reactions import ReactionRecord
 from streams.clinical import recommendation_texts
 from streams.clinical.finding import Finding
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import InfusionState, InfusionStatus, PatientState
+from streams.clinical.state import InfusionState, PatientState
 
 RENAL_RISK = frozenset({RiskFactor.RENAL_DISEASE, RiskFactor.DEHYDRATION})
-#: Nurse judgements that mean the documented reaction was not one (R7 ignores these).
-NOT_A_REACTION = frozenset({AckResponse.FALSE_POSITIVE, AckResponse.NOT_CLINICALLY_RELEVANT})
 
 
 def r6_finding(
@@ -55,7 +53,8 @@ def confirmed_reactions(state: PatientState, infusion: InfusionState) -> list[Re
     return [
         r
         for r in state.reactions
-        if r.infusion_id != infusion.infusion_id and r.nurse_response not in NOT_A_REACTION
+        if r.infusion_id != infusion.infusion_id
+        and not (r.nurse_response and r.nurse_response.not_a_reaction)
     ]
 
 
@@ -128,11 +127,11 @@ def r8_finding(
     peak = 0.0
     for point in infusion.rate_history:
         dose_rate = context.dose_rate_mg_kg_min(point.rate_ml_h)
-        if point.status is InfusionStatus.RUNNING and dose_rate > limit:
+        if point.status is PumpStatus.RUNNING and dose_rate > limit:
             if run_start is None:
                 run_start, peak = point, 0.0
             peak = max(peak, dose_rate)
-        elif point.status is not InfusionStatus.PAUSED:
+        elif point.status is not PumpStatus.PAUSED:
             run_start = None
     if run_start is None:
         return None

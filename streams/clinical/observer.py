@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.alerts import Alert, AlertPhase
-from schemas.events import RateChanged, SymptomKind, SymptomReport
-from streams.clinical.state import ClinicalEventModel, InfusionStatus, PatientState
+from schemas.events import PumpStatus, RateChanged, SymptomKind, SymptomReport
+from streams.clinical.state import ClinicalEventModel, PatientState
 from streams.metrics.families import PipelineMetrics
 from streams.metrics.labels import (
     UNKNOWN_PRODUCT,
@@ -43,10 +43,10 @@ class InfusionSnapshot:
         if infusion is None or not infusion.facts:
             return cls()
         last = infusion.rate_history[-1]
-        running = last.status is InfusionStatus.RUNNING
+        running = last.status is PumpStatus.RUNNING
         context = infusion.context
         return cls(
-            infusing=last.status in {InfusionStatus.RUNNING, InfusionStatus.PAUSED},
+            infusing=last.status in {PumpStatus.RUNNING, PumpStatus.PAUSED},
             product=context.product.value,
             ward=context.ward,
             rate_ml_h=last.rate_ml_h if running else None,
@@ -60,7 +60,7 @@ def dose_rate_at(state: PatientState, when: datetime) -> float | None:
     if infusion is None:
         return None
     point = infusion.point_at(when)
-    if point is None or point.status is not InfusionStatus.RUNNING:
+    if point is None or point.status is not PumpStatus.RUNNING:
         return None
     return infusion.context.dose_rate_mg_kg_min(point.rate_ml_h)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +22,7 @@ from schemas.events import (
     InfusionStarted,
     InfusionStopped,
     PumpAlarm,
+    PumpStatus,
     RateChanged,
     SymptomReport,
     VitalSigns,
@@ -39,13 +39,6 @@ INFUSIONS_REMEMBERED = 50
 REACTIONS_KEPT = 50
 
 
-class InfusionStatus(StrEnum):
-    RUNNING = "running"
-    PAUSED = "paused"
-    STOPPED = "stopped"
-    COMPLETED = "completed"
-
-
 @dataclass(frozen=True, slots=True)
 class RatePoint:
     """The pump's state after one pump event."""
@@ -53,7 +46,7 @@ class RatePoint:
     event_id: str
     event_time: datetime
     rate_ml_h: float
-    status: InfusionStatus
+    status: PumpStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +73,7 @@ class PumpFact(BaseModel):
     infusion_id: str
     event_id: str
     event_time: datetime
-    status: InfusionStatus
+    status: PumpStatus
     #: The new rate for a start, rate change or resumption; None keeps the rate in force.
     rate_ml_h: float | None = None
 
@@ -101,7 +94,7 @@ class InfusionState(BaseModel):
     def end_fact(self) -> PumpFact | None:
         """The stop or completion, if the infusion has ended (the first, in event time)."""
         for fact in self.facts:
-            if fact.status in {InfusionStatus.STOPPED, InfusionStatus.COMPLETED}:
+            if fact.status in {PumpStatus.STOPPED, PumpStatus.COMPLETED}:
                 return fact
         return None
 
@@ -114,8 +107,8 @@ class InfusionState(BaseModel):
         for point in self.rate_history:
             if point.event_time <= when:
                 continue
-            if point.status is InfusionStatus.PAUSED or (
-                point.status is InfusionStatus.RUNNING and point.rate_ml_h < rate_ml_h
+            if point.status is PumpStatus.PAUSED or (
+                point.status is PumpStatus.RUNNING and point.rate_ml_h < rate_ml_h
             ):
                 return point
         return None
@@ -142,7 +135,7 @@ class InfusionState(BaseModel):
     def is_infusing_at(self, when: datetime) -> bool:
         """Started and not yet stopped or completed at ``when`` (a pause still counts)."""
         point = self.point_at(when)
-        return point is not None and point.status in {InfusionStatus.RUNNING, InfusionStatus.PAUSED}
+        return point is not None and point.status in {PumpStatus.RUNNING, PumpStatus.PAUSED}
 
     def rate_increases(self) -> list[RateStep]:
         """Every increase relative to the last running rate; a resumption is an increase only
@@ -150,7 +143,7 @@ class InfusionState(BaseModel):
         steps: list[RateStep] = []
         last_running: float | None = None
         for point in self.rate_history:
-            if point.status is not InfusionStatus.RUNNING:
+            if point.status is not PumpStatus.RUNNING:
                 continue
             if last_running is not None and point.rate_ml_h > last_running:
                 steps.append(
@@ -303,7 +296,7 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
 def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
     start = PumpFact(
         infusion_id=event.infusion_id, event_id=event.event_id, event_time=event.event_time,
-        status=InfusionStatus.RUNNING, rate_ml_h=event.rate_ml_h,
+        status=PumpStatus.RUNNING, rate_ml_h=event.rate_ml_h,
     )  # fmt: skip
     if state.infusion is not None and state.infusion.infusion_id == event.infusion_id:
         state.infusion.add_facts([start])
@@ -329,12 +322,12 @@ def _update_baseline(state: PatientState, vitals: VitalSigns) -> None:
         infusion.baseline_vitals = vitals
 
 
-_STATUS_AFTER: dict[type, InfusionStatus] = {
-    RateChanged: InfusionStatus.RUNNING,
-    InfusionResumed: InfusionStatus.RUNNING,
-    InfusionPaused: InfusionStatus.PAUSED,
-    InfusionStopped: InfusionStatus.STOPPED,
-    InfusionCompleted: InfusionStatus.COMPLETED,
+_STATUS_AFTER: dict[type, PumpStatus] = {
+    RateChanged: PumpStatus.RUNNING,
+    InfusionResumed: PumpStatus.RUNNING,
+    InfusionPaused: PumpStatus.PAUSED,
+    InfusionStopped: PumpStatus.STOPPED,
+    InfusionCompleted: PumpStatus.COMPLETED,
 }
 
 

@@ -27,7 +27,6 @@ from streams.alerting.channels.delivery import (
     TransientDeliveryError,
     deliver_with_retries,
 )
-from streams.alerting.lifecycle import STOPS_ESCALATION
 from streams.alerting.observer import record_page
 from streams.metrics.families import AlertingMetrics
 
@@ -188,4 +187,4 @@ class AlertmanagerSync(Service):
 
 def _answered(entry: BoardEntry) -> bool:
     ack = entry.latest.ack
-    return ack is not None and ack.response in STOPS_ESCALATION
+    return ack is not None and ack.response.stops_escalation

@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.topics import ALERT_ACKS
 from streams.alerting.board import BoardEntry, EpisodeBoard
-from streams.alerting.lifecycle import STOPS_ESCALATION
 from streams.alerting.roster import Roster
 from streams.metrics.families import AlertingMetrics
 
@@ -81,7 +80,7 @@ def _entry_json(entry: BoardEntry) -> dict[str, Any]:
             "action_taken": ack.action_taken.value,
             "responder_role": ack.responder_role,
             "event_time": ack.event_time.isoformat(),
-            "stops_escalation": ack.response in STOPS_ESCALATION,
+            "stops_escalation": ack.response.stops_escalation,
         },
         "started_at": entry.started.produced_at.isoformat(),
     }

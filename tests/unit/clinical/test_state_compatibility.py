@@ -1,0 +1,52 @@
+"""The ``patient-state`` table's values are the same bytes before and after the house move, so a
+worker from before it and one after read the same state from the changelog.
+
+``tests/support/data/pre_move_clinical_states.json`` holds, per clinical scenario, the final
+table value and every alert the pre-move code (commit 02aad99) produced for the scenario's events
+(tests/support/data/README.md says how it was made). Today's code must produce them exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.clinical.correlator import evaluate
+from streams.clinical.rules_file import load_rules
+from streams.clinical.state import PatientState, apply_event
+from tests.support.clinical_scenarios import SCENARIOS, Patient
+
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+RULES = load_rules()
+GOLDEN: dict[str, Any] = json.loads(
+    (Path(__file__).parents[2] / "support" / "data" / "pre_move_clinical_states.json").read_text()
+)
+REF = "pt-golden"
+
+
+def test_every_scenario_has_a_recorded_pre_move_state() -> None:
+    assert sorted(GOLDEN) == sorted(SCENARIOS)
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_the_same_events_give_the_same_table_value_and_alerts(name: str) -> None:
+    state = PatientState(patient_ref=REF)
+    alerts: list[str] = []
+    for event in SCENARIOS[name].build(Patient(REF)):
+        state = PatientState.from_table_value(REF, state.to_table_value())
+        if not apply_event(state, event):
+            continue
+        state.last_arrival_epoch_s = NOW.timestamp()
+        alerts += [a.model_dump_json() for a in evaluate(state, RULES, NOW).alerts]
+    assert alerts == GOLDEN[name]["alerts"]
+    assert state.to_table_value().decode() == GOLDEN[name]["state"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_a_pre_move_table_value_reads_back_unchanged(name: str) -> None:
+    value = GOLDEN[name]["state"].encode()
+    assert PatientState.from_table_value(REF, value).to_table_value() == value
