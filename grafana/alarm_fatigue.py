@@ -1,7 +1,7 @@
 """Alerting and alarm fatigue: how many alerts, how fast, and whether nurses found them useful.
 
-Pages, escalations, acknowledgements and nurse responses are populated once the alert lifecycle
-and the notifier land; until then those panels show zeros (docs/observability.md).
+Pages, escalations, acknowledgements and nurse responses come from the alerting stage; a worker
+without an on-call roster shows zeros there, and no page series at all (docs/observability.md).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def build() -> Dashboard:
         .with_panel(
             time_series(
                 "Event to page, p99 by priority",
-                "From the triggering event's event time to the page (target 6 s).",
+                "From the triggering event's event time to the page delivered, over every "
+                "channel (target 6 s).",
                 "s",
                 [("pumpstream:event_to_page_seconds:p99_10m", "{{priority}}")],
             )
@@ -70,7 +71,8 @@ def build() -> Dashboard:
                 "none",
                 [
                     (
-                        "sum by (priority) (increase(pumpstream_escalations_total[1h]))",
+                        "sum by (priority) "
+                        '(increase(pumpstream_alert_notifications_total{kind="escalate"}[1h]))',
                         "{{priority}}",
                     )
                 ],
@@ -87,13 +89,15 @@ def build() -> Dashboard:
         )
         .with_panel(
             time_series(
-                "Pages per hour by channel",
-                "Notifications sent, by channel.",
+                "Pages per hour by channel and outcome",
+                "Pages each roster channel delivered, failed (retry budget spent) or had "
+                "rejected by its peer.",
                 "none",
                 [
                     (
-                        "sum by (channel) (increase(pumpstream_pages_total[1h]))",
-                        "{{channel}}",
+                        "sum by (channel, outcome) "
+                        "(increase(pumpstream_page_deliveries_total[1h]))",
+                        "{{channel}} {{outcome}}",
                     )
                 ],
             )

@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from schemas.events import RiskFactor
 from schemas.ivig_products import Indication, IvigProduct
+from schemas.validation_errors import problem_lines
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -179,9 +180,7 @@ def scenario_from_toml(text: str, origin: str) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{origin}: not TOML: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(problem_lines(exc, top_level=""))
         raise ScenarioError(f"{origin}: {problems}") from None
 
 

@@ -1,7 +1,8 @@
 """The Faust app, assembled from the stages: ingest -> clinical -> alerting.
 
 ``create_app`` builds a fresh app (no import-time singleton), so tests can build several. Each
-stage registers its own agents, tables and timers; the stages meet only on topics.
+stage registers its own agents, tables and timers; the stages meet only on topics. The metrics are
+built once by the caller (one registry per worker); each stage gets its own container.
 """
 
 from __future__ import annotations
@@ -15,25 +16,28 @@ from typing import Any
 import faust
 
 from streams.alerting.agents import register_alerting
+from streams.alerting.roster import Roster
 from streams.clinical.agent import register_clinical
 from streams.clinical.observer import PipelineObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
 from streams.kafka.transport import PumpstreamApp, faust_broker_urls
-from streams.metrics.families import PipelineMetrics
-from streams.metrics.labels import WardLabels
+from streams.metrics.families import WorkerMetrics
 from streams.settings import Settings
 
 
 def create_app(
     settings: Settings,
     bootstrap: str,
-    metrics: PipelineMetrics,
+    metrics: WorkerMetrics,
     rules: RulesConfig,
+    roster: Roster | None,
     *,
     ready_file: Path | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> faust.App:
+    """The worker's app. ``rules`` and ``roster`` were read and validated by the caller (a bad
+    file stops the worker before anything starts); without a roster there is no alerting stage."""
     app = PumpstreamApp(
         settings.app_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
@@ -60,10 +64,12 @@ def create_app(
         web_enabled=False,
         datadir=str(settings.data_dir / settings.app_id),
     )
-    register_ingest(app, metrics)
-    observer = PipelineObserver(metrics, WardLabels(settings.metrics_ward_names))
-    register_clinical(app, rules, metrics, clock, observer, settings.quiet_check_interval_s)
-    register_alerting(app, settings, bootstrap, metrics, clock)
+    register_ingest(app, metrics.ingest)
+    observer = PipelineObserver(metrics.clinical, metrics.clinical.wards)
+    register_clinical(
+        app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s
+    )
+    register_alerting(app, settings, bootstrap, roster, metrics.alerting, clock)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app

@@ -19,11 +19,15 @@ class BrokerPortInUse(PumpstreamError):
     """The port asked for the embedded broker is already taken."""
 
 
-class BrokerNotReady(PumpstreamError):
+class ChildProcessNotReady(PumpstreamError):
+    """A child process pumpstream started (broker, worker, ...) was not ready in time, or exited."""
+
+
+class BrokerNotReady(ChildProcessNotReady):
     """The embedded broker did not start answering in time, or exited."""
 
 
-class WorkerNotReady(PumpstreamError):
+class WorkerNotReady(ChildProcessNotReady):
     """A pipeline worker did not join its consumer group in time, or exited."""
 
 

@@ -6,16 +6,21 @@ No other module reads the environment: the CLI builds a :class:`Settings` and pa
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.validation_errors import field_problems
 from streams.exceptions import SettingsError
 
 ENV_PREFIX = "PUMPSTREAM_"
+
+log = logging.getLogger(__name__)
 
 
 def _check_host_port(item: str) -> str:
@@ -23,6 +28,11 @@ def _check_host_port(item: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{item!r} is not host:port")
     return f"{host}:{int(port)}"
+
+
+def _legacy_metrics_port(web_port: int | None) -> int:
+    """The metrics port when only the deprecated PUMPSTREAM_WEB_PORT is set (else 6066)."""
+    return 6066 if web_port is None else web_port
 
 
 class Settings(BaseSettings):
@@ -40,7 +50,17 @@ class Settings(BaseSettings):
     bind_address: str = Field(
         default="127.0.0.1", description="Address the worker's web/metrics server binds to."
     )
-    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
+    # Declared before metrics_port, whose default it provides.
+    web_port: Annotated[int | None, Field(ge=0, le=65535)] = Field(
+        default=None,
+        deprecated=f"{ENV_PREFIX}WEB_PORT is deprecated: use {ENV_PREFIX}METRICS_PORT",
+        exclude=True,
+        description=f"Deprecated: the old name of {ENV_PREFIX}METRICS_PORT (one more release).",
+    )
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default_factory=lambda validated: _legacy_metrics_port(validated.get("web_port")),
+        description="Port of the worker's /metrics (0 disables it).",
+    )
     data_dir: Path = Path(".pumpstream")
     log_level: Literal["debug", "info", "warning", "error"] = "warning"
     lookback_window_s: Annotated[int | None, Field(ge=60, le=6 * 3600)] = Field(
@@ -91,6 +111,20 @@ class Settings(BaseSettings):
             return None
         return ",".join(_check_host_port(item) for item in value.split(","))
 
+    @field_validator("web_port")
+    @classmethod
+    def _web_port_is_deprecated(cls, value: int | None) -> int | None:
+        if value is not None:
+            message = (
+                f"{ENV_PREFIX}WEB_PORT is deprecated and goes in the next release: rename it "
+                f"{ENV_PREFIX}METRICS_PORT (which wins when both are set)"
+            )
+            # A warning for code and tests (pytest makes it an error), a log line for the
+            # operator (Python hides DeprecationWarning outside __main__).
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            log.warning(message)
+        return value
+
     @field_validator("bind_address")
     @classmethod
     def _bind_is_ip(cls, value: str) -> str:
@@ -121,9 +155,8 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = str(error["loc"][0]) if error["loc"] else "?"
-            value = error.get("input")
-            problems.append(f"{ENV_PREFIX}{field.upper()}: {value!r}: {error['msg']}")
+        problems = [
+            f"{ENV_PREFIX}{str(p.loc[0] if p.loc else '?').upper()}: {p.value!r}: {p.reason}"
+            for p in field_problems(exc)
+        ]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -42,7 +42,7 @@ def start_worker(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..
             run_dir,
             env={
                 "PUMPSTREAM_TOPIC_PARTITIONS": str(TEST_PARTITIONS),
-                "PUMPSTREAM_WEB_PORT": str(free_port()),
+                "PUMPSTREAM_METRICS_PORT": str(free_port()),
                 "PUMPSTREAM_DATA_DIR": str(run_dir / "data"),
                 "PUMPSTREAM_LOG_LEVEL": "info",
                 **env,

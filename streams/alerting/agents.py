@@ -1,6 +1,7 @@
 """The alerting stage in the Faust app: alert lifecycle, escalation timer, delivery channels,
 episode board, Alertmanager sync and nurse station. ``register_alerting`` is the one hook
-``create_app`` calls; it does nothing unless ``PUMPSTREAM_ALERTING_CONFIG`` names a roster.
+``create_app`` calls; it does nothing without an on-call roster (``PUMPSTREAM_ALERTING_CONFIG``,
+read by the worker at start-up). It writes only the :class:`AlertingMetrics` it is handed.
 
 Escalation timers survive restarts because they are data, not tasks: each episode's
 ``escalation_due_at`` lives in the ``alert-episodes`` table (changelog-backed). A worker timer
@@ -25,16 +26,23 @@ from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS
 from streams.alerting.board import BoardEntry, BoardFeed, EpisodeBoard
 from streams.alerting.channel_config import AlertmanagerChannel, MllpChannel, WebhookChannel
 from streams.alerting.channels.alertmanager import AlertmanagerSync
-from streams.alerting.channels.delivery import DeliveryOutcome, deliver_with_retries
+from streams.alerting.channels.delivery import deliver_with_retries
 from streams.alerting.channels.pcd04 import deliver_pcd04
 from streams.alerting.channels.webhook import post_notification
-from streams.alerting.lifecycle import Episode, Transition, is_due, on_ack, on_alert, on_tick
+from streams.alerting.lifecycle import (
+    PagingEpisode,
+    Transition,
+    is_due,
+    on_ack,
+    on_alert,
+    on_tick,
+)
 from streams.alerting.nurse_station.api import NurseStation
-from streams.alerting.observer import record_page, record_transition
-from streams.alerting.roster import Roster, load_roster
+from streams.alerting.observer import record_ignored, record_page, record_transition
+from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
 from streams.kafka.transport import raw_topic
-from streams.metrics.families import AlertingMetrics, PipelineMetrics
+from streams.metrics.families import AlertingMetrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,26 +55,25 @@ def register_alerting(
     app: faust.App,
     settings: Settings,
     bootstrap: str,
-    metrics: PipelineMetrics,
+    roster: Roster | None,
+    metrics: AlertingMetrics,
     clock: Callable[[], datetime],
-) -> Roster | None:
-    """Add the alerting stage to ``app`` when a roster is configured; return the roster."""
-    if settings.alerting_config is None:
+) -> None:
+    """Add the alerting stage to ``app`` when there is an on-call roster."""
+    if roster is None:
         log.info("PUMPSTREAM_ALERTING_CONFIG not set: no alert lifecycle, paging or nurse station")
-        return None
-    roster = load_roster(settings.alerting_config)
+        return
     token = _ack_token(settings)
-    alerting_metrics = AlertingMetrics(metrics.registry, metrics)
-    _register_lifecycle(app, roster, alerting_metrics, clock, settings.alerting_tick_s)
+    _register_lifecycle(app, roster, metrics, clock, settings.alerting_tick_s)
     for name, channel in roster.channels.items():
         if isinstance(channel, WebhookChannel | MllpChannel):
-            _register_channel_agent(app, name, channel, roster, alerting_metrics, clock)
+            _register_channel_agent(app, name, channel, roster, metrics, clock)
     board = EpisodeBoard(lambda n: roster.ward_for(n.alert), roster.episode_retention_s)
     app.service(BoardFeed(bootstrap, board))  # type: ignore[arg-type] # an instance is accepted
     for name, channel in roster.channels.items():
         if isinstance(channel, AlertmanagerChannel):
             sync = AlertmanagerSync(
-                name, channel, board, _ward_if_routed(roster, name), alerting_metrics, clock
+                name, channel, board, _ward_if_routed(roster, name), metrics, clock
             )
             app.service(sync)  # type: ignore[arg-type]
     if token is not None:
@@ -77,10 +84,8 @@ def register_alerting(
             token,
             settings.bind_address,
             settings.nurse_station_port,
-            alerting_metrics,
         )
         app.service(station)  # type: ignore[arg-type]
-    return roster
 
 
 def _ack_token(settings: Settings) -> str | None:
@@ -121,37 +126,38 @@ def _register_lifecycle(
     # owns an episode's alerts also receives its acks and its partition's ticks.
     source = raw_topic(app, ALERTS.name, ALERT_ACKS.name, ALERT_TICKS.name)
 
-    def _load(alert_id: str) -> Episode | None:
-        return Episode.from_table_value(episodes.get(alert_id))
+    def _load(alert_id: str) -> PagingEpisode | None:
+        return PagingEpisode.from_table_value(episodes.get(alert_id))
 
-    def _transitions(topic: str, partition: int, value: bytes, now: datetime) -> list[Any]:
+    def _transitions(
+        topic: str, partition: int, value: bytes, now: datetime
+    ) -> list[tuple[str, PagingEpisode | None, Transition]]:
+        """(alert_id, the stored episode, its transition) for each episode the input touches."""
         if topic == ALERT_TICKS.name:
-            due: list[tuple[str, Transition]] = []
+            due: list[tuple[str, PagingEpisode | None, Transition]] = []
             for alert_id, stored in list(episodes.items()):
-                episode = Episode.from_table_value(stored)
+                episode = PagingEpisode.from_table_value(stored)
                 if episode and episode.partition == partition and is_due(episode, roster, now):
-                    due.append((alert_id, on_tick(episode, roster, now)))
+                    due.append((alert_id, episode, on_tick(episode, roster, now)))
             return due
         if topic == ALERTS.name:
             alert = Alert.model_validate_json(value)
-            return [
-                (alert.alert_id, on_alert(_load(alert.alert_id), alert, roster, now, partition))
-            ]
+            before = _load(alert.alert_id)
+            return [(alert.alert_id, before, on_alert(before, alert, roster, now, partition))]
         ack = AlertAck.model_validate_json(value)
-        transition = on_ack(_load(ack.alert_id), ack, roster, now)
-        if not transition.ignored:
-            metrics.responses.labels(ack.response.value, ack.action_taken.value).inc()
-        return [(ack.alert_id, transition)]
+        before = _load(ack.alert_id)
+        return [(ack.alert_id, before, on_ack(before, ack, roster, now))]
 
     async def alert_lifecycle(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
+            now = clock()
             try:
-                transitions = _transitions(message.topic, message.partition, message.value, clock())
+                transitions = _transitions(message.topic, message.partition, message.value, now)
             except ValidationError as exc:
                 # The correlator and the nurse station validate what they write: only a foreign
                 # producer or a schema skew gets here. Skip it loudly; never stop the partition.
-                metrics.lifecycle_ignored.labels(f"invalid:{message.topic}").inc()
+                record_ignored(metrics, message.topic, "invalid_on_validated_topic")
                 log.error(
                     "invalid message on %s[%s]@%s (%d errors); skipped",
                     message.topic,
@@ -160,19 +166,14 @@ def _register_lifecycle(
                     exc.error_count(),
                 )
                 continue
-            for alert_id, transition in transitions:
+            for alert_id, before, transition in transitions:
                 if transition.ignored:
-                    metrics.lifecycle_ignored.labels(message.topic).inc()
+                    record_ignored(metrics, message.topic, "unchanged")
                     continue
-                if metrics.pipeline is not None:
-                    before = Episode.from_table_value(episodes.get(alert_id))
-                    record_transition(metrics.pipeline, before, transition, clock())
+                record_transition(metrics, before, transition, now)
                 # Send first, then record: a crash in between re-sends the same notification
                 # ids (idempotent for every receiver) instead of recording a page never sent.
                 for notification in transition.notifications:
-                    metrics.notifications.labels(
-                        notification.kind.value, notification.alert.priority.value
-                    ).inc()
                     log.info(
                         "alert %s: %s step %d (%s)",
                         alert_id,
@@ -199,7 +200,7 @@ def _register_lifecycle(
         now = clock()
         due_partitions: set[int] = set()
         for stored in list(episodes.values()):
-            episode = Episode.from_table_value(stored)
+            episode = PagingEpisode.from_table_value(stored)
             if episode and episode.partition in owned and is_due(episode, roster, now):
                 due_partitions.add(episode.partition)
         tick = LifecycleTick(sent_at=now).model_dump_json().encode()
@@ -246,15 +247,15 @@ def _register_channel_agent(
                     metrics,
                     what=f"{notification.kind.value} {notification.notification_id}",
                 )
-                if outcome is DeliveryOutcome.DELIVERED:
-                    latency_s = (clock() - notification.triggered_at).total_seconds()
-                    metrics.page_latency.labels(name, notification.kind.value).observe(
-                        max(0.0, latency_s)
-                    )
-                    channel_type = "webhook" if isinstance(config, WebhookChannel) else "hl7_mllp"
-                    record_page(
-                        metrics.pipeline, channel_type, notification.alert.priority, latency_s
-                    )
+                record_page(
+                    metrics,
+                    name,
+                    config.type,
+                    notification.alert.priority,
+                    notification.kind,
+                    outcome,
+                    (clock() - notification.triggered_at).total_seconds(),
+                )
         finally:
             if session is not None:
                 await session.close()

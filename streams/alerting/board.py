@@ -10,20 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 from pydantic import ValidationError
 
 from schemas.alerts import AlertPriority
 from schemas.notifications import AlertNotification, NotificationKind
 from schemas.topics import ALERT_NOTIFICATIONS
-from streams.kafka.offsets import end_offsets
+from streams.kafka.reading import TopicReader
 
 log = logging.getLogger(__name__)
 
@@ -107,56 +105,42 @@ class BoardFeed(Service):
         super().__init__(**kwargs)
         self.bootstrap = bootstrap
         self.board = board
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: TopicReader | None = None
 
     async def on_start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
+        reader = TopicReader(
+            self.bootstrap,
+            ALERT_NOTIFICATIONS.name,
+            start=datetime.now(UTC) - self.board._retention,
             # A broker may hold a fetch for the whole wait even when data arrives (Tansu does;
             # docs/alerting.md): keep the page's delay short.
             fetch_max_wait_ms=200,
         )
-        await consumer.start()
-        self._consumer = consumer
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(ALERT_NOTIFICATIONS.name) or set()
-        parts = [TopicPartition(ALERT_NOTIFICATIONS.name, p) for p in sorted(partitions)]
-        consumer.assign(parts)
-        since_ms = int((time.time() - self.board._retention.total_seconds()) * 1000)
-        starts = await consumer.offsets_for_times(dict.fromkeys(parts, since_ms))
-        ends = await end_offsets(self.bootstrap, parts)  # Tansu under-reports the end
-        for part in parts:
-            found = starts.get(part)
-            consumer.seek(part, found.offset if found is not None else ends[part])
-        self._end_offsets = ends
+        await reader.open()
+        self._reader = reader
+        self._end_offsets = await reader.true_end()
 
     async def on_stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._reader is not None:
+            await self._reader.close()
 
     @Service.task
     async def _read(self) -> None:
-        consumer = self._consumer
-        assert consumer is not None
+        reader = self._reader
+        assert reader is not None
         while not self.should_stop:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    try:
-                        notification = AlertNotification.model_validate_json(record.value or b"")
-                    except ValidationError as exc:
-                        log.error(
-                            "unreadable notification %s[%s]@%s (%d errors); skipped",
-                            record.topic,
-                            record.partition,
-                            record.offset,
-                            exc.error_count(),
-                        )
-                        continue
-                    self.board.apply(notification)
-            if not self.board.caught_up:
-                positions = [await consumer.position(part) for part in self._end_offsets]
-                if all(p >= e for p, e in zip(positions, self._end_offsets.values(), strict=True)):
-                    self.board.mark_caught_up()
+            for record in await reader.read(timeout_ms=200):
+                try:
+                    notification = AlertNotification.model_validate_json(record.value or b"")
+                except ValidationError as exc:
+                    log.error(
+                        "unreadable notification %s[%s]@%s (%d errors); skipped",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        exc.error_count(),
+                    )
+                    continue
+                self.board.apply(notification)
+            if not self.board.caught_up and await reader.has_reached(self._end_offsets):
+                self.board.mark_caught_up()

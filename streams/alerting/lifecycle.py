@@ -1,7 +1,7 @@
 """The alert lifecycle: one episode per ``alert_id``, paged once, escalated when unanswered.
 
-Pure functions over an :class:`Episode` (no Faust, no I/O, the time passed in), so the rules of
-paging can be tested with a fake clock:
+Pure functions over a :class:`PagingEpisode` (no Faust, no I/O, the time passed in), so the rules
+of paging can be tested with a fake clock:
 
 - a page goes out on ``start``, on a *material* update (priority, rule, pain score, rate,
   recommendations or risk factors changed) and on each escalation; re-delivered or repeated
@@ -25,8 +25,10 @@ from schemas.notifications import AlertNotification, NotificationKind, notificat
 from streams.alerting.roster import Roster
 
 
-class Episode(BaseModel):
-    """State of one alert episode, kept in the lifecycle's table (key = ``alert_id``)."""
+class PagingEpisode(BaseModel):
+    """State of one alert's paging, kept in the ``alert-episodes`` table (key = ``alert_id``; the
+    JSON must stay readable by running workers). Not the clinical stage's ``ClinicalEpisode``,
+    which decides when an alert starts and ends."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -49,7 +51,7 @@ class Episode(BaseModel):
         return self.model_dump_json()
 
     @classmethod
-    def from_table_value(cls, value: str | None) -> Episode | None:
+    def from_table_value(cls, value: str | None) -> PagingEpisode | None:
         return None if value is None else cls.model_validate_json(value)
 
     @property
@@ -65,7 +67,7 @@ class Episode(BaseModel):
 class Transition:
     """The episode after an input (``None``: forget it) and the notifications to emit."""
 
-    episode: Episode | None
+    episode: PagingEpisode | None
     notifications: tuple[AlertNotification, ...] = ()
     #: The input changed nothing (re-delivery, immaterial update, unknown alert).
     ignored: bool = False
@@ -85,7 +87,7 @@ def material_fingerprint(alert: Alert) -> tuple[object, ...]:
 
 
 def _notify(
-    episode: Episode,
+    episode: PagingEpisode,
     kind: NotificationKind,
     sequence: str,
     roster: Roster,
@@ -107,7 +109,7 @@ def _notify(
     )
 
 
-def _next_due(episode: Episode, roster: Roster, now: datetime) -> datetime | None:
+def _next_due(episode: PagingEpisode, roster: Roster, now: datetime) -> datetime | None:
     """When the next escalation falls due, or None (answered, ended, or end of the chain)."""
     if episode.responsibility_taken or not episode.is_open:
         return None
@@ -118,13 +120,13 @@ def _next_due(episode: Episode, roster: Roster, now: datetime) -> datetime | Non
 
 
 def on_alert(
-    episode: Episode | None, alert: Alert, roster: Roster, now: datetime, partition: int
+    episode: PagingEpisode | None, alert: Alert, roster: Roster, now: datetime, partition: int
 ) -> Transition:
     """Apply one alert phase from the ``alerts`` topic."""
     if episode is None:
         if alert.phase is AlertPhase.END:
             return Transition(None, ignored=True)  # its start never reached us: nothing to close
-        opened = Episode(
+        opened = PagingEpisode(
             alert_id=alert.alert_id, partition=partition, alert=alert, touched_at=now, opened_at=now
         )
         opened = opened.model_copy(update={"escalation_due_at": _next_due(opened, roster, now)})
@@ -153,7 +155,9 @@ def on_alert(
     return Transition(updated, (page,))
 
 
-def on_ack(episode: Episode | None, ack: AlertAck, roster: Roster, now: datetime) -> Transition:
+def on_ack(
+    episode: PagingEpisode | None, ack: AlertAck, roster: Roster, now: datetime
+) -> Transition:
     """Apply one nurse response from ``alerts.acks``."""
     if episode is None or not episode.is_open or ack.event_id in episode.ack_event_ids:
         return Transition(episode, ignored=True)
@@ -183,14 +187,14 @@ def on_ack(episode: Episode | None, ack: AlertAck, roster: Roster, now: datetime
     return Transition(answered, (response,))
 
 
-def is_due(episode: Episode, roster: Roster, now: datetime) -> bool:
+def is_due(episode: PagingEpisode, roster: Roster, now: datetime) -> bool:
     """Whether a tick would change this episode (escalate it, or forget it)."""
     if episode.escalation_due_at is not None and now >= episode.escalation_due_at:
         return True
     return now - episode.touched_at >= timedelta(seconds=roster.episode_retention_s)
 
 
-def on_tick(episode: Episode, roster: Roster, now: datetime) -> Transition:
+def on_tick(episode: PagingEpisode, roster: Roster, now: datetime) -> Transition:
     """Escalate the episode if its timeout has passed; forget it after the retention."""
     if now - episode.touched_at >= timedelta(seconds=roster.episode_retention_s):
         return Transition(None)

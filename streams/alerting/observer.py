@@ -1,8 +1,8 @@
-"""The alert lifecycle's transitions as the operator-facing metrics of docs/observability.md:
-escalations, escalations still open, time to acknowledge (first response that takes
-responsibility: accepted, true/false positive, not clinically relevant, callback) and nurse
-responses (the alarm-fatigue signal), and pages by channel with their latency. Pure except for the
-metrics it updates."""
+"""What the alerting stage did, as the families of :class:`AlertingMetrics` (docs/observability.md):
+each lifecycle transition (notifications by kind, escalations still open, the first response that
+takes responsibility, every nurse response), each input the lifecycle did not apply, and each
+page a channel finished with (its outcome and, once delivered, its latency). Pure except for the
+metrics it updates; the stage writes no other container."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from datetime import datetime
 
 from schemas.alerts import AlertPriority
 from schemas.notifications import NotificationKind
-from streams.alerting.lifecycle import Episode, Transition
-from streams.metrics.families import PipelineMetrics
+from streams.alerting.channels.delivery import DeliveryOutcome
+from streams.alerting.lifecycle import PagingEpisode, Transition
+from streams.metrics.families import AlertingMetrics
 from streams.metrics.labels import rule_label
 
 
-def _escalation_open(episode: Episode | None) -> AlertPriority | None:
+def _escalation_open(episode: PagingEpisode | None) -> AlertPriority | None:
     """The priority of an escalated episode nobody has answered yet, else None."""
     if episode is None or episode.step == 0 or episode.responsibility_taken or episode.ended_at:
         return None
@@ -23,12 +24,17 @@ def _escalation_open(episode: Episode | None) -> AlertPriority | None:
 
 
 def record_transition(
-    metrics: PipelineMetrics, before: Episode | None, transition: Transition, now: datetime
+    metrics: AlertingMetrics,
+    before: PagingEpisode | None,
+    transition: Transition,
+    now: datetime,
 ) -> None:
+    """One applied lifecycle input: ``before`` is the stored episode, ``transition`` the result."""
     for notification in transition.notifications:
-        if notification.kind is NotificationKind.ESCALATE:
-            alert = notification.alert
-            metrics.escalations.labels(rule_label(alert.rule), alert.priority.value).inc()
+        alert = notification.alert
+        metrics.notifications.labels(
+            rule_label(alert.rule), alert.priority.value, notification.kind.value
+        ).inc()
     after = transition.episode
     was_open, is_open = _escalation_open(before), _escalation_open(after)
     if was_open != is_open:
@@ -38,7 +44,9 @@ def record_transition(
             metrics.open_escalations.labels(is_open.value).inc()
     if after is not None and after.ack is not None and (before is None or before.ack != after.ack):
         ack = after.ack
-        metrics.nurse_responses.labels(rule_label(after.alert.rule), ack.response.value).inc()
+        metrics.nurse_responses.labels(
+            rule_label(after.alert.rule), ack.response.value, ack.action_taken.value
+        ).inc()
         first_taken = after.responsibility_taken and not (before and before.responsibility_taken)
         if first_taken and after.opened_at is not None:
             metrics.time_to_acknowledge.labels(after.alert.priority.value).observe(
@@ -46,14 +54,24 @@ def record_transition(
             )
 
 
+def record_ignored(metrics: AlertingMetrics, topic: str, reason: str) -> None:
+    """A lifecycle input on ``topic`` not applied, for one of ``LIFECYCLE_IGNORE_REASONS``."""
+    metrics.lifecycle_ignored.labels(topic, reason).inc()
+
+
 def record_page(
-    metrics: PipelineMetrics | None,
+    metrics: AlertingMetrics,
+    channel: str,
     channel_type: str,
     priority: AlertPriority,
+    kind: NotificationKind,
+    outcome: DeliveryOutcome,
     latency_s: float,
 ) -> None:
-    """A page delivered on a channel of type ``webhook``, ``alertmanager`` or ``hl7_mllp``."""
-    if metrics is None:
-        return
-    metrics.pages.labels(priority.value, channel_type).inc()
-    metrics.event_to_page.labels(priority.value).observe(max(0.0, latency_s))
+    """A page's final outcome on the roster channel ``channel`` and, when delivered, the time
+    from its triggering event (never negative: event times can run ahead of this clock)."""
+    metrics.page_deliveries.labels(channel, channel_type, priority.value, outcome.value).inc()
+    if outcome is DeliveryOutcome.DELIVERED:
+        metrics.event_to_page.labels(channel, priority.value, kind.value).observe(
+            max(0.0, latency_s)
+        )

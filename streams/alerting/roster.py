@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from schemas.alerts import Alert, AlertPriority
 from schemas.notifications import Recipient
+from schemas.validation_errors import problem_lines
 from streams.alerting.channel_config import ChannelConfig
 from streams.exceptions import PumpstreamError
 
@@ -78,6 +79,11 @@ class Roster(BaseModel):
                 )
         return self
 
+    @property
+    def channel_types(self) -> dict[str, str]:
+        """Channel name -> its ``type``: the ``channel`` and ``channel_type`` metric labels."""
+        return {name: config.type for name, config in self.channels.items()}
+
     def ward_for(self, alert: Alert) -> str:
         """The roster ward an alert routes to (its own ward, else the default ward)."""
         return alert.ward if alert.ward in self.wards else self.default_ward
@@ -99,11 +105,8 @@ class Roster(BaseModel):
         )
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    # Discriminated unions add the tag ("webhook") to the location: keep the field names only.
-    return ".".join(
-        str(part) for part in loc if part not in ("webhook", "alertmanager", "hl7-mllp")
-    )
+#: Discriminated unions add the tag ("webhook") to an error's location: keep the field names only.
+_CHANNEL_TAGS = ("webhook", "alertmanager", "hl7-mllp")
 
 
 def parse_roster(text: str, source: str = "roster") -> Roster:
@@ -114,10 +117,7 @@ def parse_roster(text: str, source: str = "roster") -> Roster:
     try:
         return Roster.model_validate(raw)
     except ValidationError as exc:
-        problems = [
-            f"{source}: {_field_path(error['loc']) or '(top level)'}: {error['msg']}"
-            for error in exc.errors()
-        ]
+        problems = [f"{source}: {line}" for line in problem_lines(exc, skip=_CHANNEL_TAGS)]
         raise RosterError("invalid on-call roster:\n  " + "\n  ".join(problems)) from None
 
 

@@ -35,6 +35,7 @@ from schemas.topics import ALERTS
 from streams.alerting.channels.mllp import frame, read_frame
 from streams.alerting.channels.pcd04 import ack_for, parse_hl7
 from streams.cli.bench import Sample
+from streams.cli.bench_figures import percentile
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.admin import ensure_topics
@@ -62,14 +63,9 @@ port = {mllp_port}
 """
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _sample(name: str, values_s: list[float]) -> Sample:
     millis = [v * 1000 for v in values_s]
-    return Sample(name, statistics.median(millis), _percentile(millis, 0.9), "ms")
+    return Sample(name, statistics.median(millis), percentile(millis, 0.9), "ms")
 
 
 def _alert(index: int) -> Alert:
@@ -143,7 +139,7 @@ async def bench_paging(
                     broker.bootstrap,
                     run_dir,
                     env={
-                        "PUMPSTREAM_WEB_PORT": "0",
+                        "PUMPSTREAM_METRICS_PORT": "0",
                         "PUMPSTREAM_DATA_DIR": str(run_dir),
                         "PUMPSTREAM_ALERTING_CONFIG": str(roster),
                         "PUMPSTREAM_NURSE_STATION_PORT": "0",

@@ -17,20 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 
 from schemas.alerts import Alert
 from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
+from streams.cli.bench_figures import percentile
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
-from streams.clinical.correlator import evaluate
 from streams.clinical.rules_file import load_rules
-from streams.clinical.state import ClinicalEventModel, PatientState, apply_event
+from streams.clinical.state import ClinicalEventModel, PatientState
+from streams.clinical.step import clinical_step
 from streams.kafka.admin import ensure_topics
 from streams.kafka.lag import wait_until_caught_up
+from streams.kafka.reading import TopicReader
 from streams.settings import Settings
 
 
@@ -40,11 +42,6 @@ class Sample:
     median: float
     p90: float
     unit: str
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _cohort(patients: int, prefix: str = "bench") -> tuple[ScriptedPatient, ...]:
@@ -87,8 +84,7 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
         table: dict[str, bytes] = {}
         for event in events:
             state = PatientState.from_table_value(event.patient_ref, table.get(event.patient_ref))
-            if apply_event(state, event):
-                evaluate(state, rules, now)
+            if clinical_step(state, event, rules, now).applied:
                 table[event.patient_ref] = state.to_table_value()
 
     def in_memory_only() -> None:
@@ -97,8 +93,7 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
             state = states.setdefault(
                 event.patient_ref, PatientState(patient_ref=event.patient_ref)
             )
-            if apply_event(state, event):
-                evaluate(state, rules, now)
+            clinical_step(state, event, rules, now)
 
     samples = []
     runs: dict[str, list[float]] = {"with table round trip": [], "in-memory state only": []}
@@ -112,30 +107,24 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
             runs[name].append((time.perf_counter() - began) / len(events) * 1e6)
     for name, values in runs.items():
         samples.append(Sample(f"clinical step, {name}", statistics.median(values),
-                              _percentile(values, 0.9), "us/event"))  # fmt: skip
+                              percentile(values, 0.9), "us/event"))  # fmt: skip
     return samples
 
 
 async def _alerts_arrival(bootstrap: str, stop: asyncio.Event, arrivals: dict[str, float]) -> None:
+    """When each patient's first alert is read, until ``stop`` is set and then to the end."""
+
+    def note(records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            alert = Alert.model_validate_json(record.value or b"")
+            arrivals.setdefault(alert.patient_ref, time.monotonic())
+
     # A short fetch wait, so that the observer does not add the broker's fetch hold to the
     # latency it measures.
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
-    )
-    await consumer.start()
-    try:
-        parts = [
-            TopicPartition(ALERTS.name, p) for p in consumer.partitions_for_topic(ALERTS.name) or ()
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+    async with TopicReader(bootstrap, ALERTS.name, fetch_max_wait_ms=10) as reader:
         while not stop.is_set():
-            for records in (await consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    alert = Alert.model_validate_json(record.value or b"")
-                    arrivals.setdefault(alert.patient_ref, time.monotonic())
-    finally:
-        await consumer.stop()
+            note(await reader.read(timeout_ms=100))
+        note(await reader.read_to_end())
 
 
 async def bench_pipeline(
@@ -154,7 +143,7 @@ async def bench_pipeline(
                 await ensure_topics(broker.bootstrap, partitions=settings.topic_partitions)
                 worker = WorkerProcess(
                     broker.bootstrap, run_dir,
-                    env={"PUMPSTREAM_WEB_PORT": str(free_port()),
+                    env={"PUMPSTREAM_METRICS_PORT": str(free_port()),
                          "PUMPSTREAM_DATA_DIR": str(run_dir),
                          "PUMPSTREAM_CONSUMER_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)},
                 ).start()  # fmt: skip
@@ -195,11 +184,11 @@ async def _measure_pipeline(
         Sample("burst: raw messages through ingest + clinical agent", rate, rate, "msg/s"),
         Sample("burst: pain published -> alert read (behind the queue)",
                statistics.median(throughput.latencies_s),
-               _percentile(throughput.latencies_s, 0.9), "s"),
+               percentile(throughput.latencies_s, 0.9), "s"),
         Sample("paced: pain published -> alert read", statistics.median(paced.latencies_s),
-               _percentile(paced.latencies_s, 0.9), "s"),
+               percentile(paced.latencies_s, 0.9), "s"),
         Sample("sparse: pain published -> alert read", statistics.median(sparse.latencies_s),
-               _percentile(sparse.latencies_s, 0.9), "s"),
+               percentile(sparse.latencies_s, 0.9), "s"),
     ]  # fmt: skip
 
 
@@ -228,8 +217,7 @@ async def _play(
     topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
     caught_up = await wait_until_caught_up(bootstrap, settings.app_id, topics, timeout_s=600)
     total_s = time.monotonic() - began
-    await asyncio.sleep(1)
-    stop.set()
+    stop.set()  # Faust flushes what it sends before it commits: the rest is on the topic
     await watcher
     if not caught_up:
         raise RuntimeError("the worker did not catch up within 600 s")

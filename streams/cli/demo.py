@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 from rich.console import Console
 
 from schemas.alerts import Alert, AlertPhase, AlertPriority
@@ -31,6 +31,7 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.exceptions import PumpstreamError
 from streams.kafka.admin import ensure_topics
 from streams.kafka.lag import wait_until_caught_up
+from streams.kafka.reading import TopicReader
 from streams.settings import Settings
 
 _PRIORITY_STYLE = {
@@ -50,33 +51,31 @@ class DemoSummary:
 async def _watch(
     bootstrap: str, console: Console, summary: DemoSummary, stop: asyncio.Event
 ) -> None:
-    """Print alerts and dead letters as they arrive, until ``stop`` is set."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        names = [ALERTS.name, *(t.name for t in DEAD_LETTER_TOPICS)]
-        parts = [
-            TopicPartition(n, p) for n in names for p in consumer.partitions_for_topic(n) or ()
-        ]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+    """Print alerts and dead letters as they arrive until ``stop`` is set, then the rest up to
+    the topics' end."""
+    names = [ALERTS.name, *(t.name for t in DEAD_LETTER_TOPICS)]
+    async with TopicReader(bootstrap, names) as reader:
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                for record in records:
-                    if record.topic == ALERTS.name:
-                        assert record.value is not None
-                        _show_alert(console, Alert.model_validate_json(record.value), summary)
-                    else:
-                        headers = dict(record.headers)
-                        reason = headers.get(HEADER_REASON, b"?").decode()
-                        summary.dead_letters[reason] += 1
-                        console.print(
-                            f"[magenta]dead letter[/] {record.topic}: {reason}: "
-                            f"{headers.get(HEADER_DETAIL, b'').decode()[:120]}"
-                        )
-    finally:
-        await consumer.stop()
+            for record in await reader.read(timeout_ms=200):
+                _show_record(console, record, summary)
+        for record in await reader.read_to_end():
+            _show_record(console, record, summary)
+
+
+def _show_record(
+    console: Console, record: ConsumerRecord[bytes, bytes], summary: DemoSummary
+) -> None:
+    if record.topic == ALERTS.name:
+        assert record.value is not None
+        _show_alert(console, Alert.model_validate_json(record.value), summary)
+        return
+    headers = dict(record.headers)
+    reason = headers.get(HEADER_REASON, b"?").decode()
+    summary.dead_letters[reason] += 1
+    console.print(
+        f"[magenta]dead letter[/] {record.topic}: {reason}: "
+        f"{headers.get(HEADER_DETAIL, b'').decode()[:120]}"
+    )
 
 
 def _show_alert(console: Console, alert: Alert, summary: DemoSummary) -> None:
@@ -120,12 +119,12 @@ async def run_demo(
     worker: WorkerProcess | None = None
     local_prometheus: LocalPrometheus | None = None
     try:
-        broker.start()
+        broker.start().wait_ready()
         console.print(f"[green]embedded broker[/] (Tansu) on {broker.bootstrap}")
         await ensure_topics(broker.bootstrap, partitions=settings.topic_partitions)
         metrics_port = free_port()
         worker = WorkerProcess(
-            broker.bootstrap, run_dir, env={"PUMPSTREAM_WEB_PORT": str(metrics_port)}
+            broker.bootstrap, run_dir, env={"PUMPSTREAM_METRICS_PORT": str(metrics_port)}
         ).start()
         ready_s = await asyncio.to_thread(worker.wait_ready, 60.0)
         console.print(
@@ -177,7 +176,8 @@ async def _play(
     await publish(bootstrap, script, speed=speed, on_sent=_progress(console, summary))
     topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
     caught_up = await wait_until_caught_up(bootstrap, settings.app_id, topics, timeout_s=30)
-    await asyncio.sleep(1.0)  # let the watcher read the last alerts
+    # Faust flushes what it sends before it commits: caught up, every alert is on the topic, and
+    # the watcher reads on to its end.
     stop.set()
     await watcher
     return _summarise(console, summary, caught_up, time.monotonic() - began, worker)

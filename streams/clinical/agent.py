@@ -1,5 +1,6 @@
-"""The clinical stage's agent and R5 timer: parse -> load the patient's state -> evaluate ->
-store -> observe -> publish alerts and reaction records."""
+"""The clinical stage's agent and R5 timer: parse -> load the patient's state -> step
+(:func:`streams.clinical.step.clinical_step`) -> store -> observe -> publish alerts and reaction
+records."""
 
 from __future__ import annotations
 
@@ -13,16 +14,15 @@ import faust
 from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
-from schemas.reactions import ReactionHistory
 from schemas.topics import ALERT_ACKS, ALERTS, CLINICAL_TIMER, CLINICAL_TOPICS, REACTIONS
-from streams.clinical.correlator import Evaluation, evaluate
-from streams.clinical.observer import InfusionSnapshot, PipelineObserver
+from streams.clinical.observer import PipelineObserver
 from streams.clinical.quiet_streams import quiet_patients_due
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import PatientState, apply_event
+from streams.clinical.state import PatientState
+from streams.clinical.step import ClinicalMessage, Step, clinical_step
 from streams.kafka.transport import raw_topic
-from streams.metrics.families import PipelineMetrics
+from streams.metrics.families import ClinicalMetrics
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ STATE_TABLE = "patient-state"
 def register_clinical(
     app: faust.App,
     rules: RulesConfig,
-    metrics: PipelineMetrics,
+    metrics: ClinicalMetrics,
     clock: Callable[[], datetime],
     observer: PipelineObserver,
     quiet_check_interval_s: float,
@@ -57,70 +57,58 @@ def register_clinical(
     )
     grace_s = rules.timing.grace.total_seconds()
 
-    async def publish(state: PatientState, evaluation: Evaluation) -> None:
+    def parse(message: Any) -> ClinicalMessage | None:
+        spec = adapters[message.topic]
+        assert spec.value_adapter is not None
+        try:
+            parsed: ClinicalMessage = spec.value_adapter.validate_json(message.value)
+        except ValidationError as exc:
+            # Ingest validated it: only a producer bypassing ingest or a schema skew between
+            # worker versions gets here. Skip it loudly rather than stop the partition.
+            log.error(
+                "invalid message on validated topic %s[%s]@%s (%d errors); skipped",
+                message.topic,
+                message.partition,
+                message.offset,
+                exc.error_count(),
+            )
+            metrics.skipped.labels(message.topic, "invalid_on_validated_topic").inc()
+            return None
+        return parsed
+
+    async def publish(state: PatientState, step: Step) -> None:
         key = state.patient_ref.encode()
-        for alert in evaluation.alerts:
+        for alert in step.alerts:
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
-            metrics.events_out.labels(ALERTS.name).inc()
+            metrics.flow.events_out.labels(ALERTS.name).inc()
             await alerts.send(key=key, value=alert.model_dump_json().encode())
-        for record in evaluation.reactions:
+        for record in step.reactions:
             metrics.reactions.labels(record.rule).inc()
-        if evaluation.reactions:
-            metrics.events_out.labels(REACTIONS.name).inc()
+        if step.reactions:
+            metrics.flow.events_out.labels(REACTIONS.name).inc()
             await reactions.send(key=key, value=history(state).model_dump_json().encode())
 
     async def clinical(stream: Any) -> None:
         async for event in stream.events():
             started = time.perf_counter()
             topic = event.message.topic
-            metrics.events_in.labels(topic).inc()
-            spec = adapters[topic]
-            assert spec.value_adapter is not None
-            try:
-                parsed = spec.value_adapter.validate_json(event.message.value)
-            except ValidationError as exc:
-                # Ingest validated it: only a producer bypassing ingest or a schema skew between
-                # worker versions gets here. Skip it loudly rather than stop the partition.
-                log.error(
-                    "invalid message on validated topic %s[%s]@%s (%d errors); skipped",
-                    topic,
-                    event.message.partition,
-                    event.message.offset,
-                    exc.error_count(),
-                )
-                metrics.skipped.labels(topic, "invalid_on_validated_topic").inc()
+            metrics.flow.events_in.labels(topic).inc()
+            parsed = parse(event.message)
+            if parsed is None:
                 continue
-            patient_ref: str = parsed.patient_ref
+            patient_ref = parsed.patient_ref
             state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
-            before = InfusionSnapshot.of(state)
-            horizon = None
-            if isinstance(parsed, QuietStreamCheck):
-                horizon = parsed.horizon
-            elif isinstance(parsed, ReactionHistory):
-                # The ledger, read back (ours, or documented elsewhere): R7 reads it.
-                if not state.merge_reactions(list(parsed.reactions)):
-                    continue
-            else:
-                watermark = state.watermark
-                if not apply_event(state, parsed):
-                    metrics.duplicates.labels(topic).inc()
-                    continue
-                if watermark is not None and (
-                    (watermark - parsed.event_time).total_seconds() > grace_s
-                ):
-                    metrics.late_events.labels(topic).inc()
-                state.last_arrival_epoch_s = time.time()
-            evaluation = evaluate(state, rules, clock(), horizon=horizon)
+            step = clinical_step(state, parsed, rules, clock())
+            if step.duplicate:
+                metrics.duplicates.labels(topic).inc()
+            if step.late:
+                metrics.late_events.labels(topic).inc()
+            if not step.applied:
+                continue
             state_table[patient_ref] = state.to_table_value()
-            if isinstance(parsed, QuietStreamCheck | ReactionHistory):
-                for alert in evaluation.alerts:
-                    observer.observe_alert(alert)
-            else:
-                observer.observe(
-                    parsed, before, InfusionSnapshot.of(state), state, evaluation.alerts
-                )
-            await publish(state, evaluation)
-            metrics.processing.labels("clinical").observe(time.perf_counter() - started)
+            observer.observe(step)
+            await publish(state, step)
+            metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
 
     async def quiet_streams_check() -> None:
         """R5 falls due 30 min after slowing even when nothing more arrives for the patient: ask
@@ -130,7 +118,7 @@ def register_clinical(
             now = clock()
             for patient_ref in quiet_patients_due(state_table.items(), rules, now, grace_s):
                 check = QuietStreamCheck(patient_ref=patient_ref, horizon=now)
-                metrics.events_out.labels(CLINICAL_TIMER.name).inc()
+                metrics.flow.events_out.labels(CLINICAL_TIMER.name).inc()
                 await timer_topic.send(
                     key=patient_ref.encode(), value=check.model_dump_json().encode()
                 )

@@ -1,8 +1,9 @@
 """The correlation engine: runs every rule over a patient's state and keeps one alert episode per
 rule, so that events may arrive in any order and be re-delivered without re-alerting.
 
-Pure functions (no Faust, no I/O): the clinical agent calls :func:`evaluate` after applying each
-event; the R5 timer calls it with a wall-clock ``horizon`` when a patient's streams went quiet.
+Pure functions (no Faust, no I/O): :func:`streams.clinical.step.clinical_step` calls
+:func:`evaluate` after applying each event, and with the R5 timer's wall-clock ``horizon`` when a
+patient's streams went quiet. Every step below reads one :class:`EvaluationContext`.
 
 Episode lifecycle (docs/clinical-rules.md):
 - a rule's first finding starts an episode (phase ``start``, a deterministic ``alert_id``);
@@ -16,19 +17,19 @@ Episode lifecycle (docs/clinical-rules.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase
-from schemas.events import PumpStatus, RiskFactor, SymptomKind
-from schemas.reactions import ReactionRecord
+from schemas.alerts import ActionTaken, Alert, AlertPhase, Rule
+from schemas.events import PumpStatus, SymptomKind
 from streams.clinical import recommendation_texts
+from streams.clinical.episodes import ClinicalEpisode, EpisodeEnding
+from streams.clinical.evaluation import Evaluation, EvaluationContext
 from streams.clinical.finding import BACK_PAIN_RULES, PRIORITY_RANK, REACTION_RULES, Finding
 from streams.clinical.infusion_rules import r6_finding, r7_finding, r8_finding
 from streams.clinical.reaction_ledger import reaction_record
 from streams.clinical.risk_adjustment import apply_r4, risk_factors
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import Episode, InfusionState, PatientState
+from streams.clinical.state import PatientState
 from streams.clinical.symptom_rules import (
     back_pain_reports,
     r1_findings,
@@ -40,23 +41,7 @@ from streams.clinical.symptom_rules import (
 
 #: Rules recomputed in full from the state on every evaluation: an open episode whose trigger no
 #: longer yields a finding was withdrawn by a late event.
-RECOMPUTED_RULES = frozenset({"R1", "R2", "R3", "R6", "R7", "R8"})
-
-
-@dataclass(slots=True)
-class Evaluation:
-    """What one evaluation produced: alerts to publish and reactions newly documented."""
-
-    alerts: list[Alert] = field(default_factory=list)
-    reactions: list[ReactionRecord] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class _Ending:
-    outcome: str
-    time: datetime
-    documented: bool
-    nurse_response: AckResponse | None = None
+RECOMPUTED_RULES = frozenset({Rule.R1, Rule.R2, Rule.R3, Rule.R6, Rule.R7, Rule.R8})
 
 
 def evaluate(
@@ -67,50 +52,37 @@ def evaluate(
     ``now`` stamps ``created_at``. ``horizon`` is the event time known to have passed without
     events (the R5 timer's wall clock); by default only the patient's own newest event time counts.
     """
-    result = Evaluation()
     infusion = state.infusion
     if infusion is None:
-        return result
+        return Evaluation()
     risk = risk_factors(infusion.context, rules)
-    _record_actions(state, infusion)
-    findings = _findings(state, infusion, risk, rules)
-    findings += _persistence_findings(state, infusion, rules, horizon)
-    _end_episodes(state, infusion, findings, rules, now, result)
+    ctx = EvaluationContext(state, infusion, risk, rules, now, horizon)
+    _record_actions(ctx)
+    findings = [*_findings(ctx), *_persistence_findings(ctx)]
+    _end_episodes(ctx, findings)
     for finding in sorted(findings, key=lambda f: (f.onset_time, f.rule, f.trigger_event_id)):
-        _apply_finding(state, infusion, apply_r4(finding, risk, rules), risk, rules, now, result)
-    return result
+        _apply_finding(ctx, apply_r4(ctx, finding))
+    return ctx.result
 
 
-def _findings(
-    state: PatientState,
-    infusion: InfusionState,
-    risk: tuple[RiskFactor, ...],
-    rules: RulesConfig,
-) -> list[Finding]:
-    reports = back_pain_reports(state, infusion)  # R1 and R2 read the same reports
-    findings = [
-        *r1_findings(state, infusion, rules, reports),
-        *r2_findings(state, infusion, rules, reports),
-        *r3_findings(state, infusion, rules),
-    ]
-    for optional in (
-        r6_finding(state, infusion, risk, rules),
-        r7_finding(state, infusion, rules),
-        r8_finding(infusion, risk, rules),
-    ):
+def _findings(ctx: EvaluationContext) -> list[Finding]:
+    reports = back_pain_reports(ctx)  # R1 and R2 read the same reports
+    findings = [*r1_findings(ctx, reports), *r2_findings(ctx, reports), *r3_findings(ctx)]
+    for optional in (r6_finding(ctx), r7_finding(ctx), r8_finding(ctx)):
         if optional is not None:
             findings.append(optional)
     return findings
 
 
-def _record_actions(state: PatientState, infusion: InfusionState) -> None:
+def _record_actions(ctx: EvaluationContext) -> None:
     """Note when the nurse slowed or paused during each open back-pain episode: from the pump's
     own events, or from an acknowledgement that says so (R5 counts from the earliest)."""
+    state, infusion = ctx.state, ctx.infusion
     for episode in state.episodes.values():
         if episode.rule not in BACK_PAIN_RULES or episode.infusion_id != infusion.infusion_id:
             continue
         actions: list[tuple[datetime, ActionTaken]] = []
-        rate = episode.rate_at_onset_ml_h
+        rate = episode.facts.rate_at_onset_ml_h
         if rate is None:
             point = infusion.point_at(episode.onset_time)
             rate = point.rate_ml_h if point is not None else 0.0
@@ -139,24 +111,23 @@ def _record_actions(state: PatientState, infusion: InfusionState) -> None:
                 and r.pain_score is not None
                 and episode.onset_time <= r.event_time <= first
             ]
-            episode.pain_at_action = before[-1] if before else episode.peak_pain
+            episode.pain_at_action = before[-1] if before else episode.facts.peak_pain
 
 
-def _persistence_findings(
-    state: PatientState, infusion: InfusionState, rules: RulesConfig, horizon: datetime | None
-) -> list[Finding]:
+def _persistence_findings(ctx: EvaluationContext) -> list[Finding]:
     """R5 checks that are due: the patient's newest event time (or the timer's horizon) has
     passed 30 min after the action. Each back-pain episode is checked once."""
-    known = [t for t in (state.watermark, horizon) if t is not None]
+    state = ctx.state
+    known = [t for t in (state.watermark, ctx.horizon) if t is not None]
     if not known:
         return []
     findings = []
     for episode in state.episodes.values():
-        due = r5_due(episode, rules)
+        due = r5_due(episode, ctx.rules)
         if due is None or episode.persistence_checked or max(known) < due:
             continue
         episode.persistence_checked = True
-        finding = r5_finding(state, infusion, episode, rules)
+        finding = r5_finding(ctx, episode)
         if finding is not None:
             # Known when the patient's events passed the due time (or at the due time, when the
             # timer found the streams quiet): not a late event, so not flagged late.
@@ -166,81 +137,69 @@ def _persistence_findings(
 
 
 def _ending(
-    state: PatientState,
-    infusion: InfusionState,
-    episode: Episode,
-    findings: list[Finding],
-    rules: RulesConfig,
-) -> _Ending | None:
+    ctx: EvaluationContext, episode: ClinicalEpisode, findings: list[Finding]
+) -> EpisodeEnding | None:
     """Why ``episode`` ends now, if it does; the first reason in this order wins."""
+    state, infusion = ctx.state, ctx.infusion
     for ack in state.acks:
         if ack.alert_id == episode.alert_id and ack.response.not_a_reaction:
             label = ack.response.value.replace("_", " ")
-            return _Ending(f"marked {label} by the nurse", ack.event_time, True, ack.response)
+            return EpisodeEnding(f"marked {label} by the nurse", ack.event_time, True, ack.response)
     if episode.infusion_id != infusion.infusion_id:
-        return _Ending("a new infusion started", infusion.started_at, True)
-    if episode.rule in BACK_PAIN_RULES or episode.rule == "R5":
+        return EpisodeEnding("a new infusion started", infusion.started_at, True)
+    if episode.rule in BACK_PAIN_RULES or episode.rule is Rule.R5:
         for report in state.recent_symptoms:
             if (
                 report.symptom is SymptomKind.BACK_PAIN
                 and report.event_time > episode.onset_time
-                and (report.pain_score or 0) <= rules.pain_bands.resolved_at_or_below
+                and (report.pain_score or 0) <= ctx.rules.pain_bands.resolved_at_or_below
             ):
-                return _Ending(f"pain resolved ({report.pain_score}/10)", report.event_time, True)
+                return EpisodeEnding(
+                    f"pain resolved ({report.pain_score}/10)", report.event_time, True
+                )
     end = infusion.end_fact()
     # Neurological signs outlast the infusion: the nurse ends R3.
-    if episode.rule != "R3" and end is not None and end.event_time >= episode.onset_time:
-        return _Ending(f"infusion {end.status.value}", end.event_time, True)
-    if episode.rule == "R5" and not any(
+    if episode.rule is not Rule.R3 and end is not None and end.event_time >= episode.onset_time:
+        return EpisodeEnding(f"infusion {end.status.value}", end.event_time, True)
+    if episode.rule is Rule.R5 and not any(
         e.alert_id == episode.anchor for e in state.episodes.values()
     ):
-        return _Ending("the back-pain episode ended", episode.onset_time, False)
+        return EpisodeEnding("the back-pain episode ended", episode.onset_time, False)
     if episode.rule in RECOMPUTED_RULES:
-        same_rule = [f for f in findings if f.rule == episode.rule]
+        same_rule = [f for f in findings if f.rule is episode.rule]
         supported = (
             bool(same_rule)
-            if episode.rule == "R8"
+            if episode.rule is Rule.R8
             else any(f.trigger_event_id == episode.trigger_event_id for f in same_rule)
         )
         if not supported:
-            return _Ending("withdrawn: later-arriving events no longer support it",
-                           episode.onset_time, False)  # fmt: skip
+            return EpisodeEnding(
+                "withdrawn: later-arriving events no longer support it", episode.onset_time, False
+            )
     return None
 
 
-def _end_episodes(
-    state: PatientState,
-    infusion: InfusionState,
-    findings: list[Finding],
-    rules: RulesConfig,
-    now: datetime,
-    result: Evaluation,
-) -> None:
+def _end_episodes(ctx: EvaluationContext, findings: list[Finding]) -> None:
     # R5 follows its back-pain episode, so it is judged after the others have ended.
-    for episode in sorted(state.episodes.values(), key=lambda e: e.rule == "R5"):
-        ending = _ending(state, infusion, episode, findings, rules)
+    for episode in sorted(ctx.state.episodes.values(), key=lambda e: e.rule is Rule.R5):
+        ending = _ending(ctx, episode, findings)
         if ending is not None:
-            _close(state, infusion, episode, ending, now, result)
+            _close(ctx, episode, ending)
 
 
-def _close(
-    state: PatientState,
-    infusion: InfusionState,
-    episode: Episode,
-    ending: _Ending,
-    now: datetime,
-    result: Evaluation,
-) -> None:
+def _close(ctx: EvaluationContext, episode: ClinicalEpisode, ending: EpisodeEnding) -> None:
+    """End ``episode``: the end phase repeats its last alert; an R1-R3 reaction is documented."""
+    state = ctx.state
     del state.episodes[episode.rule]
     state.closed_until[f"{episode.infusion_id}:{episode.rule}"] = ending.time
     last = Alert.model_validate(episode.last_alert)
-    result.alerts.append(
+    ctx.result.alerts.append(
         last.model_copy(
             update={
                 "phase": AlertPhase.END,
                 "title": f"Ended, {ending.outcome}: {last.title}"[:200],
                 "event_time": max(ending.time, episode.onset_time),
-                "created_at": now,
+                "created_at": ctx.now,
                 "late_by_min": None,
             }
         )
@@ -248,63 +207,30 @@ def _close(
     if (
         ending.documented
         and episode.rule in REACTION_RULES
-        and episode.infusion_id == (infusion.infusion_id)
+        and episode.infusion_id == ctx.infusion.infusion_id
     ):
-        _document(state, infusion, episode, ending, result)
+        record = reaction_record(state, ctx.infusion, episode, ending)
+        if state.merge_reactions([record]):
+            ctx.result.reactions.append(record)
 
 
-def _document(
-    state: PatientState,
-    infusion: InfusionState,
-    episode: Episode,
-    ending: _Ending,
-    result: Evaluation,
-) -> None:
-    scores = [
-        r.pain_score
-        for r in state.recent_symptoms
-        if r.pain_score is not None
-        and r.symptom is SymptomKind.BACK_PAIN
-        and episode.onset_time <= r.event_time <= ending.time
-    ]
-    peak = max([*scores, episode.peak_pain or 0]) or None
-    record = reaction_record(
-        state,
-        infusion,
-        episode.model_copy(update={"peak_pain": peak}),
-        ending.outcome,
-        ending.time,
-        ending.nurse_response,
-    )
-    if state.merge_reactions([record]):
-        result.reactions.append(record)
-
-
-def _late_by_min(state: PatientState, finding: Finding, rules: RulesConfig) -> float | None:
-    if state.watermark is None:
+def _late_by_min(ctx: EvaluationContext, finding: Finding) -> float | None:
+    watermark = ctx.state.watermark
+    if watermark is None:
         return None
-    lag = state.watermark - finding.onset_time
-    if lag <= rules.timing.grace:
+    lag = watermark - finding.onset_time
+    if lag <= ctx.rules.timing.grace:
         return None
     return round(lag.total_seconds() / 60, 1)
 
 
-def _alert(
-    state: PatientState,
-    infusion: InfusionState,
-    finding: Finding,
-    alert_id: str,
-    phase: AlertPhase,
-    risk: tuple[RiskFactor, ...],
-    rules: RulesConfig,
-    now: datetime,
-) -> Alert:
-    late_by = _late_by_min(state, finding, rules)
+def _alert(ctx: EvaluationContext, finding: Finding, alert_id: str, phase: AlertPhase) -> Alert:
+    late_by = _late_by_min(ctx, finding)
     title = finding.title if late_by is None else f"{finding.title} (late: {late_by:g} min)"
     return Alert(
         alert_id=alert_id,
         phase=phase,
-        patient_ref=state.patient_ref,
+        patient_ref=ctx.state.patient_ref,
         infusion_id=finding.infusion_id,
         rule=finding.rule,
         priority=finding.priority,
@@ -312,25 +238,19 @@ def _alert(
         title=title[:200],
         recommendations=finding.recommendations,
         evidence=finding.evidence,
-        risk_factors=risk,
-        ward=infusion.context.ward,
+        risk_factors=ctx.risk,
+        ward=ctx.infusion.context.ward,
         event_time=finding.onset_time,
-        created_at=now,
-        rules_version=rules.version,
+        created_at=ctx.now,
+        rules_version=ctx.rules.version,
         modifiers=finding.modifiers,
         late_by_min=late_by,
     )
 
 
-def _apply_finding(
-    state: PatientState,
-    infusion: InfusionState,
-    finding: Finding,
-    risk: tuple[RiskFactor, ...],
-    rules: RulesConfig,
-    now: datetime,
-    result: Evaluation,
-) -> None:
+def _apply_finding(ctx: EvaluationContext, finding: Finding) -> None:
+    """Start an episode for ``finding``, or update the open one when the finding brings news."""
+    state = ctx.state
     closed = state.closed_until.get(f"{finding.infusion_id}:{finding.rule}")
     if closed is not None and finding.onset_time <= closed:
         return
@@ -340,32 +260,11 @@ def _apply_finding(
         and finding.anchor_time is not None
         and (finding.anchor_time > episode.onset_time)
     ):
-        _close(state, infusion, episode,
-               _Ending("a further rate increase began a new episode", finding.anchor_time, True),
-               now, result)  # fmt: skip
+        new_step = "a further rate increase began a new episode"
+        _close(ctx, episode, EpisodeEnding(new_step, finding.anchor_time, True))
         episode = None
     if episode is None:
-        alert_id = recommendation_texts.alert_id_for(
-            f"{finding.infusion_id}:{finding.rule}:{finding.trigger_event_id}"
-        )
-        alert = _alert(state, infusion, finding, alert_id, AlertPhase.START, risk, rules, now)
-        state.episodes[finding.rule] = Episode(
-            alert_id=alert_id,
-            rule=finding.rule,
-            infusion_id=finding.infusion_id,
-            onset_time=finding.onset_time,
-            trigger_event_id=finding.trigger_event_id,
-            anchor=finding.anchor,
-            priority=finding.priority,
-            severity=finding.severity,
-            last_alert=alert.model_dump(mode="json"),
-            peak_pain=finding.evidence.pain_score,
-            rate_at_onset_ml_h=finding.rate_at_onset_ml_h,
-            minutes_since_step=finding.minutes_since_step,
-            last_tolerated_rate_ml_h=finding.last_tolerated_rate_ml_h,
-            vitals_at_onset=finding.vitals_at_onset,
-        )
-        result.alerts.append(alert)
+        _start_episode(ctx, finding)
         return
     corrected = (
         finding.trigger_event_id == episode.trigger_event_id and finding.anchor != episode.anchor
@@ -376,7 +275,7 @@ def _apply_finding(
     grown = finding.update_on_severity and finding.severity > episode.severity
     if not (corrected or worse or grown):
         return
-    alert = _alert(state, infusion, finding, episode.alert_id, AlertPhase.UPDATE, risk, rules, now)
+    alert = _alert(ctx, finding, episode.alert_id, AlertPhase.UPDATE)
     if not corrected:
         # A later trigger: the episode keeps its onset and attribution, the alert shows the news.
         alert = alert.model_copy(update={"event_time": finding.onset_time})
@@ -385,7 +284,25 @@ def _apply_finding(
     episode.severity = max(episode.severity, finding.severity)
     episode.last_alert = alert.model_dump(mode="json")
     if corrected:
-        episode.rate_at_onset_ml_h = finding.rate_at_onset_ml_h
-        episode.minutes_since_step = finding.minutes_since_step
-        episode.last_tolerated_rate_ml_h = finding.last_tolerated_rate_ml_h
-    result.alerts.append(alert)
+        episode.facts = episode.facts.attributed_as(finding.facts)
+    ctx.result.alerts.append(alert)
+
+
+def _start_episode(ctx: EvaluationContext, finding: Finding) -> None:
+    alert_id = recommendation_texts.alert_id_for(
+        f"{finding.infusion_id}:{finding.rule}:{finding.trigger_event_id}"
+    )
+    alert = _alert(ctx, finding, alert_id, AlertPhase.START)
+    ctx.state.episodes[finding.rule] = ClinicalEpisode(
+        alert_id=alert_id,
+        rule=finding.rule,
+        infusion_id=finding.infusion_id,
+        onset_time=finding.onset_time,
+        trigger_event_id=finding.trigger_event_id,
+        anchor=finding.anchor,
+        priority=finding.priority,
+        severity=finding.severity,
+        last_alert=alert.model_dump(mode="json"),
+        facts=finding.onset_facts,
+    )
+    ctx.result.alerts.append(alert)

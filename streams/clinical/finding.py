@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from schemas.alerts import AlertPriority, AlertType, Evidence, Recommendation, VitalsEvidence
+from schemas.alerts import AlertPriority, AlertType, Evidence, Recommendation, Rule
+from streams.clinical.reaction_facts import ReactionFacts
 
 PRIORITY_RANK = {AlertPriority.LOW: 0, AlertPriority.MEDIUM: 1, AlertPriority.HIGH: 2}
 PRIORITY_BY_RANK = {rank: priority for priority, rank in PRIORITY_RANK.items()}
 
 #: Rules whose episodes are documented in the reaction ledger when they end.
-REACTION_RULES = frozenset({"R1", "R2", "R3"})
+REACTION_RULES = frozenset({Rule.R1, Rule.R2, Rule.R3})
 #: Rules about back pain whose episodes R5 follows up.
-BACK_PAIN_RULES = frozenset({"R1", "R2"})
+BACK_PAIN_RULES = frozenset({Rule.R1, Rule.R2})
 
 
 def raised(priority: AlertPriority, steps: int) -> AlertPriority:
@@ -24,7 +25,7 @@ def raised(priority: AlertPriority, steps: int) -> AlertPriority:
 class Finding:
     """One rule's conclusion about one trigger (a report, a pump state, an infusion start)."""
 
-    rule: str
+    rule: Rule
     infusion_id: str
     #: Event time of the trigger; the alert's ``event_time``.
     onset_time: datetime
@@ -42,12 +43,15 @@ class Finding:
     update_on_severity: bool = False
     #: A finding anchored after an open episode's onset starts a new episode (R1: a new step).
     anchor_time: datetime | None = None
-    modifiers: tuple[str, ...] = ()
-    #: Facts for the reaction ledger (R1-R3).
-    rate_at_onset_ml_h: float | None = None
-    minutes_since_step: float | None = None
-    last_tolerated_rate_ml_h: float | None = None
-    vitals_at_onset: VitalsEvidence | None = None
+    modifiers: tuple[Rule, ...] = ()
+    #: Facts for the reaction ledger (R1-R3), but for the peak pain: see ``onset_facts``.
+    facts: ReactionFacts = field(default_factory=ReactionFacts)
+
+    @property
+    def onset_facts(self) -> ReactionFacts:
+        """The facts an episode opened by this finding keeps: the peak pain so far is the pain
+        its alert shows."""
+        return self.facts.with_peak_pain(self.evidence.pain_score)
 
     def with_changes(self, **changes: object) -> Finding:
         return replace(self, **changes)  # type: ignore[arg-type]

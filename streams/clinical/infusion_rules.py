@@ -1,29 +1,26 @@
 """Rules fired by the infusion itself (DOMAIN.md §1): R6 renal-function advisory, R7 advice at the
-start of an infusion after a documented reaction, R8 dose rate above limits."""
+start of an infusion after a documented reaction, R8 dose rate above limits. Pure functions of an
+:class:`EvaluationContext`."""
 
 from __future__ import annotations
 
-from schemas.alerts import AlertType, Evidence
+from schemas.alerts import AlertType, Evidence, Rule
 from schemas.clinical_units import rate_ml_h_for_dose_rate
 from schemas.events import PumpStatus, RiskFactor
 from schemas.ivig_products import PRODUCT_LABELS
 from schemas.reactions import ReactionRecord
 from streams.clinical import recommendation_texts
+from streams.clinical.evaluation import EvaluationContext
 from streams.clinical.finding import Finding
-from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import InfusionState, PatientState
 
 RENAL_RISK = frozenset({RiskFactor.RENAL_DISEASE, RiskFactor.DEHYDRATION})
 
 
-def r6_finding(
-    state: PatientState,
-    infusion: InfusionState,
-    risk: tuple[RiskFactor, ...],
-    rules: RulesConfig,
-) -> Finding | None:
+def r6_finding(ctx: EvaluationContext) -> Finding | None:
     """R6: sucrose-containing product, or renal risk with repeated infusions -> assess renal
     function (guidance: "especially with sucrose-containing products")."""
+    state, infusion, risk, rules = ctx.state, ctx.infusion, ctx.risk, ctx.rules
     label = PRODUCT_LABELS[infusion.context.product]
     count = max(len(state.infusions_seen), (infusion.context.prior_infusions or 0) + 1)
     reasons = []
@@ -35,7 +32,7 @@ def r6_finding(
         return None
     start = infusion.facts[0]
     return Finding(
-        rule="R6",
+        rule=Rule.R6,
         infusion_id=infusion.infusion_id,
         onset_time=start.event_time,
         trigger_event_id=start.event_id,
@@ -58,10 +55,11 @@ def confirmed_reactions(state: PatientState, infusion: InfusionState) -> list[Re
     ]
 
 
-def r7_finding(state: PatientState, infusion: InfusionState, rules: RulesConfig) -> Finding | None:
+def r7_finding(ctx: EvaluationContext) -> Finding | None:
     """R7: a new infusion for a patient with a documented reaction -> premedicate, start slower
     and cap below the onset rate, consider a lower concentration."""
-    reactions = confirmed_reactions(state, infusion)
+    infusion, rules = ctx.infusion, ctx.rules
+    reactions = confirmed_reactions(ctx.state, infusion)
     if not reactions:
         return None
     # The reaction at the lowest dose rate bounds the cap.
@@ -77,7 +75,7 @@ def r7_finding(state: PatientState, infusion: InfusionState, rules: RulesConfig)
     )
     start = infusion.facts[0]
     return Finding(
-        rule="R7",
+        rule=Rule.R7,
         infusion_id=infusion.infusion_id,
         onset_time=start.event_time,
         trigger_event_id=start.event_id,
@@ -105,23 +103,20 @@ def r7_finding(state: PatientState, infusion: InfusionState, rules: RulesConfig)
     )
 
 
-def dose_rate_limit(
-    infusion: InfusionState, risk: tuple[RiskFactor, ...], rules: RulesConfig
-) -> tuple[float, str]:
+def dose_rate_limit(ctx: EvaluationContext) -> tuple[float, str]:
     """The lowest applicable limit in mg/kg/min and why it applies."""
-    label = PRODUCT_LABELS[infusion.context.product]
+    label = PRODUCT_LABELS[ctx.infusion.context.product]
     limit, why = label.max_mg_kg_min, f"{label.name} label maximum"
-    if risk and rules.r8.risk_max_mg_kg_min < limit:
-        limit, why = rules.r8.risk_max_mg_kg_min, "limit with risk factors"
+    if ctx.risk and ctx.rules.r8.risk_max_mg_kg_min < limit:
+        limit, why = ctx.rules.r8.risk_max_mg_kg_min, "limit with risk factors"
     return limit, why
 
 
-def r8_finding(
-    infusion: InfusionState, risk: tuple[RiskFactor, ...], rules: RulesConfig
-) -> Finding | None:
+def r8_finding(ctx: EvaluationContext) -> Finding | None:
     """R8: the running dose rate is above the product's label maximum, or above 3.3 mg/kg/min in a
     patient with risk factors -> slow to within limits. One episode per run above the limit."""
-    limit, why = dose_rate_limit(infusion, risk, rules)
+    infusion = ctx.infusion
+    limit, why = dose_rate_limit(ctx)
     context = infusion.context
     run_start = None
     peak = 0.0
@@ -141,12 +136,12 @@ def r8_finding(
         rate_ml_h_for_dose_rate(limit, context.concentration_mg_ml, context.weight_kg), 1
     )
     return Finding(
-        rule="R8",
+        rule=Rule.R8,
         infusion_id=infusion.infusion_id,
         onset_time=run_start.event_time,
         trigger_event_id=run_start.event_id,
         anchor="above-limit",
-        priority=rules.r8.priority,
+        priority=ctx.rules.r8.priority,
         # About the prescription, not the patient's physiology (IHE PCD-04 type SA).
         type=AlertType.ADVISORY,
         title=f"Dose rate {dose_rate:g} mg/kg/min is above the {why} of {limit:g} mg/kg/min",

@@ -5,9 +5,10 @@ infusion's start, not a reaction."""
 
 from __future__ import annotations
 
-from schemas.alerts import AlertType, RecommendationCode
+from schemas.alerts import AlertType, RecommendationCode, Rule
 from schemas.events import InfusionContext, RiskFactor
 from streams.clinical import recommendation_texts
+from streams.clinical.evaluation import EvaluationContext
 from streams.clinical.finding import Finding, raised
 from streams.clinical.rules_file import RulesConfig
 
@@ -21,8 +22,10 @@ def risk_factors(context: InfusionContext, rules: RulesConfig) -> tuple[RiskFact
     return tuple(factors)
 
 
-def apply_r4(finding: Finding, risk: tuple[RiskFactor, ...], rules: RulesConfig) -> Finding:
-    if not risk or (finding.type is AlertType.ADVISORY and finding.rule != "R8"):
+def apply_r4(ctx: EvaluationContext, finding: Finding) -> Finding:
+    """``finding`` as R4 adjusts it for the infusion's risk factors (unchanged without any)."""
+    risk = ctx.risk
+    if not risk or (finding.type is AlertType.ADVISORY and finding.rule is not Rule.R8):
         return finding
     recommendations = []
     for rec in finding.recommendations:
@@ -34,7 +37,7 @@ def apply_r4(finding: Finding, risk: tuple[RiskFactor, ...], rules: RulesConfig)
     if not any(r.code is RecommendationCode.HYDRATE for r in recommendations):
         recommendations.append(recommendation_texts.hydrate_emphasised(risk))
     return finding.with_changes(
-        priority=raised(finding.priority, rules.r4.priority_steps),
+        priority=raised(finding.priority, ctx.rules.r4.priority_steps),
         recommendations=tuple(recommendations),
-        modifiers=(*finding.modifiers, "R4"),
+        modifiers=(*finding.modifiers, Rule.R4),
     )

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.alerts import AlertPriority
+from schemas.validation_errors import problem_lines
 from streams.exceptions import RulesFileError
 
 DEFAULT_RULES_FILE = Path(__file__).with_name("ivig-back-pain.toml")
@@ -148,9 +149,5 @@ def load_rules(path: Path | None = None) -> RulesConfig:
     try:
         return RulesConfig.model_validate(document)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
-            + (f" (got {error['input']!r})" if error["type"] != "missing" else "")
-            for error in exc.errors()
-        ]
+        problems = problem_lines(exc, value=True)
         raise RulesFileError(f"rules file {source}:\n  " + "\n  ".join(problems)) from None

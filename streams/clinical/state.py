@@ -1,18 +1,20 @@
 """Per-patient infusion state: the running infusion, its rate history and recent reports.
 
-Pure data and functions (no Faust, no I/O): the clinical agent loads a
-:class:`PatientState` from its table, applies an event, and stores it back.
+Pure data and functions (no Faust, no I/O): :func:`streams.clinical.step.clinical_step` applies an
+event to a :class:`PatientState` (:func:`apply_event`); the clinical agent loads and stores it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from schemas.alerts import ActionTaken, AlertAck, AlertPriority, VitalsEvidence
+from schemas.alerts import AlertAck
 from schemas.base import event_time_sort_key
 from schemas.events import (
     InfusionCompleted,
@@ -28,6 +30,7 @@ from schemas.events import (
     VitalSigns,
 )
 from schemas.reactions import ReactionRecord
+from streams.clinical.episodes import ClinicalEpisode
 
 #: Event ids remembered per patient for idempotence (an infusion has a few hundred events).
 SEEN_EVENT_IDS_KEPT = 2000
@@ -78,14 +81,25 @@ class PumpFact(BaseModel):
     rate_ml_h: float | None = None
 
 
+def _fact_order(fact: PumpFact) -> tuple[datetime, str]:
+    return event_time_sort_key(fact.event_time, fact.event_id)
+
+
 class InfusionState(BaseModel):
     infusion_id: str
     context: InfusionContext
     #: Pump facts sorted by event time, whatever order they arrived in; the rate history is
-    #: derived from them, so a late event corrects everything after it.
+    #: derived from them, so a late event corrects everything after it. Add with ``add_facts``.
     facts: list[PumpFact]
     #: The last vitals set at or before the start (event time): the pre-infusion baseline.
     baseline_vitals: VitalSigns | None = None
+    #: The rate history, one point per fact: kept up to date by ``add_facts``, rebuilt on load,
+    #: never stored (the table holds the facts alone).
+    _history: list[RatePoint] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._history = []
+        self._update_history_from(0)
 
     @property
     def started_at(self) -> datetime:
@@ -99,12 +113,12 @@ class InfusionState(BaseModel):
         return None
 
     def current_rate_ml_h(self) -> float:
-        history = self.rate_history
+        history = self._history
         return history[-1].rate_ml_h if history else 0.0
 
     def slowed_or_paused_after(self, when: datetime, rate_ml_h: float) -> RatePoint | None:
         """The first pump state after ``when`` that runs slower than ``rate_ml_h`` or is paused."""
-        for point in self.rate_history:
+        for point in self._history:
             if point.event_time <= when:
                 continue
             if point.status is PumpStatus.PAUSED or (
@@ -114,23 +128,15 @@ class InfusionState(BaseModel):
         return None
 
     @property
-    def rate_history(self) -> list[RatePoint]:
-        points: list[RatePoint] = []
-        rate = 0.0
-        for fact in self.facts:
-            if fact.rate_ml_h is not None:
-                rate = fact.rate_ml_h
-            points.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
-        return points
+    def rate_history(self) -> Sequence[RatePoint]:
+        """The pump's state after each fact, in event time (a start or change sets the rate; a
+        pause, stop or completion keeps the last one)."""
+        return self._history
 
     def point_at(self, when: datetime) -> RatePoint | None:
         """The pump's state in force at ``when`` (event time)."""
-        current = None
-        for point in self.rate_history:
-            if point.event_time > when:
-                break
-            current = point
-        return current
+        index = bisect_right(self._history, when, key=lambda point: point.event_time)
+        return self._history[index - 1] if index else None
 
     def is_infusing_at(self, when: datetime) -> bool:
         """Started and not yet stopped or completed at ``when`` (a pause still counts)."""
@@ -142,7 +148,7 @@ class InfusionState(BaseModel):
         when it exceeds the pre-pause rate."""
         steps: list[RateStep] = []
         last_running: float | None = None
-        for point in self.rate_history:
+        for point in self._history:
             if point.status is not PumpStatus.RUNNING:
                 continue
             if last_running is not None and point.rate_ml_h > last_running:
@@ -153,38 +159,24 @@ class InfusionState(BaseModel):
         return steps
 
     def add_facts(self, facts: list[PumpFact]) -> None:
-        self.facts.extend(facts)
-        self.facts.sort(key=lambda f: event_time_sort_key(f.event_time, f.event_id))
+        """Insert ``facts`` in event-time order (after any equal key: arrival order breaks ties)
+        and update the rate history from the first inserted one on."""
+        if not facts:
+            return
+        first = len(self.facts)
+        for fact in facts:
+            index = bisect_right(self.facts, _fact_order(fact), key=_fact_order)
+            self.facts.insert(index, fact)
+            first = min(first, index)
+        self._update_history_from(first)
 
-
-class Episode(BaseModel):
-    """An open alert episode: one stable alert id from its start to its end."""
-
-    alert_id: str
-    rule: str
-    infusion_id: str
-    #: Event time of the event that opened the episode.
-    onset_time: datetime
-    #: The event that opened it (a report, a pump event, the infusion start).
-    trigger_event_id: str
-    #: What the episode is attributed to (R1: the rate step's ``RateStep.key``).
-    anchor: str
-    priority: AlertPriority
-    #: The rule's measure of how bad it is (R1-R3: pain score, R8: dose rate); updates follow it.
-    severity: float = 0.0
-    #: The last alert sent for the episode (JSON): the end phase repeats it.
-    last_alert: dict[str, Any]
-    #: Reaction facts for the ledger (R1-R3).
-    peak_pain: int | None = None
-    rate_at_onset_ml_h: float | None = None
-    minutes_since_step: float | None = None
-    last_tolerated_rate_ml_h: float | None = None
-    vitals_at_onset: VitalsEvidence | None = None
-    #: R5: when the nurse slowed or paused (pump or acknowledgement) and the pain then.
-    action_time: datetime | None = None
-    pain_at_action: int | None = None
-    actions: list[ActionTaken] = []
-    persistence_checked: bool = False
+    def _update_history_from(self, index: int) -> None:
+        del self._history[index:]
+        rate = self._history[-1].rate_ml_h if self._history else 0.0
+        for fact in self.facts[index:]:
+            if fact.rate_ml_h is not None:
+                rate = fact.rate_ml_h
+            self._history.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
 
 
 class PatientState(BaseModel):
@@ -196,8 +188,8 @@ class PatientState(BaseModel):
     vitals: list[VitalSigns] = []
     recent_symptoms: list[SymptomReport] = []
     seen_event_ids: list[str] = []
-    #: Open episodes, by rule (one open episode per rule).
-    episodes: dict[str, Episode] = {}
+    #: Open episodes, by rule (one open episode per rule; the key is the ``Rule`` value).
+    episodes: dict[str, ClinicalEpisode] = {}
     #: Per ``infusion_id:rule``: event time up to which triggers belong to ended episodes.
     closed_until: dict[str, datetime] = {}
     #: Pump facts of an infusion whose start has not arrived (yet): applied when it does.

@@ -1,17 +1,21 @@
 """Rules fired by what the patient reports (DOMAIN.md §1): R1 back pain after a rate increase,
 R2 back pain with abnormal vitals, R3 progressive neurological symptoms, R5 pain that persists
-after slowing. Pure functions over a :class:`PatientState`; episodes are the correlator's job."""
+after slowing. Pure functions of an :class:`EvaluationContext`; episodes are the correlator's
+job."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from schemas.alerts import AlertPriority, AlertType, Evidence, Recommendation
+from schemas.alerts import AlertPriority, AlertType, Evidence, Recommendation, Rule
 from schemas.events import SymptomKind, SymptomReport
 from streams.clinical import recommendation_texts
+from streams.clinical.episodes import ClinicalEpisode
+from streams.clinical.evaluation import EvaluationContext
 from streams.clinical.finding import BACK_PAIN_RULES, Finding
+from streams.clinical.reaction_facts import ReactionFacts
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import Episode, InfusionState, PatientState, RateStep
+from streams.clinical.state import RateStep
 from streams.clinical.vitals_assessment import abnormal_findings, usable_baseline, vitals_evidence
 
 PROGRESSIVE_SIGNS = ("weakness", "numbness", "tingling", "spreading")
@@ -21,11 +25,12 @@ def _minutes(later: datetime, earlier: datetime) -> float:
     return round((later - earlier).total_seconds() / 60, 1)
 
 
-def back_pain_reports(state: PatientState, infusion: InfusionState) -> list[SymptomReport]:
+def back_pain_reports(ctx: EvaluationContext) -> list[SymptomReport]:
     """Back-pain reports (NRS >= 1) made while this infusion was running or paused."""
+    infusion = ctx.infusion
     return [
         r
-        for r in state.recent_symptoms
+        for r in ctx.state.recent_symptoms
         if r.symptom is SymptomKind.BACK_PAIN
         and r.pain_score
         and r.infusion_id in (None, infusion.infusion_id)
@@ -41,17 +46,13 @@ def latest_increase_before(
     return candidates[-1] if candidates else None
 
 
-def r1_findings(
-    state: PatientState,
-    infusion: InfusionState,
-    rules: RulesConfig,
-    reports: list[SymptomReport],
-) -> list[Finding]:
+def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Finding]:
     """R1: back pain within the look-back window after a rate increase -> slow or pause, hydrate,
     analgesic (guidance: "slow or temporarily discontinue the infusion when back pain develops")."""
+    infusion, rules = ctx.infusion, ctx.rules
     steps = infusion.rate_increases()
     context = infusion.context
-    vitals = vitals_evidence(state.latest_vitals)
+    vitals = vitals_evidence(ctx.state.latest_vitals)
     findings = []
     for report in reports:
         step = latest_increase_before(steps, report.event_time, rules.r1.lookback_window)
@@ -72,7 +73,7 @@ def r1_findings(
         recommendations += [recommendation_texts.hydrate(), recommendation_texts.analgesic(())]
         findings.append(
             Finding(
-                rule="R1",
+                rule=Rule.R1,
                 infusion_id=infusion.infusion_id,
                 onset_time=report.event_time,
                 trigger_event_id=report.event_id,
@@ -97,23 +98,21 @@ def r1_findings(
                     vitals=vitals,
                 ),
                 severity=pain,
-                rate_at_onset_ml_h=step.rate_after_ml_h,
-                minutes_since_step=minutes,
-                last_tolerated_rate_ml_h=step.rate_before_ml_h,
-                vitals_at_onset=vitals,
+                facts=ReactionFacts(
+                    rate_at_onset_ml_h=step.rate_after_ml_h,
+                    minutes_since_step=minutes,
+                    last_tolerated_rate_ml_h=step.rate_before_ml_h,
+                    vitals_at_onset=vitals,
+                ),
             )
         )
     return findings
 
 
-def r2_findings(
-    state: PatientState,
-    infusion: InfusionState,
-    rules: RulesConfig,
-    reports: list[SymptomReport],
-) -> list[Finding]:
+def r2_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Finding]:
     """R2: back pain with abnormal vitals (absolute limits or change from the pre-infusion
     baseline) -> pause and notify the prescriber."""
+    state, infusion, rules = ctx.state, ctx.infusion, ctx.rules
     window = timedelta(minutes=rules.r2.vitals_window_min)
     baseline = usable_baseline(infusion.baseline_vitals, infusion.started_at, rules.r2)
     context = infusion.context
@@ -133,7 +132,7 @@ def r2_findings(
         rate = point.rate_ml_h if point is not None else None
         findings.append(
             Finding(
-                rule="R2",
+                rule=Rule.R2,
                 infusion_id=infusion.infusion_id,
                 onset_time=max(report.event_time, vitals.event_time),
                 trigger_event_id=report.event_id,
@@ -159,8 +158,9 @@ def r2_findings(
                     abnormal_vitals=tuple(abnormal),
                 ),
                 severity=pain,
-                rate_at_onset_ml_h=rate,
-                vitals_at_onset=vitals_evidence(vitals),
+                facts=ReactionFacts(
+                    rate_at_onset_ml_h=rate, vitals_at_onset=vitals_evidence(vitals)
+                ),
             )
         )
     return findings
@@ -175,10 +175,11 @@ def neurological_signs(report: SymptomReport) -> tuple[str, ...]:
     return tuple(found)
 
 
-def r3_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig) -> list[Finding]:
+def r3_findings(ctx: EvaluationContext) -> list[Finding]:
     """R3: progressive neurological symptoms during or after the infusion -> pause, clinician
     review, neurology consultation (guidance: consider Guillain-Barre; DOMAIN.md: aseptic
     meningitis when neck stiffness comes with a severe headache)."""
+    state, infusion, rules = ctx.state, ctx.infusion, ctx.rules
     horizon = infusion.started_at + timedelta(hours=rules.r3.after_infusion_start_h)
     findings = []
     for report in state.recent_symptoms:
@@ -200,7 +201,7 @@ def r3_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig
         when = "during" if infusing else "after"
         findings.append(
             Finding(
-                rule="R3",
+                rule=Rule.R3,
                 infusion_id=infusion.infusion_id,
                 onset_time=report.event_time,
                 trigger_event_id=report.event_id,
@@ -220,19 +221,20 @@ def r3_findings(state: PatientState, infusion: InfusionState, rules: RulesConfig
                 ),
                 severity=len(signs),
                 update_on_severity=True,
-                vitals_at_onset=vitals_evidence(state.latest_vitals),
+                facts=ReactionFacts(vitals_at_onset=vitals_evidence(state.latest_vitals)),
             )
         )
     return findings
 
 
 def pain_drop_after(
-    state: PatientState, episode: Episode, until: datetime, meaningful: int
+    ctx: EvaluationContext, episode: ClinicalEpisode, until: datetime
 ) -> SymptomReport | None:
-    """A back-pain report after the action, by ``until``, at least ``meaningful`` points lower."""
+    """A back-pain report after the action, by ``until``, at least a meaningful change lower."""
     assert episode.action_time is not None
     assert episode.pain_at_action is not None
-    for report in state.recent_symptoms:
+    meaningful = ctx.rules.pain_bands.meaningful_change
+    for report in ctx.state.recent_symptoms:
         if (
             report.symptom is SymptomKind.BACK_PAIN
             and episode.action_time < report.event_time <= until
@@ -242,22 +244,22 @@ def pain_drop_after(
     return None
 
 
-def r5_due(episode: Episode, rules: RulesConfig) -> datetime | None:
+def r5_due(episode: ClinicalEpisode, rules: RulesConfig) -> datetime | None:
+    """When R5 checks a back-pain episode: 30 min after the nurse slowed or paused."""
     if episode.rule not in BACK_PAIN_RULES or episode.action_time is None:
         return None
     return episode.action_time + rules.r5.persistence_window
 
 
-def r5_finding(
-    state: PatientState, infusion: InfusionState, episode: Episode, rules: RulesConfig
-) -> Finding | None:
+def r5_finding(ctx: EvaluationContext, episode: ClinicalEpisode) -> Finding | None:
     """R5: no drop of >= 2 NRS points within 30 min of slowing or pausing -> second-line options
     for the clinician (trigger-point injection, dry needling; neuropathic agents; neurology).
     The caller decides the check is due; None when pain eased."""
+    state, rules = ctx.state, ctx.rules
     due = r5_due(episode, rules)
     assert due is not None
     assert episode.action_time is not None
-    if pain_drop_after(state, episode, due, rules.pain_bands.meaningful_change) is not None:
+    if pain_drop_after(ctx, episode, due) is not None:
         return None
     later = [
         r
@@ -277,8 +279,8 @@ def r5_finding(
         recommendations.append(recommendation_texts.neurology_consult(meningism=False))
     shown = f"still {latest}/10" if latest is not None else "not reassessed"
     return Finding(
-        rule="R5",
-        infusion_id=infusion.infusion_id,
+        rule=Rule.R5,
+        infusion_id=ctx.infusion.infusion_id,
         onset_time=due,
         trigger_event_id=f"{episode.alert_id}:r5",
         anchor=episode.alert_id,
@@ -293,7 +295,7 @@ def r5_finding(
             pain_score=latest,
             pain_score_at_action=episode.pain_at_action,
             minutes_since_action=minutes,
-            rate_after_ml_h=infusion.current_rate_ml_h(),
+            rate_after_ml_h=ctx.infusion.current_rate_ml_h(),
             vitals=vitals_evidence(state.latest_vitals),
         ),
         severity=latest or 0,

@@ -19,27 +19,28 @@ from schemas.dead_letters import (
 from schemas.topics import RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
 from streams.ingest.validation import Rejected, validate_raw
 from streams.kafka.transport import raw_topic
-from streams.metrics.families import PipelineMetrics
+from streams.metrics.families import IngestMetrics
 
 log = logging.getLogger(__name__)
 
 
-def register_ingest(app: faust.App, metrics: PipelineMetrics) -> None:
+def register_ingest(app: faust.App, metrics: IngestMetrics) -> None:
     """One ingest agent per raw topic of the registry."""
     for spec in RAW_TOPICS:
         _register_ingest_agent(app, spec, metrics)
 
 
-def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMetrics) -> None:
+def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: IngestMetrics) -> None:
     assert spec.dlq is not None
     validated = raw_topic(app, VALIDATED_TOPIC[spec.name].name)
     dead_letters = raw_topic(app, spec.dlq)
+    flow = metrics.flow
 
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
             started = time.perf_counter()
             message = event.message
-            metrics.events_in.labels(spec.name).inc()
+            flow.events_in.labels(spec.name).inc()
             outcome = validate_raw(spec, message.key, message.value)
             if isinstance(outcome, Rejected):
                 metrics.dead_letters.labels(spec.name, outcome.reason.value).inc()
@@ -50,7 +51,7 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                     message.offset,
                     outcome.reason.value,
                 )
-                metrics.events_out.labels(spec.dlq).inc()
+                flow.events_out.labels(spec.dlq).inc()
                 await dead_letters.send(
                     key=message.key,
                     value=message.value,
@@ -63,10 +64,9 @@ def _register_ingest_agent(app: faust.App, spec: TopicSpec, metrics: PipelineMet
                     ],
                 )
             else:
-                metrics.events_valid.labels(spec.name).inc()
-                metrics.events_out.labels(VALIDATED_TOPIC[spec.name].name).inc()
+                flow.events_out.labels(VALIDATED_TOPIC[spec.name].name).inc()
                 await validated.send(key=outcome.key, value=outcome.value)
-            metrics.processing.labels("ingest").observe(time.perf_counter() - started)
+            flow.processing.labels("ingest").observe(time.perf_counter() - started)
 
     ingest.__name__ = f"ingest_{spec.name.replace('.', '_')}"
     app.agent(raw_topic(app, spec.name), name=ingest.__name__)(ingest)

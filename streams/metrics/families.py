@@ -1,22 +1,30 @@
-"""Prometheus metrics of a worker: a registry passed in, bounded labels, no patient identifiers.
+"""Prometheus metrics of a worker: one container per stage, built once from the worker's one
+registry (``streams/worker.py``) and handed to each stage by ``create_app``; no stage builds
+metrics itself.
 
-Label values come from ``streams/metrics/labels.py`` and the enums of ``schemas/`` only. Every
-metric is listed, with its labels and the stage that populates it, in docs/observability.md.
+One family states each fact, and a label name means one thing in every family. Label values come
+from ``streams/metrics/labels.py``, the enums of ``schemas/`` and the roster's channel names only.
+Every family is listed, with its labels and the stage that writes it, in docs/observability.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from schemas.alerts import AckResponse, AlertPhase, AlertPriority
+from schemas.alerts import AckResponse, ActionTaken, AlertPhase, AlertPriority
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import SymptomKind
-from schemas.topics import CLINICAL_TOPICS, RAW_TOPICS
+from schemas.notifications import DELIVERED_KINDS, NotificationKind
+from schemas.topics import ALERT_ACKS, ALERT_TICKS, ALERTS, CLINICAL_TOPICS, RAW_TOPICS
 from streams.metrics.labels import (
     CLINICAL_RULES,
+    DELIVERY_OUTCOMES,
+    DELIVERY_RESULTS,
     DOSE_RATE_BANDS,
+    LIFECYCLE_IGNORE_REASONS,
     NOT_RUNNING_BAND,
-    PAGE_CHANNELS,
     PAIN_BANDS,
     SKIP_REASONS,
     UNSCORED_BAND,
@@ -26,6 +34,7 @@ from streams.metrics.labels import (
 PREFIX = "pumpstream"
 
 #: Event time -> alert / page, with the targets (alert 1 s, page 6 s; DOMAIN.md §4) as bounds.
+#: Escalation pages count from their due time, so the upper buckets reach minutes.
 LATENCY_BUCKETS_S = (
     0.05,
     0.1,
@@ -44,42 +53,74 @@ LATENCY_BUCKETS_S = (
 )
 #: Time to acknowledge: nurses answer in seconds to tens of minutes.
 ACK_BUCKETS_S = (15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
+#: Topics the alert lifecycle agent reads.
+LIFECYCLE_INPUT_TOPICS = (ALERTS.name, ALERT_ACKS.name, ALERT_TICKS.name)
 
 
-class PipelineMetrics:
-    """The worker's metrics; labels take only topic names, reason codes, rules, priorities,
-    products, configured wards and bands."""
+class FlowMetrics:
+    """The worker's own families: messages read and written per topic, time per message per
+    stage (written by the ingest and clinical agents) and the consumer group's lag (the worker's
+    lag timer)."""
 
-    def __init__(self, registry: CollectorRegistry, wards: WardLabels | None = None) -> None:
-        self.registry = registry
-        self.wards = wards or WardLabels()
-        self._flow_metrics(registry)
-        self._clinical_metrics(registry)
-        self._lifecycle_metrics(registry)
-        self._initialise_known_series()
-
-    def _flow_metrics(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.events_in = Counter(
             f"{PREFIX}_events_in_total", "Messages read, by topic.", ["topic"], registry=registry
         )
         self.events_out = Counter(
             f"{PREFIX}_events_out_total",
-            "Messages written (validated events, dead letters, alerts), by topic.",
+            "Messages written (validated events, dead letters, alerts, reactions), by topic.",
             ["topic"],
             registry=registry,
         )
-        self.events_valid = Counter(
-            f"{PREFIX}_events_valid_total",
-            "Raw messages that passed validation, by raw topic.",
+        self.processing = Histogram(
+            f"{PREFIX}_processing_seconds",
+            "Time to process one message in an agent, by stage.",
+            ["stage"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            f"{PREFIX}_consumer_lag_messages",
+            "Messages on a consumed topic not yet committed by the worker's consumer group.",
             ["topic"],
             registry=registry,
         )
+        self.consumer_lag_errors = Counter(
+            f"{PREFIX}_consumer_lag_errors_total",
+            "Failed consumer-lag measurements (the lag gauge keeps its last value).",
+            registry=registry,
+        )
+        for topic in (*RAW_TOPICS, *CLINICAL_TOPICS):
+            self.events_in.labels(topic.name)
+
+
+class IngestMetrics:
+    """The ingest stage: raw messages it turns into dead letters. (A validated message is
+    ``events_out_total`` of its validated topic: the flow states that fact.)"""
+
+    def __init__(self, registry: CollectorRegistry, flow: FlowMetrics) -> None:
+        #: The worker's flow families, which the ingest agents write too.
+        self.flow = flow
         self.dead_letters = Counter(
             f"{PREFIX}_dead_letters_total",
             "Raw messages sent to a dead-letter topic, by raw topic and reason code.",
             ["topic", "reason"],
             registry=registry,
         )
+        for raw in RAW_TOPICS:
+            for reason in DeadLetterReason:
+                self.dead_letters.labels(raw.name, reason.value)
+
+
+class ClinicalMetrics:
+    """The clinical stage: events it skipped or saw late, infusions, rate changes, symptoms,
+    alerts and their latency, reactions documented. Labels take only topic names, rules,
+    priorities, products, configured wards and bands."""
+
+    def __init__(self, registry: CollectorRegistry, flow: FlowMetrics, wards: WardLabels) -> None:
+        #: The worker's flow families, which the clinical agent writes too.
+        self.flow = flow
+        self.wards = wards
         self.skipped = Counter(
             f"{PREFIX}_skipped_events_total",
             "Messages on a validated topic that failed validation there and were skipped.",
@@ -104,26 +145,6 @@ class PipelineMetrics:
             ["rule"],
             registry=registry,
         )
-        self.processing = Histogram(
-            f"{PREFIX}_processing_seconds",
-            "Time to process one message in an agent, by stage.",
-            ["stage"],
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-            registry=registry,
-        )
-        self.consumer_lag = Gauge(
-            f"{PREFIX}_consumer_lag_messages",
-            "Messages on a consumed topic not yet committed by the worker's consumer group.",
-            ["topic"],
-            registry=registry,
-        )
-        self.consumer_lag_errors = Counter(
-            f"{PREFIX}_consumer_lag_errors_total",
-            "Failed consumer-lag measurements (the lag gauge keeps its last value).",
-            registry=registry,
-        )
-
-    def _clinical_metrics(self, registry: CollectorRegistry) -> None:
         self.alerts = Counter(
             f"{PREFIX}_alerts_total",
             "Alerts produced, by rule, priority, phase and ward.",
@@ -162,26 +183,59 @@ class PipelineMetrics:
             ["band", "ward"],
             registry=registry,
         )
+        self._initialise_known_series()
 
-    def _lifecycle_metrics(self, registry: CollectorRegistry) -> None:
-        """Populated once the alert lifecycle and notifier land (docs/observability.md)."""
-        self.pages = Counter(
-            f"{PREFIX}_pages_total",
-            "Notifications sent to nurses, by priority and channel.",
-            ["priority", "channel"],
+    def _initialise_known_series(self) -> None:
+        """Zeros for the label sets known up front (why: :class:`WorkerMetrics`)."""
+        for clinical in CLINICAL_TOPICS:
+            self.duplicates.labels(clinical.name)
+            for reason in SKIP_REASONS:
+                self.skipped.labels(clinical.name, reason)
+        for ward in self.wards.values:
+            for band in (*(b for b, _ in DOSE_RATE_BANDS), NOT_RUNNING_BAND):
+                self.back_pain_reports.labels(band, ward)
+            for band in (*(b for b, _ in PAIN_BANDS), UNSCORED_BAND):
+                self.symptom_reports.labels(SymptomKind.BACK_PAIN.value, band, ward)
+            for rule in CLINICAL_RULES:
+                for priority in AlertPriority:
+                    self.alerts.labels(rule, priority.value, AlertPhase.START.value, ward)
+        for rule in CLINICAL_RULES:
+            for priority in AlertPriority:
+                self.event_to_alert.labels(rule, priority.value)
+
+
+class AlertingMetrics:
+    """The alerting stage: lifecycle transitions, nurse responses, escalations still open, time
+    to acknowledge, and each channel's delivery attempts, pages and page latency.
+
+    ``channel`` is always the roster's name of a ``[channels.*]`` entry (operator-configured and
+    bounded) and ``channel_type`` its ``type`` (``webhook``, ``alertmanager``, ``hl7-mllp``).
+    """
+
+    def __init__(
+        self, registry: CollectorRegistry, channel_types: Mapping[str, str] | None = None
+    ) -> None:
+        #: Roster channel name -> channel type; their series are exported as zeros from start-up.
+        self.channel_types = dict(channel_types or {})
+        self.notifications = Counter(
+            f"{PREFIX}_alert_notifications_total",
+            "Episode transitions the alert lifecycle emitted (start, update, escalate, response, "
+            "end), by rule and priority.",
+            ["rule", "priority", "kind"],
             registry=registry,
         )
-        self.event_to_page = Histogram(
-            f"{PREFIX}_event_to_page_seconds",
-            "Wall-clock time from the triggering event's event time to the page leaving.",
-            ["priority"],
-            buckets=LATENCY_BUCKETS_S,
+        self.lifecycle_ignored = Counter(
+            f"{PREFIX}_alert_lifecycle_ignored_total",
+            "Lifecycle inputs not applied: unchanged (re-delivery, immaterial update, unknown "
+            "alert) or invalid, by topic.",
+            ["topic", "reason"],
             registry=registry,
         )
-        self.escalations = Counter(
-            f"{PREFIX}_escalations_total",
-            "Alerts escalated because nobody acknowledged them in time.",
-            ["rule", "priority"],
+        self.nurse_responses = Counter(
+            f"{PREFIX}_nurse_responses_total",
+            "Nurse responses applied to open episodes (true/false positive: the alarm-fatigue "
+            "signal), with the action taken.",
+            ["rule", "response", "action_taken"],
             registry=registry,
         )
         self.open_escalations = Gauge(
@@ -197,98 +251,72 @@ class PipelineMetrics:
             buckets=ACK_BUCKETS_S,
             registry=registry,
         )
-        self.nurse_responses = Counter(
-            f"{PREFIX}_nurse_responses_total",
-            "Nurse responses to alerts (true/false positive: the alarm-fatigue signal).",
-            ["rule", "response"],
-            registry=registry,
-        )
-
-    def _initialise_known_series(self) -> None:
-        """Export zeros for the label sets known up front, so rates and ratios start at 0
-        rather than being absent, and a first event shows in ``increase()`` (Prometheus'
-        instrumentation guidance). Only bounded, small products of label values."""
-        for raw in RAW_TOPICS:
-            self.events_in.labels(raw.name)
-            self.events_valid.labels(raw.name)
-            for dlq_reason in DeadLetterReason:
-                self.dead_letters.labels(raw.name, dlq_reason.value)
-        for clinical in CLINICAL_TOPICS:
-            self.events_in.labels(clinical.name)
-            self.duplicates.labels(clinical.name)
-            for reason in SKIP_REASONS:
-                self.skipped.labels(clinical.name, reason)
-        for ward in self.wards.values:
-            for band in (*(b for b, _ in DOSE_RATE_BANDS), NOT_RUNNING_BAND):
-                self.back_pain_reports.labels(band, ward)
-            for band in (*(b for b, _ in PAIN_BANDS), UNSCORED_BAND):
-                self.symptom_reports.labels(SymptomKind.BACK_PAIN.value, band, ward)
-            for rule in CLINICAL_RULES:
-                for priority in AlertPriority:
-                    self.alerts.labels(rule, priority.value, AlertPhase.START.value, ward)
-        for priority in AlertPriority:
-            self.event_to_page.labels(priority.value)
-            self.open_escalations.labels(priority.value)
-            self.time_to_acknowledge.labels(priority.value)
-            for channel in PAGE_CHANNELS:
-                self.pages.labels(priority.value, channel)
-            for rule in CLINICAL_RULES:
-                self.escalations.labels(rule, priority.value)
-                self.event_to_alert.labels(rule, priority.value)
-        for rule in CLINICAL_RULES:
-            for response in AckResponse:
-                self.nurse_responses.labels(rule, response.value)
-
-
-#: Event -> page delivered: IEC 60601-1-8 asks the maker to measure distributed-alarm delays;
-#: the target here is p99 <= 5 s from alert to page (DOMAIN.md §4), so buckets span 10 ms-120 s.
-PAGE_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
-
-
-class AlertingMetrics:
-    """Metrics of the alert lifecycle, delivery channels and nurse station (bounded labels:
-    channel names from the roster file, kinds, priorities, responses, outcomes)."""
-
-    def __init__(
-        self, registry: CollectorRegistry, pipeline: PipelineMetrics | None = None
-    ) -> None:
-        #: The worker's metrics, whose lifecycle series (pages, escalations, acknowledgements)
-        #: the alerting stage feeds (docs/observability.md); None in channel-only tests.
-        self.pipeline = pipeline
-        self.notifications = Counter(
-            f"{PREFIX}_alert_notifications_total",
-            "Alert episode transitions emitted by the lifecycle, by kind and priority.",
-            ["kind", "priority"],
-            registry=registry,
-        )
-        self.lifecycle_ignored = Counter(
-            f"{PREFIX}_alert_lifecycle_ignored_total",
-            "Inputs that changed no episode (re-delivery, immaterial update, unknown alert).",
-            ["input"],
-            registry=registry,
-        )
-        self.responses = Counter(
-            f"{PREFIX}_alert_responses_total",
-            "Nurse responses applied to open episodes (true/false positive feed alarm fatigue).",
-            ["response", "action_taken"],
-            registry=registry,
-        )
         self.delivery_attempts = Counter(
             f"{PREFIX}_page_delivery_attempts_total",
-            "Delivery attempts per channel and result (ok, error).",
+            "Attempts to hand a channel's peer a message (one POST or MLLP exchange), by result.",
             ["channel", "result"],
             registry=registry,
         )
-        self.deliveries = Counter(
+        self.page_deliveries = Counter(
             f"{PREFIX}_page_deliveries_total",
-            "Notifications per channel and final outcome (delivered, failed, rejected).",
-            ["channel", "outcome"],
+            "Pages handed to a channel, by priority and final outcome (delivered, failed, "
+            "rejected).",
+            ["channel", "channel_type", "priority", "outcome"],
             registry=registry,
         )
-        self.page_latency = Histogram(
-            f"{PREFIX}_page_latency_seconds",
-            "From the triggering event (alert report, escalation due time) to the page delivered.",
-            ["channel", "kind"],
-            buckets=PAGE_LATENCY_BUCKETS,
+        self.event_to_page = Histogram(
+            f"{PREFIX}_event_to_page_seconds",
+            "Wall-clock time from the page's triggering event (the alert's event, an escalation's "
+            "due time) to the page delivered, by channel, priority and notification kind.",
+            ["channel", "priority", "kind"],
+            buckets=LATENCY_BUCKETS_S,
             registry=registry,
         )
+        self._initialise_known_series()
+
+    def _initialise_known_series(self) -> None:
+        """Zeros for the label sets known up front (why: :class:`WorkerMetrics`)."""
+        for topic in LIFECYCLE_INPUT_TOPICS:
+            for ignored in LIFECYCLE_IGNORE_REASONS:
+                self.lifecycle_ignored.labels(topic, ignored)
+        for priority in AlertPriority:
+            self.open_escalations.labels(priority.value)
+            self.time_to_acknowledge.labels(priority.value)
+            for rule in CLINICAL_RULES:
+                for kind in NotificationKind:
+                    self.notifications.labels(rule, priority.value, kind.value)
+        for rule in CLINICAL_RULES:
+            for response in AckResponse:
+                for action in ActionTaken:
+                    self.nurse_responses.labels(rule, response.value, action.value)
+        for channel, channel_type in self.channel_types.items():
+            for result in DELIVERY_RESULTS:
+                self.delivery_attempts.labels(channel, result)
+            for priority in AlertPriority:
+                for outcome in DELIVERY_OUTCOMES:
+                    self.page_deliveries.labels(channel, channel_type, priority.value, outcome)
+                for kind in DELIVERED_KINDS:
+                    self.event_to_page.labels(channel, priority.value, kind.value)
+
+
+class WorkerMetrics:
+    """Every family of one worker, built once from its registry: the worker's flow and one
+    container per stage, which ``create_app`` hands to that stage.
+
+    Label sets known up front are exported as zeros (each container's
+    ``_initialise_known_series``), so rates and ratios start at 0 rather than being absent, and
+    a first event shows in ``increase()`` (Prometheus' instrumentation guidance). Only bounded,
+    small products of label values.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        wards: WardLabels | None = None,
+        channel_types: Mapping[str, str] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.flow = FlowMetrics(registry)
+        self.ingest = IngestMetrics(registry, self.flow)
+        self.clinical = ClinicalMetrics(registry, self.flow, wards or WardLabels())
+        self.alerting = AlertingMetrics(registry, channel_types)

@@ -1,18 +1,20 @@
 """The closed vocabularies metric labels may take: bands, wards, rules, and the allow-list.
 
-Every label value a worker exports comes from here or from a ``StrEnum`` of ``schemas/``, never
-from an event's free text or an id: labels are unbounded otherwise, and an id in a label is a
-patient identifier in a monitoring system that nurses' confidentiality rules do not cover.
+Every label value a worker exports comes from here, from a ``StrEnum`` of ``schemas/`` or from
+the roster's channel names (operator-configured, bounded), never from an event's free text or an
+id: labels are unbounded otherwise, and an id in a label is a patient identifier in a monitoring
+system that nurses' confidentiality rules do not cover.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from schemas.alerts import AckResponse, AlertPhase, AlertPriority
+from schemas.alerts import AckResponse, ActionTaken, AlertPhase, AlertPriority
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import SymptomKind
 from schemas.ivig_products import IvigProduct
+from schemas.notifications import NotificationKind
 from schemas.topics import ALL_TOPICS
 
 #: Dose-rate bands in mg/kg/min, (label, upper bound exclusive). The cut points are the titration
@@ -50,8 +52,13 @@ PROCESSING_STAGES = ("ingest", "clinical")
 SKIP_REASONS = ("invalid_on_validated_topic",)
 CLINICAL_RULES = tuple(f"R{n}" for n in range(1, 9))
 TECHNICAL_RULES = tuple(f"T{n}" for n in range(100))
-#: Lifecycle: the channel a page went out on (notifier, issue 5).
-PAGE_CHANNELS = ("webhook", "alertmanager", "hl7_mllp", "nurse_station")
+#: Alerting: one attempt to reach a channel's peer, and a page's final outcome on a channel
+#: (``streams/alerting/channels/delivery.py``'s ``DeliveryOutcome``; a unit test keeps them equal).
+DELIVERY_RESULTS = ("ok", "error")
+DELIVERY_OUTCOMES = ("delivered", "failed", "rejected")
+#: Why the alert lifecycle did not apply an input: it changed nothing (re-delivery, immaterial
+#: update, unknown alert), or it failed validation on a topic only validated messages reach.
+LIFECYCLE_IGNORE_REASONS = ("unchanged", "invalid_on_validated_topic")
 
 
 def dose_rate_band(dose_rate_mg_kg_min: float | None) -> str:
@@ -86,12 +93,18 @@ class WardLabels:
         return (*self.wards, OTHER_WARD)
 
 
-def allowed_label_values(wards: WardLabels) -> dict[str, frozenset[str]]:
-    """Every value each label name may take (the test holds a live scrape against this)."""
+def allowed_label_values(
+    wards: WardLabels, channel_types: Mapping[str, str] | None = None
+) -> dict[str, frozenset[str]]:
+    """Every value each label name may take, for a worker with these metric wards and roster
+    channels (name -> type); the tests hold live scrapes against this."""
     topics = frozenset(t.name for t in ALL_TOPICS)
+    channels = channel_types or {}
     return {
         "topic": topics,
-        "reason": frozenset(r.value for r in DeadLetterReason) | frozenset(SKIP_REASONS),
+        "reason": frozenset(r.value for r in DeadLetterReason)
+        | frozenset(SKIP_REASONS)
+        | frozenset(LIFECYCLE_IGNORE_REASONS),
         "stage": frozenset(PROCESSING_STAGES),
         "rule": frozenset((*CLINICAL_RULES, *TECHNICAL_RULES, "other")),
         "priority": frozenset(p.value for p in AlertPriority),
@@ -105,5 +118,10 @@ def allowed_label_values(wards: WardLabels) -> dict[str, frozenset[str]]:
         "symptom": frozenset(s.value for s in SymptomKind),
         "direction": frozenset(RATE_CHANGE_DIRECTIONS),
         "response": frozenset(r.value for r in AckResponse),
-        "channel": frozenset(PAGE_CHANNELS),
+        "action_taken": frozenset(a.value for a in ActionTaken),
+        "kind": frozenset(k.value for k in NotificationKind),
+        "result": frozenset(DELIVERY_RESULTS),
+        "outcome": frozenset(DELIVERY_OUTCOMES),
+        "channel": frozenset(channels),
+        "channel_type": frozenset(channels.values()),
     }

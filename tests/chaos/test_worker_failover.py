@@ -12,10 +12,20 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas.alerts import Alert, AlertPhase
+from schemas.topics import (
+    ALERT_ACKS,
+    ALERTS,
+    CLINICAL_TIMER,
+    CLINICAL_TOPICS,
+    RAW_TOPICS,
+    REACTIONS,
+)
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.lag import wait_until_caught_up
+from streams.kafka.reading import read_topic
 from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration
@@ -71,8 +81,16 @@ async def test_alerts_survive_a_worker_leaving_mid_stream(
         topics, "alerts", every_reaction_has_its_final_evidence, timeout_s=90
     )
     assert every_reaction_has_its_final_evidence(records), "a reaction lost the leaver's state"
-    await asyncio.sleep(3)  # anything more the survivor would send (a second episode) lands now
-    alerts = _r1(await read_until(topics, "alerts", lambda rs: False, timeout_s=2))
+    # Anything more the survivor would send (a second episode) comes from input it has not
+    # committed yet; Faust flushes what it sends before it commits. Once the group has caught up
+    # on every topic it reads, all of it is on the alerts topic: read that to its end.
+    consumed = [
+        t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
+    ]
+    assert await wait_until_caught_up(topics, "pumpstream", consumed, timeout_s=60), (
+        "the survivor did not catch up"
+    )
+    alerts = _r1(await read_topic(topics, ALERTS.name))
     by_patient: dict[str, set[str]] = {}
     for alert in alerts:
         by_patient.setdefault(alert.patient_ref, set()).add(alert.alert_id)

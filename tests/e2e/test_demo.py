@@ -75,7 +75,13 @@ def test_ctrl_c_stops_everything_without_a_traceback(tmp_path: Path) -> None:
         seen += line
     assert "worker ready" in seen, seen
     broker_port = int(re.search(r"on 127\.0\.0\.1:(\d+)", seen).group(1))  # type: ignore[union-attr]
-    time.sleep(2)  # let the simulator start publishing
+    publishing = re.compile(r"^t\+ *[\d.]+ min ", re.MULTILINE)  # "t+  0.0 min  pt-... start"
+    while not publishing.search(seen) and time.monotonic() < deadline:  # interrupt mid-publishing
+        line = proc.stdout.readline().decode()
+        if not line:
+            break
+        seen += line
+    assert publishing.search(seen), seen
 
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.alerting.roster import RosterError
+from streams.alerting.roster import RosterError, load_roster
 from streams.app import create_app
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.clinical.rules_file import load_rules
 from streams.exceptions import SettingsError
-from streams.metrics.families import PipelineMetrics
+from streams.metrics.families import WorkerMetrics
+from streams.metrics.labels import WardLabels
 from streams.settings import load_settings
 from tests.support.alerting import write_roster
 
@@ -49,8 +50,15 @@ def bootstrap(broker: EmbeddedBroker) -> str:
 
 
 def _agents(tmp_path: Path, bootstrap: str, **overrides: object) -> set[str]:
+    """Build the app as ``run_worker`` does (roster read first, metrics built once)."""
     settings = load_settings(data_dir=tmp_path, **overrides)
-    app = create_app(settings, bootstrap, PipelineMetrics(CollectorRegistry()), load_rules())
+    roster = load_roster(settings.alerting_config) if settings.alerting_config else None
+    metrics = WorkerMetrics(
+        CollectorRegistry(),
+        WardLabels(settings.metrics_ward_names),
+        roster.channel_types if roster else None,
+    )
+    app = create_app(settings, bootstrap, metrics, load_rules(), roster)
     return {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()}
 
 

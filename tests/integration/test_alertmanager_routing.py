@@ -6,24 +6,24 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from schemas.alerts import AckResponse, AlertAck, AlertPriority
 from schemas.topics import ALERT_ACKS, ALERTS
-from streams.cli.local.child_process import spawn, terminate
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
 from tests.support.alerting import WebhookReceiver, live_alert, wait_for, write_roster
+from tests.support.alertmanager_process import LocalAlertmanager
 from tests.support.kafka_client import produce
 
 pytestmark = pytest.mark.integration
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 AMTOOL = shutil.which("amtool")
 
 AM_CONFIG = """
@@ -53,40 +53,14 @@ async def webhook() -> AsyncIterator[WebhookReceiver]:
 
 
 @pytest.fixture
-async def alertmanager(tmp_path: Path, webhook: WebhookReceiver) -> AsyncIterator[str]:
+def alertmanager(tmp_path: Path, webhook: WebhookReceiver) -> Iterator[str]:
     """Debian's Alertmanager on a free loopback port, with a throwaway data directory."""
-    assert ALERTMANAGER, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
     assert AMTOOL, "run scripts/install-system-deps.sh (prometheus-alertmanager)"
-    config = tmp_path / "alertmanager.yml"
-    config.write_text(AM_CONFIG.format(webhook_port=webhook.port), encoding="utf-8")
-    subprocess.run([AMTOOL, "check-config", str(config)], check=True, capture_output=True)
-    port = free_port()
-    process = spawn(
-        [
-            ALERTMANAGER,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        log_path=tmp_path / "alertmanager.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(f"{url}/-/ready") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError(f"Alertmanager not ready; see {tmp_path / 'alertmanager.log'}")
-        yield url
-    finally:
-        terminate(process, grace_s=5)
+    config = yaml.safe_load(AM_CONFIG.format(webhook_port=webhook.port))
+    with LocalAlertmanager(config, tmp_path / "alertmanager") as running:
+        check = [AMTOOL, "check-config", str(running.config_path)]
+        subprocess.run(check, check=True, capture_output=True)
+        yield f"http://{running.address}"
 
 
 async def _am_alerts(url: str) -> list[dict[str, Any]]:

@@ -36,7 +36,8 @@ from streams.clinical.state import ClinicalEventModel
 from streams.kafka.admin import ensure_topics
 from streams.kafka.lag import wait_until_caught_up
 from tests.conftest import TEST_PARTITIONS
-from tests.support.clinical_scenarios import SCENARIOS, Outcome, Patient, scenario_params
+from tests.support.clinical_scenarios import SCENARIOS, Outcome, scenario_params
+from tests.support.events import Patient
 from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration
@@ -106,7 +107,7 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TableRun]:
             run_dir,
             env={
                 "PUMPSTREAM_TOPIC_PARTITIONS": str(TEST_PARTITIONS),
-                "PUMPSTREAM_WEB_PORT": str(free_port()),
+                "PUMPSTREAM_METRICS_PORT": str(free_port()),
                 "PUMPSTREAM_DATA_DIR": str(run_dir / "data"),
                 "PUMPSTREAM_COMMIT_INTERVAL_S": "0.2",
                 # Events are dated in the past: keep the wall-clock R5 timer out of this table

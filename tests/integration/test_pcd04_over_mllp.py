@@ -7,14 +7,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.alerts import AlertPhase
 from schemas.topics import ALERTS
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
+from streams.metrics.labels import WardLabels, allowed_label_values
 from tests.support.alerting import MllpPeer, live_alert, wait_for, write_roster
 from tests.support.kafka_client import produce
+from tests.support.metrics_scrape import label_violations, value
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,9 @@ async def test_peer_receives_start_escalate_and_end_of_one_episode(
     peer = await MllpPeer(free_port()).start()
     metrics_port = free_port()
     try:
-        start_worker(**_env(tmp_path, peer.port, high_s=2), PUMPSTREAM_WEB_PORT=str(metrics_port))
+        start_worker(
+            **_env(tmp_path, peer.port, high_s=2), PUMPSTREAM_METRICS_PORT=str(metrics_port)
+        )
         alert = live_alert("episode-1")
         await produce(topics, ALERTS.name, alert.model_dump_json().encode(), b"pt-1")
         await wait_for(lambda: len(peer.received) >= 2, 30, "start and escalate at the peer")
@@ -57,13 +60,19 @@ async def test_peer_receives_start_escalate_and_end_of_one_episode(
         placer_ids = {m.split("\r")[3].split("|")[2] for m in peer.received}
         assert placer_ids == {"episode-1^PUMPSTREAM"}, "one alert id across the phases"
 
-        samples = await _metric_samples(metrics_port)
-        assert samples[("pumpstream_page_deliveries_total", "acm", "delivered")] == 3
+        text = await _scrape(metrics_port)
+        pages = {"channel": "acm", "channel_type": "hl7-mllp", "priority": "high"}
+        assert value(text, "pumpstream_page_deliveries_total", **pages, outcome="delivered") == 3
+        assert value(text, "pumpstream_page_deliveries_total", outcome="failed") == 0
         for kind in ("start", "escalate", "end"):
-            count = samples[("pumpstream_page_latency_seconds_count", "acm", kind)]
+            count = value(text, "pumpstream_event_to_page_seconds_count", channel="acm", kind=kind)
             assert count == 1, f"one latency observation for the {kind} page"
-        # The operator-facing series the dashboards read (docs/observability.md).
-        assert samples[("pumpstream_pages_total", "hl7_mllp", "")] == 3
+        assert (
+            value(text, "pumpstream_page_delivery_attempts_total", channel="acm", result="ok") == 3
+        )
+        # Roster channel names are label values: the scrape stays on this roster's allow-list.
+        allowed = allowed_label_values(WardLabels(), {"acm": "hl7-mllp"})
+        assert label_violations(text, allowed, forbidden=("pt-",)) == []
     finally:
         await peer.stop()
 
@@ -96,17 +105,9 @@ async def test_peer_down_then_back_gets_each_message_once(
         await peer.stop()
 
 
-async def _metric_samples(port: int) -> dict[tuple[str, str, str], float]:
-    """The worker's alerting samples by (name, channel, kind or outcome)."""
+async def _scrape(port: int) -> str:
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"http://127.0.0.1:{port}/metrics") as response,
     ):
-        text = await response.text()
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if "channel" in sample.labels:
-                kind = sample.labels.get("kind") or sample.labels.get("outcome", "")
-                found[(sample.name, sample.labels["channel"], kind)] = sample.value
-    return found
+        return await response.text()

@@ -14,7 +14,7 @@ from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_TOP
 from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS, SYMPTOMS_RAW
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.lag import wait_until_caught_up
-from tests.support.events import back_pain, rate_changed, started
+from tests.support.events import Patient
 from tests.support.kafka_client import produce, read_until
 
 pytestmark = pytest.mark.integration
@@ -39,14 +39,11 @@ def _has_final_evidence(records: Records) -> bool:
 
 
 async def _send_reacting_infusion(bootstrap: str, patient: str) -> None:
+    p = Patient(patient)
     key = patient.encode()
-    for event in (
-        started(patient),
-        rate_changed(patient, 30, 84.0),
-        rate_changed(patient, 60, 168.0),
-    ):
+    for event in (p.start(), p.rate(30, 84.0), p.rate(60, 168.0)):
         await produce(bootstrap, PUMP_EVENTS_RAW.name, _raw(event), key)
-    await produce(bootstrap, SYMPTOMS_RAW.name, _raw(back_pain(patient, 78, 6)), key)
+    await produce(bootstrap, SYMPTOMS_RAW.name, _raw(p.pain(78, 6)), key)
 
 
 async def test_back_pain_after_rate_increase_gives_r1_alert(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from streams.metrics.families import PipelineMetrics
+from streams.metrics.families import WorkerMetrics
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def test_alert_rules_route_to_operators_and_carry_no_patient_label() -> None:
 
 def test_rules_use_only_metrics_the_worker_exports() -> None:
     registry = CollectorRegistry()
-    PipelineMetrics(registry)
+    WorkerMetrics(registry)
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"]}
     exported = {
         family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]

@@ -1,6 +1,7 @@
-"""The pipeline on the embedded broker fed by the demo's infusions, scraped by Debian's
-Prometheus on loopback with the project's rules: every dashboard panel's query returns data, and
-stopping the worker fires PumpstreamWorkerDown, which Alertmanager routes to the operators."""
+"""The pipeline on the embedded broker fed by the demo's infusions, paging a webhook channel of
+its on-call roster, scraped by Debian's Prometheus on loopback with the project's rules: every
+dashboard panel's query returns data, and stopping the worker fires PumpstreamWorkerDown, which
+Alertmanager routes to the operators."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import yaml
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.prometheus import LocalPrometheus, scrape_config
 from streams.cli.local.worker_process import WorkerProcess
+from tests.support.alerting import WebhookReceiver as PageReceiver
+from tests.support.alerting import write_roster
 from tests.support.alertmanager_process import (
     WebhookReceiver,
     alertmanager_test_config,
@@ -64,7 +67,26 @@ async def test_dashboards_have_data_and_a_stopped_worker_pages_operators(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    worker = start_worker(PUMPSTREAM_WEB_PORT=str(port), PUMPSTREAM_METRICS_LAG_INTERVAL_S="1")
+    pages = await PageReceiver(free_port()).start()
+    # A roster channel, so the per-channel page panels have series (and the demo's alert a page).
+    pager = f'[channels.pager]\ntype = "webhook"\nurl = "http://127.0.0.1:{pages.port}/pages"\n'
+    roster = write_roster(tmp_path / "roster.toml", channels=["pager"], extra=pager)
+    try:
+        worker = start_worker(
+            PUMPSTREAM_METRICS_PORT=str(port),
+            PUMPSTREAM_METRICS_LAG_INTERVAL_S="1",
+            PUMPSTREAM_ALERTING_CONFIG=str(roster),
+            PUMPSTREAM_NURSE_STATION_PORT="0",
+        )
+        await _scrape_the_pipeline(topics, port, worker, webhook, tmp_path)
+        assert [path for path, _, _ in pages.received], "the demo's alert was paged"
+    finally:
+        await pages.stop()
+
+
+async def _scrape_the_pipeline(
+    topics: str, port: int, worker: WorkerProcess, webhook: WebhookReceiver, tmp_path: Path
+) -> None:
     am_config = alertmanager_test_config(ROOT / "deploy/alertmanager/alertmanager.yml", webhook.url)
     with running_alertmanager(am_config, tmp_path / "alertmanager") as alertmanager:
         config = scrape_config(
@@ -103,6 +125,7 @@ async def _every_panel_has_data(prometheus: LocalPrometheus) -> None:
         'pumpstream:dead_letters:rate5m{topic="pump.events.raw"}',
         'pumpstream:back_pain_reports:increase1h{band="4-6"}',
         'pumpstream:alerts:increase1h{rule="R1"}',
+        'pumpstream_page_deliveries_total{channel="pager", outcome="delivered"}',
         'up{job="pumpstream-worker"}',
     ):
         assert await eventually(lambda e=expr: positive(e), bool, timeout_s=15), (

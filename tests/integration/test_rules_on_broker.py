@@ -20,7 +20,7 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.clinical.rules_file import DEFAULT_RULES_FILE
 from streams.clinical.state import ClinicalEventModel
 from streams.exceptions import WorkerNotReady
-from tests.support.clinical_scenarios import Patient
+from tests.support.events import Patient
 from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from streams.alerting.channels.webhook import IDEMPOTENCY_HEADER, post_notificat
 from streams.alerting.lifecycle import on_alert
 from streams.alerting.roster import parse_roster
 from streams.cli.local.embedded_broker import free_port
-from streams.metrics.families import AlertingMetrics
+from streams.metrics.families import AlertingMetrics, WorkerMetrics
 from tests.support.alerting import T0, make_alert, roster_toml
 
 pytestmark = pytest.mark.integration
@@ -68,6 +68,14 @@ def _channel(port: int) -> WebhookChannel:
     )
 
 
+def _metrics() -> AlertingMetrics:
+    return WorkerMetrics(CollectorRegistry(), channel_types={"pager": "webhook"}).alerting
+
+
+def _attempts(metrics: AlertingMetrics, result: str) -> float:
+    return metrics.delivery_attempts.labels("pager", result)._value.get()
+
+
 @pytest.mark.parametrize(
     ("failures", "status", "outcome", "attempts"),
     [
@@ -86,7 +94,7 @@ async def test_webhook_retries_only_what_may_succeed(
     port = free_port()
     receiver = FlakyReceiver(failures, status)
     runner = await _serve(receiver, port)
-    metrics = AlertingMetrics(CollectorRegistry())
+    metrics = _metrics()
     try:
         result = await deliver_with_retries(
             "pager",
@@ -99,7 +107,8 @@ async def test_webhook_retries_only_what_may_succeed(
         await runner.cleanup()
     assert result is outcome
     assert receiver.keys == [NOTIFICATION.notification_id] * attempts, "one key for every retry"
-    assert metrics.deliveries.labels("pager", outcome.value)._value.get() == 1
+    assert _attempts(metrics, "ok") == (1 if outcome is DeliveryOutcome.DELIVERED else 0)
+    assert _attempts(metrics, "error") == failures
 
 
 async def test_webhook_down_until_the_budget_is_spent_counts_as_failed(
@@ -107,7 +116,7 @@ async def test_webhook_down_until_the_budget_is_spent_counts_as_failed(
 ) -> None:
     port = free_port()  # nothing listens here
     channel = _channel(port).model_copy(update={"retry_budget_s": 0.5})
-    metrics = AlertingMetrics(CollectorRegistry())
+    metrics = _metrics()
     result = await deliver_with_retries(
         "pager",
         channel,
@@ -116,4 +125,5 @@ async def test_webhook_down_until_the_budget_is_spent_counts_as_failed(
         what="test page",
     )
     assert result is DeliveryOutcome.FAILED
-    assert metrics.delivery_attempts.labels("pager", "error")._value.get() >= 2
+    assert _attempts(metrics, "error") >= 2
+    assert _attempts(metrics, "ok") == 0

@@ -40,7 +40,7 @@ async def test_metrics_follow_the_demo_with_bounded_labels(
     topics: str, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     port = free_port()
-    start_worker(PUMPSTREAM_WEB_PORT=str(port), PUMPSTREAM_METRICS_LAG_INTERVAL_S="0.5")
+    start_worker(PUMPSTREAM_METRICS_PORT=str(port), PUMPSTREAM_METRICS_LAG_INTERVAL_S="0.5")
     during = scrape(port)
     sent = await play_demo_script(topics)
     # The lag gauge is measured on a timer: wait for a measurement after the catch-up.
@@ -119,7 +119,7 @@ async def test_labels_stay_bounded_while_the_simulator_runs_a_faulty_infusion_da
     assert len(refs) >= 20
 
     port = free_port()
-    start_worker(PUMPSTREAM_WEB_PORT=str(port))
+    start_worker(PUMPSTREAM_METRICS_PORT=str(port))
     snapshots: list[str] = []
 
     async def scrape_while_running() -> None:

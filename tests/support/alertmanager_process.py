@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from streams.cli.local.child_process import spawn, tail, terminate
+from streams.cli.local.child_process import ChildProcess, answers_ok
 from streams.cli.local.embedded_broker import free_port
 
 
@@ -57,36 +54,42 @@ def alertmanager_test_config(deploy_config: Path, webhook_url: str) -> dict[str,
     return config
 
 
+class LocalAlertmanager(ChildProcess):
+    """Debian's ``prometheus-alertmanager`` on a free loopback port with ``config``."""
+
+    name = "alertmanager"
+    stop_grace_s = 10.0
+    poll_s = 0.2
+
+    def __init__(self, config: dict[str, Any], run_dir: Path) -> None:
+        super().__init__(log_path=run_dir / "alertmanager.log", ready_timeout_s=30.0)
+        self.config = config
+        self.run_dir = run_dir
+        self.config_path = run_dir / "alertmanager.yml"
+        self.address = f"127.0.0.1:{free_port()}"
+
+    def command(self) -> list[str]:
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        assert binary, "install prometheus-alertmanager (scripts/install-system-deps.sh)"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(self.config), encoding="utf-8")
+        return [
+            binary,
+            f"--config.file={self.config_path}",
+            f"--storage.path={self.run_dir / 'data'}",
+            f"--web.listen-address={self.address}",
+            "--cluster.listen-address=",
+        ]
+
+    def is_ready(self) -> bool:
+        return answers_ok(f"http://{self.address}/-/ready")
+
+    def readiness(self) -> str:
+        return f"answer http://{self.address}/-/ready"
+
+
 @contextmanager
 def running_alertmanager(config: dict[str, Any], run_dir: Path) -> Iterator[str]:
     """Start ``prometheus-alertmanager`` with ``config``; yield its host:port."""
-    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
-    assert binary, "install prometheus-alertmanager (scripts/install-system-deps.sh)"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "alertmanager.yml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
-    log_path = run_dir / "alertmanager.log"
-    process: subprocess.Popen[bytes] = spawn(
-        [
-            binary,
-            f"--config.file={config_path}",
-            f"--storage.path={run_dir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        log_path=log_path,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, tail(log_path)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, f"alertmanager not ready: {tail(log_path)}"
-                time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
-    finally:
-        terminate(process)
+    with LocalAlertmanager(config, run_dir) as alertmanager:
+        yield alertmanager.address

@@ -1,162 +1,47 @@
 """Clinical scenarios, one per situation, shared by the pure rule tests (tests/unit) and the same
 rows run through the real Faust agents on the embedded broker (tests/integration).
 
-Each row builds its events for a given patient, in arrival order, and states per rule what the
-alerts must show; a rule not named must not fire. One Octagam 10 % infusion in a 70 kg patient
-by default: 42 mL/h = 1 mg/kg/min, 84 = 2, 168 = 4, 525 = 12.5 (above the 12 label maximum).
+Each row builds its events for a given patient (``tests/support/events.py``), in arrival order,
+and states per rule what the alerts must show; a rule not named must not fire. One Octagam 10 %
+infusion in a 70 kg patient by default: 42 mL/h = 1 mg/kg/min, 84 = 2, 168 = 4, 525 = 12.5 (above
+the 12 label maximum).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from schemas.alerts import AckResponse, ActionTaken, Alert, AlertAck, AlertPhase
-from schemas.events import (
-    InfusionCompleted,
-    InfusionContext,
-    InfusionPaused,
-    InfusionResumed,
-    InfusionStarted,
-    InfusionStopped,
-    Measurement,
-    NeurologicalSigns,
-    RateChanged,
-    RiskFactor,
-    SymptomKind,
-    SymptomReport,
-    Validity,
-    VitalSigns,
-)
-from schemas.ivig_products import IvigProduct
+from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase
+from schemas.events import RiskFactor, SymptomKind, Validity
 from streams.clinical.finding import PRIORITY_RANK
-from streams.clinical.recommendation_texts import alert_id_for
-from streams.clinical.state import ClinicalEventModel
+from streams.clinical.rules_file import RulesConfig, load_rules
+from streams.clinical.state import ClinicalEventModel, PatientState
+from streams.clinical.step import clinical_step
+from tests.support.events import Patient
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+#: The wall-clock time unit tests run the clinical step at (it stamps ``created_at``).
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+RULES = load_rules()
 
 
-def at(minute: float) -> datetime:
-    return T0 + timedelta(minutes=minute)
-
-
-@dataclass(frozen=True)
-class Patient:
-    """Event builders for one patient; ids are unique per patient and minute."""
-
-    ref: str
-    infusion: str = "a"
-    #: Minute 0 of the patient's timeline.
-    t0: datetime = T0
-
-    def at(self, minute: float) -> datetime:
-        return self.t0 + timedelta(minutes=minute)
-
-    def _inf(self, infusion: str | None) -> str:
-        return f"inf-{self.ref}-{infusion or self.infusion}"
-
-    def start(
-        self,
-        minute: float = 0,
-        rate: float = 42.0,
-        *,
-        infusion: str | None = None,
-        age: int = 50,
-        dose_g_kg: float = 0.4,
-        risk: tuple[RiskFactor, ...] = (),
-    ) -> InfusionStarted:
-        return InfusionStarted(
-            event_id=f"{self.ref}-start-{infusion or self.infusion}", patient_ref=self.ref,
-            event_time=self.at(minute), infusion_id=self._inf(infusion), rate_ml_h=rate,
-            context=InfusionContext(
-                product=IvigProduct.OCTAGAM_10, concentration_mg_ml=100, weight_kg=70,
-                age_years=age, dose_g_kg=dose_g_kg, risk_factors=risk,
-            ),
-        )  # fmt: skip
-
-    def rate(self, minute: float, rate: float, *, infusion: str | None = None) -> RateChanged:
-        return RateChanged(
-            event_id=f"{self.ref}-rate-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
-            infusion_id=self._inf(infusion), rate_ml_h=rate,
-        )  # fmt: skip
-
-    def pause(self, minute: float) -> InfusionPaused:
-        return InfusionPaused(
-            event_id=f"{self.ref}-pause-{minute:g}", patient_ref=self.ref,
-            event_time=self.at(minute), infusion_id=self._inf(None),
-        )  # fmt: skip
-
-    def resume(self, minute: float, rate: float) -> InfusionResumed:
-        return InfusionResumed(
-            event_id=f"{self.ref}-resume-{minute:g}", patient_ref=self.ref,
-            event_time=self.at(minute), infusion_id=self._inf(None), rate_ml_h=rate,
-        )  # fmt: skip
-
-    def stop(self, minute: float) -> InfusionStopped:
-        return InfusionStopped(
-            event_id=f"{self.ref}-stop-{minute:g}", patient_ref=self.ref,
-            event_time=self.at(minute), infusion_id=self._inf(None),
-        )  # fmt: skip
-
-    def done(self, minute: float, *, infusion: str | None = None) -> InfusionCompleted:
-        return InfusionCompleted(
-            event_id=f"{self.ref}-done-{minute:g}", patient_ref=self.ref,
-            event_time=self.at(minute), infusion_id=self._inf(infusion),
-        )  # fmt: skip
-
-    def pain(self, minute: float, nrs: int, **neuro: bool) -> SymptomReport:
-        return SymptomReport(
-            event_id=f"{self.ref}-pain-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
-            symptom=SymptomKind.BACK_PAIN, pain_score=nrs,
-            neurological=NeurologicalSigns(**neuro),
-        )  # fmt: skip
-
-    def symptom(self, minute: float, kind: SymptomKind, **neuro: bool) -> SymptomReport:
-        return SymptomReport(
-            event_id=f"{self.ref}-symptom-{minute:g}", patient_ref=self.ref,
-            event_time=self.at(minute), symptom=kind,
-            pain_score=5 if kind is SymptomKind.NECK_PAIN else None,
-            neurological=NeurologicalSigns(**neuro),
-        )  # fmt: skip
-
-    def vitals(
-        self,
-        minute: float,
-        hr: float = 80,
-        sbp: float = 125,
-        temp: float = 36.8,
-        spo2: float = 98,
-        *,
-        hr_validity: Validity = Validity.VALID,
-    ) -> VitalSigns:
-        return VitalSigns(
-            event_id=f"{self.ref}-vitals-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
-            heart_rate_bpm=Measurement(value=hr, validity=hr_validity),
-            systolic_mmhg=Measurement(value=sbp), temperature_c=Measurement(value=temp),
-            spo2_percent=Measurement(value=spo2),
-        )  # fmt: skip
-
-    def ack(
-        self,
-        minute: float,
-        rule: str,
-        trigger_event_id: str,
-        response: AckResponse,
-        action: ActionTaken = ActionTaken.NONE,
-        *,
-        infusion: str | None = None,
-    ) -> AlertAck:
-        """A nurse's response to the alert a rule raised for ``trigger_event_id`` (alert ids
-        are deterministic, so the test can name it as a nurse's page would)."""
-        return AlertAck(
-            event_id=f"{self.ref}-ack-{minute:g}", patient_ref=self.ref, event_time=self.at(minute),
-            alert_id=alert_id_for(f"{self._inf(infusion)}:{rule}:{trigger_event_id}"),
-            response=response, action_taken=action,
-        )  # fmt: skip
+def run_steps(
+    ref: str,
+    events: Iterable[ClinicalEventModel],
+    rules: RulesConfig = RULES,
+    now: datetime = NOW,
+) -> tuple[list[Alert], PatientState]:
+    """Every event through :func:`clinical_step` in the given (arrival) order, as the clinical
+    agent does: every alert, and the patient's state at the end."""
+    state = PatientState(patient_ref=ref)
+    alerts: list[Alert] = []
+    for event in events:
+        alerts += clinical_step(state, event, rules, now).alerts
+    return alerts, state
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from streams.metrics.families import PipelineMetrics
+from streams.metrics.families import WorkerMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
@@ -39,7 +39,7 @@ def names_used(expr: str) -> set[str]:
 
 def exported_names() -> set[str]:
     registry = CollectorRegistry()
-    PipelineMetrics(registry)
+    WorkerMetrics(registry)
     suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"]}
     return {
         family.name + suffix for family in registry.collect() for suffix in suffixes[family.type]

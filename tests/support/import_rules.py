@@ -19,7 +19,8 @@ SHARED = ("schemas", "streams.kafka", "streams.metrics", "streams.settings", "st
 ALLOWED: dict[str, tuple[str, ...]] = {
     "schemas": ("schemas",),
     "streams.exceptions": ("streams.exceptions",),
-    "streams.settings": ("streams.settings", "streams.exceptions"),
+    # Settings name a bad variable with the one validation-error reading (schemas has no deps).
+    "streams.settings": ("schemas", "streams.settings", "streams.exceptions"),
     "streams.kafka": ("schemas", "streams.kafka", "streams.exceptions"),
     "streams.metrics": ("schemas", "streams.metrics"),
     **{stage: (stage, *SHARED) for stage in STAGES},

@@ -65,8 +65,47 @@ def test_a_bad_value_names_the_variable(
 
 def test_every_bad_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUMPSTREAM_TOPIC_PARTITIONS", "x")
-    monkeypatch.setenv("PUMPSTREAM_WEB_PORT", "70000")
+    monkeypatch.setenv("PUMPSTREAM_METRICS_PORT", "70000")
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "PUMPSTREAM_TOPIC_PARTITIONS" in str(caught.value)
-    assert "PUMPSTREAM_WEB_PORT" in str(caught.value)
+    assert "PUMPSTREAM_METRICS_PORT: '70000'" in str(caught.value)
+
+
+def test_the_metrics_port_comes_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().metrics_port == 6066
+    monkeypatch.setenv("PUMPSTREAM_METRICS_PORT", "0")
+    assert load_settings().metrics_port == 0
+
+
+@pytest.mark.parametrize(
+    ("environment", "port"),
+    [
+        pytest.param({"PUMPSTREAM_WEB_PORT": "7000"}, 7000, id="old-name-alone"),
+        pytest.param({"PUMPSTREAM_WEB_PORT": "0"}, 0, id="old-name-disables"),
+        pytest.param({"PUMPSTREAM_WEB_PORT": "7000", "PUMPSTREAM_METRICS_PORT": "7001"}, 7001, id="new-name-wins"),
+    ],
+)  # fmt: skip
+def test_the_old_web_port_variable_still_works_with_a_deprecation_message(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    environment: dict[str, str],
+    port: int,
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.warns(
+        DeprecationWarning, match="PUMPSTREAM_WEB_PORT is deprecated.*PUMPSTREAM_METRICS_PORT"
+    ):
+        settings = load_settings()
+    assert settings.metrics_port == port
+    assert "rename it PUMPSTREAM_METRICS_PORT" in caplog.text  # the operator's log line
+
+
+def test_a_bad_old_web_port_is_named_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUMPSTREAM_WEB_PORT", "70000")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        "invalid settings:\n  PUMPSTREAM_WEB_PORT: '70000': Input should be less than or equal to 65535"
+    )

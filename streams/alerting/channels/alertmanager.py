@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from mode import Service
 
+from schemas.notifications import NotificationKind
 from streams.alerting.board import BoardEntry, EpisodeBoard
 from streams.alerting.channel_config import AlertmanagerChannel
 from streams.alerting.channels.delivery import (
@@ -132,24 +133,31 @@ class AlertmanagerSync(Service):
         )
         if outcome is DeliveryOutcome.DELIVERED:
             self._firing = set(firing)
-            delivered_at = self.clock()
-            for entries in firing.values():
-                for entry in entries:
-                    alert_id = entry.latest.alert.alert_id
-                    if alert_id not in self._paged:
-                        self._paged.add(alert_id)
-                        if entry.live:
-                            latency_s = (delivered_at - entry.started.triggered_at).total_seconds()
-                            self.metrics.page_latency.labels(self.channel_name, "start").observe(
-                                max(0.0, latency_s)
-                            )
-                            record_page(
-                                self.metrics.pipeline,
-                                "alertmanager",
-                                entry.latest.alert.priority,
-                                latency_s,
-                            )
+            self._record_pages(firing)
         return outcome
+
+    def _record_pages(self, delivered: dict[LabelSet, list[BoardEntry]]) -> None:
+        """An episode is paged here when it first reaches Alertmanager. Only delivered pages
+        count: the channel re-sends its whole view until one gets through, so it never gives a
+        page up (failed syncs are ``page_delivery_attempts_total{result="error"}``). Episodes
+        read before the board caught up were paged before this worker started: not counted."""
+        delivered_at = self.clock()
+        for entries in delivered.values():
+            for entry in entries:
+                alert_id = entry.latest.alert.alert_id
+                if alert_id in self._paged:
+                    continue
+                self._paged.add(alert_id)
+                if entry.live:
+                    record_page(
+                        self.metrics,
+                        self.channel_name,
+                        self.config.type,
+                        entry.latest.alert.priority,
+                        NotificationKind.START,
+                        DeliveryOutcome.DELIVERED,
+                        (delivered_at - entry.started.triggered_at).total_seconds(),
+                    )
 
     async def _post(self, body: list[dict[str, Any]]) -> None:
         assert self._session is not None

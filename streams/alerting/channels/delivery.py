@@ -1,4 +1,4 @@
-"""One delivery with retries and exponential backoff (tenacity), recorded in the metrics."""
+"""One delivery with retries and exponential backoff (tenacity), each attempt counted."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ class DeliveryRejected(Exception):
 
 
 class DeliveryOutcome(StrEnum):
+    """A page's final outcome on a channel (the ``outcome`` label: ``DELIVERY_OUTCOMES``)."""
+
     DELIVERED = "delivered"
     FAILED = "failed"
     REJECTED = "rejected"
@@ -43,7 +45,8 @@ async def deliver_with_retries(
     *,
     what: str,
 ) -> DeliveryOutcome:
-    """Run ``attempt`` until it succeeds, is rejected, or the channel's retry budget is spent.
+    """Run ``attempt`` until it succeeds, is rejected, or the channel's retry budget is spent;
+    count every attempt. The caller records the page's outcome (``observer.record_page``).
 
     ``what`` names the notification in logs (ids only, never patient data).
     """
@@ -86,5 +89,4 @@ async def deliver_with_retries(
         outcome = DeliveryOutcome.REJECTED
     else:
         outcome = DeliveryOutcome.DELIVERED
-    metrics.deliveries.labels(channel_name, outcome.value).inc()
     return outcome

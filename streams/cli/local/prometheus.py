@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from streams.cli.local.child_process import spawn, tail, terminate
+from streams.cli.local.child_process import ChildProcess, answers_ok
 from streams.cli.local.embedded_broker import LOOPBACK, free_port
 from streams.exceptions import PrometheusError
 
@@ -55,8 +52,14 @@ def scrape_config(
     return config
 
 
-class LocalPrometheus:
-    """A Prometheus process on a loopback port; ``start()``/``stop()`` or a context manager."""
+class LocalPrometheus(ChildProcess):
+    """A Prometheus process on a loopback port; a context manager, or :meth:`start` then
+    :meth:`wait_ready` and :meth:`stop`."""
+
+    name = "prometheus"
+    not_ready_error = PrometheusError
+    stop_grace_s = 10.0
+    poll_s = 0.2
 
     def __init__(
         self,
@@ -65,19 +68,19 @@ class LocalPrometheus:
         *,
         port: int | None = None,
         binary: Path | None = None,
+        ready_timeout_s: float = 30.0,
     ) -> None:
+        super().__init__(log_path=run_dir / "prometheus.log", ready_timeout_s=ready_timeout_s)
         self.config = config
         self.run_dir = run_dir
         self.port = port or free_port()
         self.binary = binary or find_prometheus()
-        self.log_path = run_dir / "prometheus.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def start(self) -> LocalPrometheus:
+    def command(self) -> list[str]:
         if self.binary is None:
             raise PrometheusError(
                 "no prometheus binary on PATH: install Debian's 'prometheus' package "
@@ -86,35 +89,18 @@ class LocalPrometheus:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.run_dir / "prometheus.yml"
         config_path.write_text(json.dumps(self.config, indent=2), encoding="utf-8")
-        self._process = spawn(
-            [
-                str(self.binary),
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={self.run_dir / 'data'}",
-                f"--web.listen-address={LOOPBACK}:{self.port}",
-            ],
-            log_path=self.log_path,
-        )
-        return self
+        return [
+            str(self.binary),
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={self.run_dir / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+        ]
 
-    def wait_ready(self, timeout_s: float = 30.0) -> float:
-        """Block until ``/-/ready`` answers 200; return the seconds it took."""
-        assert self._process is not None, "start() first"
-        started = time.monotonic()
-        while time.monotonic() - started < timeout_s:
-            if self._process.poll() is not None:
-                raise PrometheusError(
-                    f"prometheus exited with code {self._process.returncode}:\n"
-                    f"{tail(self.log_path)}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:  # noqa: S310 - our loopback URL
-                    if response.status == 200:
-                        return time.monotonic() - started
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise PrometheusError(f"prometheus not ready within {timeout_s:.0f} s; see {self.log_path}")
+    def is_ready(self) -> bool:
+        return answers_ok(f"{self.url}/-/ready")
+
+    def readiness(self) -> str:
+        return f"answer {self.url}/-/ready"
 
     def api(self, path: str, **params: str) -> Any:
         """GET ``/api/v1/<path>``; return its ``data``."""
@@ -135,24 +121,3 @@ class LocalPrometheus:
     def firing_alerts(self) -> list[dict[str, Any]]:
         alerts: list[dict[str, Any]] = self.api("alerts")["alerts"]
         return [a for a in alerts if a["state"] == "firing"]
-
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate(self._process, grace_s=10.0)
-            self._process = None
-
-    def __enter__(self) -> LocalPrometheus:
-        self.start()
-        self.wait_ready()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from schemas.alerts import AckResponse, ActionTaken, Alert, AlertAck
-from streams.alerting.lifecycle import Episode, on_ack, on_alert, on_tick
+from streams.alerting.lifecycle import PagingEpisode, on_ack, on_alert, on_tick
 from streams.alerting.roster import parse_roster
 from tests.support.alerting import T0, roster_toml
 
@@ -33,12 +33,14 @@ def _page(name: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
     for i, raw in enumerate(SCENARIO_ALERTS[name]["alerts"]):
         alert = Alert.model_validate_json(raw)
         now = now + timedelta(seconds=30)
-        t = on_alert(Episode.from_table_value(episodes.get(alert.alert_id)), alert, ROSTER, now, 1)
+        t = on_alert(
+            PagingEpisode.from_table_value(episodes.get(alert.alert_id)), alert, ROSTER, now, 1
+        )
         if i == 0:
             if t.episode is not None:
                 episodes[alert.alert_id] = t.episode.to_table_value()
             if alert.alert_id in episodes:
-                stored = Episode.from_table_value(episodes[alert.alert_id])
+                stored = PagingEpisode.from_table_value(episodes[alert.alert_id])
                 assert stored is not None
                 t = on_tick(stored, ROSTER, now + timedelta(seconds=25))
             if t.episode is not None:
@@ -51,7 +53,7 @@ def _page(name: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
                 action_taken=ActionTaken.SLOWED,
                 event_time=now,
             )
-            current = Episode.from_table_value(episodes.get(alert.alert_id))
+            current = PagingEpisode.from_table_value(episodes.get(alert.alert_id))
             t = on_ack(current, ack, ROSTER, now + timedelta(seconds=40))
         if t.episode is None:
             episodes.pop(alert.alert_id, None)

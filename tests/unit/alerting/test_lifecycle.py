@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from schemas.alerts import AckResponse, ActionTaken, AlertAck, AlertPhase, AlertPriority
 from schemas.notifications import AlertNotification, NotificationKind
-from streams.alerting.lifecycle import Episode, Transition, is_due, on_ack, on_alert, on_tick
+from streams.alerting.lifecycle import PagingEpisode, Transition, is_due, on_ack, on_alert, on_tick
 from streams.alerting.roster import Roster, parse_roster
 from tests.support.alerting import T0, make_alert, roster_toml
 
@@ -43,7 +43,7 @@ def ack(response: AckResponse, event_id: str = "ack-1", alert_id: str = "alert-1
     )
 
 
-def started(priority: AlertPriority = AlertPriority.HIGH, roster: Roster = ROSTER) -> Episode:
+def started(priority: AlertPriority = AlertPriority.HIGH, roster: Roster = ROSTER) -> PagingEpisode:
     transition = on_alert(None, make_alert(priority=priority), roster, NOW, partition=1)
     assert transition.episode is not None
     return transition.episode
@@ -213,7 +213,7 @@ def test_notification_ids_are_deterministic_per_transition() -> None:
 def test_episode_survives_the_table_round_trip() -> None:
     episode = on_ack(started(), ack(AckResponse.READ), ROSTER, NOW).episode
     assert episode is not None
-    assert Episode.from_table_value(episode.to_table_value()) == episode
+    assert PagingEpisode.from_table_value(episode.to_table_value()) == episode
 
 
 INPUTS = st.lists(
@@ -234,7 +234,7 @@ def test_any_input_sequence_pages_start_once_and_escalates_forward(
     inputs: list[tuple[str, object, int]],
 ) -> None:
     clock = FakeClock(NOW)
-    episode: Episode | None = None
+    episode: PagingEpisode | None = None
     notes: list[AlertNotification] = []
     for kind, what, number in inputs:
         now = clock.advance(number if kind == "tick" else 1)

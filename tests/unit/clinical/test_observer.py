@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from schemas.alerts import Alert, AlertPhase, AlertPriority, AlertType, Evidence
-from schemas.events import InfusionCompleted, InfusionPaused, SymptomKind, SymptomReport
-from streams.clinical.observer import InfusionSnapshot, PipelineObserver
-from streams.clinical.state import ClinicalEventModel, PatientState, apply_event
-from streams.metrics.families import PipelineMetrics
+from schemas.events import SymptomKind
+from streams.clinical.observer import PipelineObserver
+from streams.clinical.state import ClinicalEventModel, PatientState
+from streams.clinical.step import clinical_step
+from streams.metrics.families import ClinicalMetrics, WorkerMetrics
 from streams.metrics.labels import (
     DOSE_RATE_BANDS,
     WardLabels,
@@ -22,7 +23,8 @@ from streams.metrics.labels import (
     pain_band,
     rule_label,
 )
-from tests.support.events import T0, back_pain, rate_changed, started
+from tests.support.clinical_scenarios import NOW, RULES
+from tests.support.events import Patient
 
 
 @pytest.mark.parametrize(
@@ -63,16 +65,16 @@ def test_ward_and_rule_labels_never_pass_unknown_text_through(text: str) -> None
     assert rule_label(text) in allowed["rule"]
 
 
-def _metrics() -> tuple[PipelineMetrics, PipelineObserver, CollectorRegistry]:
+def _metrics() -> tuple[ClinicalMetrics, PipelineObserver, CollectorRegistry]:
     registry = CollectorRegistry()
-    metrics = PipelineMetrics(registry)
-    return metrics, PipelineObserver(metrics, WardLabels()), registry
+    metrics = WorkerMetrics(registry).clinical
+    return metrics, PipelineObserver(metrics, metrics.wards), registry
 
 
 def _apply(observer: PipelineObserver, state: PatientState, event: ClinicalEventModel) -> None:
-    before = InfusionSnapshot.of(state)
-    assert apply_event(state, event)
-    observer.observe(event, before, InfusionSnapshot.of(state), state, [])
+    step = clinical_step(state, event, RULES, NOW)
+    assert step.applied
+    observer.observe(step)
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -81,18 +83,19 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 def test_an_infusion_moves_between_bands_and_leaves_the_gauge_when_it_completes() -> None:
     _, observer, registry = _metrics()
-    state = PatientState(patient_ref="pt-x")
+    p = Patient("pt-x")
+    state = PatientState(patient_ref=p.ref)
     octagam = {"product": "octagam-10", "ward": "infusion-centre"}
 
-    _apply(observer, state, started("pt-x", 0, 42.0))  # 1 mg/kg/min in 70 kg at 10 %
+    _apply(observer, state, p.start(0, 42.0))  # 1 mg/kg/min in 70 kg at 10 %
     assert _sample(registry, "pumpstream_active_infusions", **octagam, band="1-2") == 1
 
-    _apply(observer, state, rate_changed("pt-x", 30, 168.0))  # 4 mg/kg/min
+    _apply(observer, state, p.rate(30, 168.0))  # 4 mg/kg/min
     assert _sample(registry, "pumpstream_active_infusions", **octagam, band="1-2") == 0
     assert _sample(registry, "pumpstream_active_infusions", **octagam, band="4-6") == 1
     assert _sample(registry, "pumpstream_rate_changes_total", **octagam, direction="up") == 1
 
-    _apply(observer, state, back_pain("pt-x", 40, 7))
+    _apply(observer, state, p.pain(40, 7))
     assert _sample(registry, "pumpstream_back_pain_reports_total", band="4-6", ward="infusion-centre") == 1  # fmt: skip
     assert (
         _sample(
@@ -105,16 +108,10 @@ def test_an_infusion_moves_between_bands_and_leaves_the_gauge_when_it_completes(
         == 1
     )
 
-    paused = InfusionPaused(
-        event_id="p1", patient_ref="pt-x", event_time=T0 + timedelta(minutes=50), infusion_id="inf-pt-x"
-    )  # fmt: skip
-    _apply(observer, state, paused)
+    _apply(observer, state, p.pause(50))
     assert _sample(registry, "pumpstream_active_infusions", **octagam, band="not_running") == 1
 
-    done = InfusionCompleted(
-        event_id="c1", patient_ref="pt-x", event_time=T0 + timedelta(minutes=90), infusion_id="inf-pt-x"
-    )  # fmt: skip
-    _apply(observer, state, done)
+    _apply(observer, state, p.done(90))
     total = sum(
         _sample(registry, "pumpstream_active_infusions", **octagam, band=band)
         for band in allowed_label_values(WardLabels())["band"]
@@ -125,20 +122,19 @@ def test_an_infusion_moves_between_bands_and_leaves_the_gauge_when_it_completes(
 def test_back_pain_band_is_the_rate_running_at_the_reports_event_time() -> None:
     """A report that arrives after a later rate step is banded by the rate at its own time."""
     _, observer, registry = _metrics()
-    state = PatientState(patient_ref="pt-y")
-    _apply(observer, state, started("pt-y", 0, 42.0))
-    _apply(observer, state, rate_changed("pt-y", 60, 168.0))
-    _apply(observer, state, back_pain("pt-y", 20, 4))  # late report, at 1 mg/kg/min
+    p = Patient("pt-y")
+    state = PatientState(patient_ref=p.ref)
+    _apply(observer, state, p.start(0, 42.0))
+    _apply(observer, state, p.rate(60, 168.0))
+    _apply(observer, state, p.pain(20, 4))  # late report, at 1 mg/kg/min
     assert _sample(registry, "pumpstream_back_pain_reports_total", band="1-2", ward="infusion-centre") == 1  # fmt: skip
 
 
 def test_other_symptoms_count_without_a_back_pain_band() -> None:
     _, observer, registry = _metrics()
-    state = PatientState(patient_ref="pt-z")
-    chills = SymptomReport(
-        event_id="s1", patient_ref="pt-z", event_time=T0, symptom=SymptomKind.CHILLS
-    )
-    _apply(observer, state, chills)
+    p = Patient("pt-z")
+    state = PatientState(patient_ref=p.ref)
+    _apply(observer, state, p.symptom(0, SymptomKind.CHILLS))
     assert _sample(registry, "pumpstream_symptom_reports_total", symptom="chills", band="unscored", ward="other") == 1  # fmt: skip
     assert _sample(registry, "pumpstream_back_pain_reports_total", band="not_running", ward="other") == 0  # fmt: skip
 
@@ -161,12 +157,6 @@ def test_alert_latency_is_observed_once_per_episode_and_never_negative() -> None
     assert _sample(registry, "pumpstream_event_to_alert_seconds_count", **labels) == 2
     assert _sample(registry, "pumpstream_event_to_alert_seconds_sum", **labels) == 2.0
     assert _sample(registry, "pumpstream_alerts_total", **labels, phase="update", ward="infusion-centre") == 1  # fmt: skip
-
-
-def test_lifecycle_series_start_at_zero() -> None:
-    _, _, registry = _metrics()
-    assert registry.get_sample_value("pumpstream_pages_total", {"priority": "high", "channel": "webhook"}) == 0  # fmt: skip
-    assert registry.get_sample_value("pumpstream_nurse_responses_total", {"rule": "R1", "response": "false_positive"}) == 0  # fmt: skip
 
 
 def test_metrics_wards_setting_is_a_list_of_ward_names() -> None:

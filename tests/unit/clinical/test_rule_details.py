@@ -1,34 +1,34 @@
 """What each rule's alert says (evidence, recommendations, titles), the ledger's records, the R5
-timer path, and the dose-rate arithmetic, through the pure functions the agent calls."""
+timer path, and the dose-rate arithmetic, through the clinical step the agent calls."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.alerts import AckResponse, Alert, AlertPhase, RecommendationCode
+from schemas.clinical_timer import QuietStreamCheck
 from schemas.clinical_units import dose_rate_mg_kg_min, rate_ml_h_for_dose_rate
 from schemas.events import RiskFactor, SymptomKind
-from streams.clinical.correlator import evaluate
 from streams.clinical.quiet_streams import quiet_patients_due
-from streams.clinical.rules_file import load_rules
-from streams.clinical.state import ClinicalEventModel, PatientState, apply_event
-from tests.support.clinical_scenarios import Patient, at
+from streams.clinical.state import ClinicalEventModel, PatientState
+from streams.clinical.step import clinical_step
+from tests.support.clinical_scenarios import NOW, RULES, run_steps
+from tests.support.events import Patient, at
 
-NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
-RULES = load_rules()
 P = Patient("pt-detail")
 
 
 def run(events: list[ClinicalEventModel]) -> tuple[list[Alert], PatientState]:
-    state = PatientState(patient_ref=P.ref)
-    alerts: list[Alert] = []
-    for event in events:
-        if apply_event(state, event):
-            alerts += evaluate(state, RULES, NOW).alerts
-    return alerts, state
+    return run_steps(P.ref, events)
+
+
+def quiet_check(state: PatientState, horizon: datetime) -> tuple[Alert, ...]:
+    """The R5 timer's check of ``state`` with ``horizon`` as the time known to have passed."""
+    check = QuietStreamCheck(patient_ref=state.patient_ref, horizon=horizon)
+    return clinical_step(state, check, RULES, NOW).alerts
 
 
 def codes(alert: Alert) -> list[str]:
@@ -100,11 +100,11 @@ def test_r5_timer_fires_when_the_streams_go_quiet() -> None:
     events = [P.start(), P.rate(30, 84.0), P.rate(60, 168.0), P.pain(78, 6), P.rate(85, 84.0)]
     alerts, state = run(events)
     assert [a.rule for a in alerts] == ["R1"]
-    assert evaluate(state, RULES, NOW, horizon=at(114)).alerts == [], "not due yet"
-    (r5,) = evaluate(state, RULES, NOW, horizon=at(116)).alerts
+    assert quiet_check(state, at(114)) == (), "not due yet"
+    (r5,) = quiet_check(state, at(116))
     assert (r5.rule, r5.event_time, r5.evidence.pain_score) == ("R5", at(115), None)
     assert "not reassessed" in r5.title
-    assert evaluate(state, RULES, NOW, horizon=at(200)).alerts == [], "checked once"
+    assert quiet_check(state, at(200)) == (), "checked once"
 
 
 def test_ended_episode_is_documented_and_r7_caps_the_next_infusion() -> None:

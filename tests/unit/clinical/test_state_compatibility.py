@@ -3,7 +3,9 @@ worker from before it and one after read the same state from the changelog.
 
 ``tests/support/data/pre_move_clinical_states.json`` holds, per clinical scenario, the final
 table value and every alert the pre-move code (commit 02aad99) produced for the scenario's events
-(tests/support/data/README.md says how it was made). Today's code must produce them exactly.
+(tests/support/data/README.md says how it was made). Today's code must produce them exactly, the
+events run as the clinical agent runs them: load the table value, :func:`clinical_step` (which
+stamps the arrival at ``now``), store.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from streams.clinical.correlator import evaluate
 from streams.clinical.rules_file import load_rules
-from streams.clinical.state import PatientState, apply_event
-from tests.support.clinical_scenarios import SCENARIOS, Patient
+from streams.clinical.state import PatientState
+from streams.clinical.step import clinical_step
+from tests.support.clinical_scenarios import SCENARIOS
+from tests.support.events import Patient
 
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 RULES = load_rules()
@@ -38,10 +41,8 @@ def test_the_same_events_give_the_same_table_value_and_alerts(name: str) -> None
     alerts: list[str] = []
     for event in SCENARIOS[name].build(Patient(REF)):
         state = PatientState.from_table_value(REF, state.to_table_value())
-        if not apply_event(state, event):
-            continue
-        state.last_arrival_epoch_s = NOW.timestamp()
-        alerts += [a.model_dump_json() for a in evaluate(state, RULES, NOW).alerts]
+        step = clinical_step(state, event, RULES, NOW)
+        alerts += [a.model_dump_json() for a in step.alerts]
     assert alerts == GOLDEN[name]["alerts"]
     assert state.to_table_value().decode() == GOLDEN[name]["state"]
 

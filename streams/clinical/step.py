@@ -1,0 +1,85 @@
+"""One step of the clinical stage: what one message does to one patient's state.
+
+:func:`clinical_step` is the whole of the clinical agent's logic, pure (no Faust, no I/O, the
+time passed in): apply the message, judge lateness, run the rules, and say what happened in a
+:class:`Step`. The agent loads the state before it and stores, observes and publishes after it;
+the unit tests and ``pumpstream bench rules`` call the same function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.alerts import Alert
+from schemas.clinical_timer import QuietStreamCheck
+from schemas.reactions import ReactionHistory, ReactionRecord
+from streams.clinical.correlator import evaluate
+from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
+from streams.clinical.rules_file import RulesConfig
+from streams.clinical.state import ClinicalEventModel, PatientState, apply_event
+
+#: Everything the clinical agent reads: clinical events and nurses' acknowledgements, the
+#: reaction ledger read back, and the R5 timer's checks.
+ClinicalMessage = ClinicalEventModel | ReactionHistory | QuietStreamCheck
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one message did to a patient's state."""
+
+    #: The state changed: the caller stores it and publishes the alerts and reactions.
+    applied: bool
+    #: The patient's infusion before and after the step (for the metrics).
+    before: InfusionSnapshot
+    after: InfusionSnapshot
+    #: An event already applied (same ``event_id``): nothing changed.
+    duplicate: bool = False
+    #: An event older than the grace behind the patient's newest event time (it still counts).
+    late: bool = False
+    alerts: tuple[Alert, ...] = ()
+    #: Reactions newly documented in the ledger.
+    reactions: tuple[ReactionRecord, ...] = ()
+    #: The clinical event the metrics count; None when they count only the alerts (a timer
+    #: check, the ledger read back, a duplicate).
+    observed: ClinicalEventModel | None = None
+    #: The dose rate running at the observed event's event time (bands back-pain reports).
+    event_dose_rate_mg_kg_min: float | None = None
+
+
+def clinical_step(
+    state: PatientState, message: ClinicalMessage, rules: RulesConfig, now: datetime
+) -> Step:
+    """Apply ``message`` to ``state`` in place and run the rules; ``now`` stamps the alerts and
+    the patient's arrival time (``last_arrival_epoch_s``, read by the R5 timer)."""
+    before = InfusionSnapshot.of(state)
+    if isinstance(message, QuietStreamCheck):
+        evaluation = evaluate(state, rules, now, horizon=message.horizon)
+    elif isinstance(message, ReactionHistory):
+        # The ledger, read back (ours, or documented elsewhere): R7 reads it.
+        if not state.merge_reactions(list(message.reactions)):
+            return Step(applied=False, before=before, after=before)
+        evaluation = evaluate(state, rules, now)
+    else:
+        watermark = state.watermark
+        if not apply_event(state, message):
+            return Step(applied=False, before=before, after=before, duplicate=True)
+        state.last_arrival_epoch_s = now.timestamp()
+        evaluation = evaluate(state, rules, now)
+        return Step(
+            applied=True,
+            before=before,
+            after=InfusionSnapshot.of(state),
+            late=watermark is not None and watermark - message.event_time > rules.timing.grace,
+            alerts=tuple(evaluation.alerts),
+            reactions=tuple(evaluation.reactions),
+            observed=message,
+            event_dose_rate_mg_kg_min=dose_rate_at(state, message.event_time),
+        )
+    return Step(
+        applied=True,
+        before=before,
+        after=InfusionSnapshot.of(state),
+        alerts=tuple(evaluation.alerts),
+        reactions=tuple(evaluation.reactions),
+    )
