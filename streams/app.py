@@ -18,7 +18,7 @@ import faust
 from streams.alerting.agents import register_alerting
 from streams.alerting.roster import Roster
 from streams.clinical.agent import register_clinical
-from streams.clinical.observer import PipelineObserver
+from streams.clinical.observer import ClinicalObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
 from streams.kafka.transport import PumpstreamApp, faust_broker_urls
@@ -65,7 +65,7 @@ def create_app(
         datadir=str(settings.data_dir / settings.app_id),
     )
     register_ingest(app, metrics.ingest)
-    observer = PipelineObserver(metrics.clinical, metrics.clinical.wards)
+    observer = ClinicalObserver(metrics.clinical, metrics.clinical.wards)
     register_clinical(
         app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s
     )

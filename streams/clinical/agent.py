@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.topics import ALERT_ACKS, ALERTS, CLINICAL_TIMER, CLINICAL_TOPICS, REACTIONS
-from streams.clinical.observer import PipelineObserver
+from streams.clinical.observer import ClinicalObserver
 from streams.clinical.quiet_streams import quiet_patients_due
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
@@ -35,7 +35,7 @@ def register_clinical(
     rules: RulesConfig,
     metrics: ClinicalMetrics,
     clock: Callable[[], datetime],
-    observer: PipelineObserver,
+    observer: ClinicalObserver,
     quiet_check_interval_s: float,
 ) -> None:
     """One agent over the validated clinical topics, the nurses' acknowledgements and the reaction
@@ -48,13 +48,7 @@ def register_clinical(
     adapters = {
         spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
     }
-    source = app.topic(
-        *adapters,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    source = raw_topic(app, *adapters)
     grace_s = rules.timing.grace.total_seconds()
 
     def parse(message: Any) -> ClinicalMessage | None:

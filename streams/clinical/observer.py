@@ -2,7 +2,7 @@
 back pain by dose-rate band, alerts and their latency.
 
 The agent hands each applied :class:`~streams.clinical.step.Step` to
-:meth:`PipelineObserver.observe`: the step carries the infusion's snapshots before and after it
+:meth:`ClinicalObserver.observe`: the step carries the infusion's snapshots before and after it
 (``streams/clinical/infusion_snapshot.py``), so the observer never reads ``PatientState``. Pure
 except for the metrics it updates.
 """
@@ -23,7 +23,7 @@ from streams.metrics.labels import (
 )
 
 
-class PipelineObserver:
+class ClinicalObserver:
     """Updates :class:`ClinicalMetrics` from the clinical agent's steps."""
 
     def __init__(self, metrics: ClinicalMetrics, wards: WardLabels) -> None:

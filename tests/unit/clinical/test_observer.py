@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.alerts import Alert, AlertPhase, AlertPriority, AlertType, Evidence
 from schemas.events import SymptomKind
-from streams.clinical.observer import PipelineObserver
+from streams.clinical.observer import ClinicalObserver
 from streams.clinical.state import ClinicalEventModel, PatientState
 from streams.clinical.step import clinical_step
 from streams.metrics.families import ClinicalMetrics, WorkerMetrics
@@ -65,13 +65,13 @@ def test_ward_and_rule_labels_never_pass_unknown_text_through(text: str) -> None
     assert rule_label(text) in allowed["rule"]
 
 
-def _metrics() -> tuple[ClinicalMetrics, PipelineObserver, CollectorRegistry]:
+def _metrics() -> tuple[ClinicalMetrics, ClinicalObserver, CollectorRegistry]:
     registry = CollectorRegistry()
     metrics = WorkerMetrics(registry).clinical
-    return metrics, PipelineObserver(metrics, metrics.wards), registry
+    return metrics, ClinicalObserver(metrics, metrics.wards), registry
 
 
-def _apply(observer: PipelineObserver, state: PatientState, event: ClinicalEventModel) -> None:
+def _apply(observer: ClinicalObserver, state: PatientState, event: ClinicalEventModel) -> None:
     step = clinical_step(state, event, RULES, NOW)
     assert step.applied
     observer.observe(step)
