@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,11 @@ import yaml
 
 from schemas.alerts import AckResponse, AlertAck, AlertPriority
 from schemas.topics import ALERT_ACKS, ALERTS
-from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
-from tests.support.alerting import WebhookReceiver, live_alert, wait_for, write_roster
+from tests.support.alerting import live_alert, wait_for, write_roster
 from tests.support.alertmanager_process import LocalAlertmanager
 from tests.support.kafka_client import produce
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -46,10 +46,10 @@ receivers:
 
 
 @pytest.fixture
-async def webhook() -> AsyncIterator[WebhookReceiver]:
-    receiver = await WebhookReceiver(free_port()).start()
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
     yield receiver
-    await receiver.stop()
+    receiver.close()
 
 
 @pytest.fixture

@@ -17,15 +17,14 @@ import yaml
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.prometheus import LocalPrometheus, scrape_config
 from streams.cli.local.worker_process import WorkerProcess
-from tests.support.alerting import WebhookReceiver as PageReceiver
 from tests.support.alerting import write_roster
 from tests.support.alertmanager_process import (
-    WebhookReceiver,
     alertmanager_test_config,
     running_alertmanager,
 )
 from tests.support.dashboard_queries import ROOT, panel_queries, with_variables
 from tests.support.metrics_scrape import play_demo_script
+from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +66,7 @@ async def test_dashboards_have_data_and_a_stopped_worker_pages_operators(
     tmp_path: Path,
 ) -> None:
     port = free_port()
-    pages = await PageReceiver(free_port()).start()
+    pages = WebhookReceiver()
     # A roster channel, so the per-channel page panels have series (and the demo's alert a page).
     pager = f'[channels.pager]\ntype = "webhook"\nurl = "http://127.0.0.1:{pages.port}/pages"\n'
     roster = write_roster(tmp_path / "roster.toml", channels=["pager"], extra=pager)
@@ -81,7 +80,7 @@ async def test_dashboards_have_data_and_a_stopped_worker_pages_operators(
         await _scrape_the_pipeline(topics, port, worker, webhook, tmp_path)
         assert [path for path, _, _ in pages.received], "the demo's alert was paged"
     finally:
-        await pages.stop()
+        pages.close()
 
 
 async def _scrape_the_pipeline(
@@ -154,7 +153,7 @@ async def _stopping_the_worker_fires_worker_down(
     def paged() -> list[tuple[str, dict[str, Any]]]:
         return [
             (path, body)
-            for path, body in webhook.received
+            for path, body, _ in webhook.received
             if body["commonLabels"].get("alertname") == "PumpstreamWorkerDown"
         ]
 

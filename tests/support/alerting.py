@@ -11,8 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from schemas.alerts import (
     Alert,
     AlertPhase,
@@ -149,31 +147,6 @@ class MllpPeer:
                 if obx.obx_3.to_er7().startswith("68481^"):
                     phases.append(str(obx.obx_5.to_er7()))
         return phases
-
-
-@dataclass
-class WebhookReceiver:
-    """A small aiohttp server on loopback that records every JSON POST."""
-
-    port: int
-    received: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
-
-    async def start(self) -> WebhookReceiver:
-        async def record(request: web.Request) -> web.Response:
-            self.received.append((request.path, await request.json(), dict(request.headers)))
-            return web.Response(text="ok")
-
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", record)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
 
 async def wait_for(condition: Any, timeout_s: float, what: str) -> None:

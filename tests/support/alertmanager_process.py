@@ -1,13 +1,10 @@
-"""Debian's Alertmanager on loopback, and a webhook receiver standing in for the operators'."""
+"""Debian's Alertmanager on loopback (its webhook peer: ``tests/support/webhook_receiver.py``)."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -15,33 +12,6 @@ import yaml
 
 from streams.cli.local.child_process import ChildProcess, answers_ok
 from streams.cli.local.embedded_broker import free_port
-
-
-class WebhookReceiver:
-    """Collects the JSON bodies Alertmanager posts, by URL path."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                receiver.received.append((self.path, json.loads(self.rfile.read(length))))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def alertmanager_test_config(deploy_config: Path, webhook_url: str) -> dict[str, Any]:
