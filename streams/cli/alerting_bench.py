@@ -34,8 +34,7 @@ from schemas.notifications import AlertNotification
 from schemas.topics import ALERTS
 from streams.alerting.channels.mllp import frame, read_frame
 from streams.alerting.channels.pcd04 import ack_for, parse_hl7
-from streams.cli.bench import Sample
-from streams.cli.bench_figures import percentile
+from streams.cli.bench_figures import Sample, percentile
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.admin import ensure_topics

@@ -24,7 +24,7 @@ from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
-from streams.cli.bench_figures import percentile
+from streams.cli.bench_figures import Sample, percentile
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.clinical.rules_file import load_rules
@@ -34,14 +34,6 @@ from streams.kafka.admin import ensure_topics
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import TopicReader
 from streams.settings import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    name: str
-    median: float
-    p90: float
-    unit: str
 
 
 def _cohort(patients: int, prefix: str = "bench") -> tuple[ScriptedPatient, ...]:

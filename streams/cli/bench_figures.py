@@ -1,8 +1,20 @@
-"""The figures the benchmarks report besides the median (``statistics.median``)."""
+"""The figures the benchmarks report: one :class:`Sample` per measurement, its median
+(``statistics.median``) and its 90th :func:`percentile`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured figure: its name, median, 90th percentile and unit."""
+
+    name: str
+    median: float
+    p90: float
+    unit: str
 
 
 def percentile(values: Sequence[float], q: float) -> float:

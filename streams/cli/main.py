@@ -16,7 +16,7 @@ from rich.console import Console
 from streams.exceptions import PumpstreamError
 
 if TYPE_CHECKING:
-    from streams.cli.bench import Sample
+    from streams.cli.bench_figures import Sample
 from streams.cli.simulator import _register_simulator
 from streams.settings import Settings, load_settings
 
