@@ -84,8 +84,7 @@ def _record_actions(ctx: EvaluationContext) -> None:
         actions: list[tuple[datetime, ActionTaken]] = []
         rate = episode.facts.rate_at_onset_ml_h
         if rate is None:
-            point = infusion.point_at(episode.onset_time)
-            rate = point.rate_ml_h if point is not None else 0.0
+            rate = infusion.rate_ml_h_at(episode.onset_time)
         slowed = infusion.slowed_or_paused_after(episode.onset_time, rate)
         if slowed is not None:
             paused = slowed.status is PumpStatus.PAUSED

@@ -26,8 +26,7 @@ def reaction_record(
     context = infusion.context
     rate = facts.rate_at_onset_ml_h
     if rate is None:
-        point = infusion.point_at(episode.onset_time)
-        rate = point.rate_ml_h if point is not None else 0.0
+        rate = infusion.rate_ml_h_at(episode.onset_time)
     tolerated = facts.last_tolerated_rate_ml_h
     return ReactionRecord(
         patient_ref=state.patient_ref,

@@ -148,6 +148,11 @@ class InfusionState(BaseModel):
         index = bisect_right(points, when, key=lambda point: point.event_time)
         return points[index - 1] if index else None
 
+    def rate_ml_h_at(self, when: datetime) -> float:
+        """The rate in force at ``when`` (event time); 0 before the infusion started."""
+        point = self.point_at(when)
+        return point.rate_ml_h if point is not None else 0.0
+
     def is_infusing_at(self, when: datetime) -> bool:
         """Started and not yet stopped or completed at ``when`` (a pause still counts)."""
         point = self.point_at(when)

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
+from schemas.events import SymptomKind, SymptomReport
 from schemas.reactions import ReactionHistory, ReactionRecord
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
@@ -43,8 +44,13 @@ class Step:
     #: The clinical event the metrics count; None when they count only the alerts (a timer
     #: check, the ledger read back, a duplicate).
     observed: ClinicalEventModel | None = None
-    #: The dose rate running at the observed event's event time (bands back-pain reports).
+    #: For a back-pain report, the dose rate running at its event time (the metrics band it);
+    #: None for every other message, which saves the lookup on the per-event path.
     event_dose_rate_mg_kg_min: float | None = None
+
+
+def _is_back_pain(event: ClinicalEventModel) -> bool:
+    return isinstance(event, SymptomReport) and event.symptom is SymptomKind.BACK_PAIN
 
 
 def clinical_step(
@@ -74,7 +80,9 @@ def clinical_step(
             alerts=tuple(evaluation.alerts),
             reactions=tuple(evaluation.reactions),
             observed=message,
-            event_dose_rate_mg_kg_min=dose_rate_at(state, message.event_time),
+            event_dose_rate_mg_kg_min=(
+                dose_rate_at(state, message.event_time) if _is_back_pain(message) else None
+            ),
         )
     return Step(
         applied=True,

@@ -26,8 +26,10 @@ def test_an_applied_event_is_observed_and_stamps_the_arrival() -> None:
     assert (step.applied, step.duplicate, step.late) == (True, False, False)
     assert step.observed == P.start()
     assert (step.before.infusing, step.after.infusing) == (False, True)
-    assert step.event_dose_rate_mg_kg_min == 1.0
+    assert step.event_dose_rate_mg_kg_min is None, "only back-pain reports are banded"
     assert state.last_arrival_epoch_s == NOW.timestamp()
+    pain = clinical_step(state, P.pain(10, 4), RULES, NOW)
+    assert pain.event_dose_rate_mg_kg_min == 1.0
 
 
 def test_a_duplicate_changes_nothing_not_even_the_arrival() -> None:
