@@ -58,15 +58,6 @@ class ConsumerLagProbe:
         self._consumer = self._admin = None
 
 
-async def group_lag(bootstrap: str, group_id: str, topics: Iterable[str]) -> int:
-    """Messages in ``topics`` the group has not committed yet."""
-    probe = ConsumerLagProbe(bootstrap, group_id, topics)
-    try:
-        return sum((await probe.lag_by_topic()).values())
-    finally:
-        await probe.close()
-
-
 async def wait_until_caught_up(
     bootstrap: str, group_id: str, topics: Iterable[str], *, timeout_s: float
 ) -> bool:
