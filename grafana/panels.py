@@ -1,12 +1,19 @@
-"""Panel constructors the four dashboards share: one datasource, PromQL targets, units."""
+"""Panel constructors the four dashboards share: one datasource variable, PromQL targets, units."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.models import dashboard as models
 
-#: The datasource uid the provisioning file declares (grafana/provisioning/datasources).
-DATASOURCE = models.DataSourceRef(type_val="prometheus", uid="pumpstream-prometheus")
+#: The datasource uid the provisioning file declares (grafana/provisioning/datasources): the
+#: default of the dashboards' datasource variable.
+PROVISIONED_DATASOURCE_UID = "pumpstream-prometheus"
+#: Every panel, query and query variable names its datasource through this dashboard variable, so
+#: the dashboards work provisioned (the variable defaults to the provisioned uid) and imported
+#: through Grafana's UI into a Grafana whose Prometheus has another uid (Grafana then selects its
+#: default Prometheus, and the viewer can pick another).
+DATASOURCE_VARIABLE = "datasource"
+DATASOURCE = models.DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
 #: Ward filter: the values are the configured wards (PUMPSTREAM_METRICS_WARDS) plus "other".
 WARD_MATCHER = 'ward=~"$ward"'
 
@@ -68,6 +75,19 @@ def bars(
     )
 
 
+def datasource_variable() -> dashboard.DatasourceVariable:
+    return (
+        dashboard.DatasourceVariable(DATASOURCE_VARIABLE)
+        .label("Data source")
+        .type("prometheus")
+        .current(
+            models.VariableOption(
+                selected=True, text="pumpstream Prometheus", value=PROVISIONED_DATASOURCE_UID
+            )
+        )
+    )
+
+
 def ward_variable() -> dashboard.QueryVariable:
     return (
         dashboard.QueryVariable("ward")
@@ -92,4 +112,5 @@ def new_dashboard(uid: str, title: str, description: str) -> dashboard.Dashboard
         .refresh("30s")
         .timezone("browser")
         .editable()
+        .with_variable(datasource_variable())
     )

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests use for real: Prometheus + promtool, Alertmanager + amtool,
-# Chromium + ChromeDriver (nurse-station page). Installs only what is missing; needs root
-# (CI runs as root) or sudo.
+# Chromium + ChromeDriver (nurse-station page), stunnel4 (Kafka over TLS in front of the
+# embedded broker). Installs only what is missing; needs root (CI runs as root) or sudo.
 set -euo pipefail
 
 need=()
@@ -11,6 +11,7 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/
 command -v amtool       >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v chromium     >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v stunnel4     >/dev/null 2>&1 || need+=(stunnel4)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
 
 log = logging.getLogger(__name__)
@@ -23,18 +24,16 @@ def _parse(value: bytes | None) -> Alert | None:
         return None
 
 
-async def read_all_alerts(bootstrap: str, *, timeout_s: float = 30.0) -> list[Alert]:
+async def read_all_alerts(kafka: KafkaConnection, *, timeout_s: float = 30.0) -> list[Alert]:
     """Every alert on the topic now, from the beginning to the current (true) end."""
-    records = await read_topic(bootstrap, ALERTS.name, timeout_s=timeout_s)
+    records = await read_topic(kafka, ALERTS.name, timeout_s=timeout_s)
     return [a for r in records if (a := _parse(r.value)) is not None]
 
 
 async def follow_alerts(
-    bootstrap: str, *, from_end: bool = True
+    kafka: KafkaConnection, *, from_end: bool = True
 ) -> AsyncGenerator[list[Alert], None]:
     """Batches of new alerts (possibly empty, every ~100 ms) until the caller stops iterating."""
-    async with TopicReader(
-        bootstrap, ALERTS.name, start="end" if from_end else "beginning"
-    ) as reader:
+    async with TopicReader(kafka, ALERTS.name, start="end" if from_end else "beginning") as reader:
         async for records in reader.follow(timeout_ms=100):
             yield [a for r in records if (a := _parse(r.value)) is not None]

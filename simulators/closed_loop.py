@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-
 from schemas.alerts import Alert
 from simulators.alert_feed import follow_alerts
 from simulators.clock import PacedClock
@@ -19,6 +17,7 @@ from simulators.nurse import Nurse
 from simulators.recording import to_sim_events
 from simulators.scenario import Scenario
 from simulators.sim_event import SimEvent
+from streams.kafka.connection import KafkaConnection
 
 
 @dataclass
@@ -29,7 +28,7 @@ class LiveRun:
 
 
 async def run_live(
-    bootstrap: str,
+    kafka: KafkaConnection,
     scenario: Scenario,
     seed: int,
     *,
@@ -43,9 +42,9 @@ async def run_live(
     centre = InfusionCentre(scenario, seed, start=start or datetime.now(UTC).replace(microsecond=0))
     nurse = Nurse(scenario.nurse, seed) if with_nurse else None
     run = LiveRun(centre)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    producer = kafka.producer(acks="all", linger_ms=2)
     await producer.start()
-    alerts = follow_alerts(bootstrap)
+    alerts = follow_alerts(kafka)
     try:
         await anext(alerts)  # assigned and positioned before the first message goes out
         clock = PacedClock(speed)

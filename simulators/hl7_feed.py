@@ -13,7 +13,7 @@ Only the pseudonymous ``patient_ref`` identifies the patient (PID-3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -254,13 +254,19 @@ HL7_FILES = ("pcd-01-vitals.hl7", "pcd-10-pump-events.hl7", "pain-observations.h
 
 
 def write_hl7(
-    directory: Path, emitted: Iterable[Emitted], monitor_of: dict[str, str]
+    directory: Path,
+    emitted: Sequence[Emitted],
+    monitor_of: dict[str, str],
+    *,
+    on_message: Callable[[], None] = lambda: None,
 ) -> list[Path]:
-    """The clean feed as three HL7 files (faults are injected into the JSON feed only)."""
+    """The clean feed as three HL7 files (faults are injected into the JSON feed only);
+    ``on_message`` is called once per emitted event, as it is converted."""
     vitals: list[str] = []
     pump: list[str] = []
     pain: list[str] = []
     for item in emitted:
+        on_message()
         event = item.event
         if isinstance(event, VitalSigns):
             vitals.append(pcd01_message(event, monitor_of.get(event.patient_ref, "")))

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from aiokafka import AIOKafkaProducer
 
 from schemas.events import InfusionContext, InfusionStarted, Measurement, RateChanged, VitalSigns
 from schemas.ivig_products import IvigProduct
 from schemas.topics import PUMP_EVENTS_RAW, VITALS_RAW
 from simulators.recording import event_json
+from streams.kafka.connection import KafkaConnection
 
 SLOTS = 10
 
@@ -72,19 +72,39 @@ def _messages(
     return out
 
 
+def load_ticks(interval_s: float, duration_s: float) -> int:
+    """How many reports each device sends: one at every ``interval_s`` before ``duration_s``."""
+    ticks = 0
+    while ticks * interval_s < duration_s:
+        ticks += 1
+    return ticks
+
+
+def planned_messages(*, pumps: int, monitors: int, interval_s: float, duration_s: float) -> int:
+    """How many messages :func:`run_load` sends: each pump and each monitor reports every tick."""
+    return load_ticks(interval_s, duration_s) * (pumps + monitors)
+
+
 async def run_load(
-    bootstrap: str, *, pumps: int, monitors: int, interval_s: float, duration_s: float
+    kafka: KafkaConnection,
+    *,
+    pumps: int,
+    monitors: int,
+    interval_s: float,
+    duration_s: float,
+    on_sent: Callable[[int], None] = lambda count: None,
 ) -> LoadResult:
+    """Send :func:`planned_messages` messages on schedule; ``on_sent`` gets the count of each
+    slot once the broker has acknowledged it."""
     patients = max(pumps, monitors)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5)
+    producer = kafka.producer(acks=1, linger_ms=5)
     await producer.start()
     sent = 0
     max_behind = 0.0
     start_time = datetime.now(UTC)
     began = time.monotonic()
     try:
-        tick = 0
-        while tick * interval_s < duration_s:
+        for tick in range(load_ticks(interval_s, duration_s)):
             for slot in range(SLOTS):
                 due = began + (tick + slot / SLOTS) * interval_s
                 delay = due - time.monotonic()
@@ -99,7 +119,7 @@ async def run_load(
                         pending.append(await producer.send(topic, key=key, value=value))
                 await asyncio.gather(*pending)
                 sent += len(pending)
-            tick += 1
+                on_sent(len(pending))
         await producer.flush()
     finally:
         await producer.stop()

@@ -6,13 +6,12 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from aiokafka import AIOKafkaProducer
-
 from simulators.sim_event import SimEvent
+from streams.kafka.connection import KafkaConnection
 
 
 async def publish(
-    bootstrap: str,
+    kafka: KafkaConnection,
     events: Sequence[SimEvent],
     *,
     speed: float,
@@ -20,9 +19,7 @@ async def publish(
 ) -> int:
     """Send ``events`` in order, each when ``offset_s / speed`` wall seconds have passed
     (``speed <= 0``: as fast as possible). Returns the number sent."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5
-    )
+    producer = kafka.producer(acks="all", enable_idempotence=False, linger_ms=5)
     await producer.start()
     try:
         started = time.monotonic()

@@ -84,6 +84,16 @@ def write_recording(directory: Path, events: Sequence[SimEvent]) -> list[Path]:
     return paths
 
 
+def message_kind(value: bytes) -> str:
+    """The ``kind`` of a raw event message (``rate_changed``, ``vitals``, ``symptom``...), or
+    ``malformed`` when it has none (a malformed fault)."""
+    try:
+        kind = json.loads(value).get("kind")
+    except (ValueError, AttributeError):
+        return "malformed"
+    return kind if isinstance(kind, str) else "malformed"
+
+
 def _value(record: dict[str, Any]) -> bytes:
     if "value" in record:
         return canonical_json(record["value"])
@@ -92,8 +102,20 @@ def _value(record: dict[str, Any]) -> bytes:
     return base64.b64decode(record["value_base64"])
 
 
+def _problem(exc: Exception) -> str:
+    """Why a line is not a recording line, in words (a bare ``KeyError`` says only ``'key'``)."""
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r}"
+    return str(exc)
+
+
 def read_recording(directory: Path) -> list[SimEvent]:
-    """Every message of the recording's topic files, merged in send order."""
+    """Every message of the recording's topic files, merged in send order.
+
+    Raises ``FileNotFoundError`` when ``directory`` is missing or holds no topic file, and
+    ``ValueError`` naming the file and line that is not a recording line."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such directory")
     merged: list[tuple[float, int, int, SimEvent]] = []
     found = False
     for topic_index, spec in enumerate(RAW_TOPICS):
@@ -101,20 +123,26 @@ def read_recording(directory: Path) -> list[SimEvent]:
         if not path.exists():
             continue
         found = True
-        with path.open(encoding="utf-8") as lines:
-            for line_no, line in enumerate(lines):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    offset_s = float(record["offset_s"])
-                    event = SimEvent(
-                        offset_s, spec.name, str(record["key"]).encode(), _value(record),
-                        str(record.get("note", "")),
-                    )  # fmt: skip
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{path}:{line_no + 1}: not a recording line: {exc}") from None
-                merged.append((offset_s, topic_index, line_no, event))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text, so not a recording file") from None
+        for line_no, line in enumerate(text.split("\n")):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                offset_s = float(record["offset_s"])
+                event = SimEvent(
+                    offset_s, spec.name, str(record["key"]).encode(), _value(record),
+                    str(record.get("note", "")),
+                )  # fmt: skip
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(
+                    f"{path}:{line_no + 1}: not a recording line ({_problem(exc)}): each line is "
+                    'a JSON object {"offset_s": ..., "key": ..., "value": {...}}; fix or delete it'
+                ) from None
+            merged.append((offset_s, topic_index, line_no, event))
     if not found:
         raise FileNotFoundError(
             f"{directory}: no recording files ({', '.join(s.name + SUFFIX for s in RAW_TOPICS)})"

@@ -9,10 +9,11 @@ from pathlib import Path
 from simulators.publisher import publish
 from simulators.recording import read_recording
 from simulators.sim_event import SimEvent
+from streams.kafka.connection import KafkaConnection
 
 
 async def replay(
-    bootstrap: str,
+    kafka: KafkaConnection,
     directory: Path,
     *,
     speed: float,
@@ -20,4 +21,4 @@ async def replay(
 ) -> int:
     """Publish every message of the recording in ``directory`` in send order; return the count."""
     events = read_recording(directory)
-    return await publish(bootstrap, events, speed=speed, on_sent=on_sent)
+    return await publish(kafka, events, speed=speed, on_sent=on_sent)

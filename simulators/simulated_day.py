@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,16 @@ class DayResult:
     faults: FaultReport
 
 
-def simulate_day(scenario: Scenario, seed: int, out_dir: Path, *, hl7: bool = True) -> DayResult:
+def simulate_day(
+    scenario: Scenario,
+    seed: int,
+    out_dir: Path,
+    *,
+    hl7: bool = True,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> DayResult:
+    """Run the day and write its files; ``on_progress(done, total)`` counts the emitted events
+    converted to HL7 (the slow part; once, at the end, without HL7)."""
     centre = InfusionCentre(scenario, seed)
     centre.run()
     emitted = centre.emitted
@@ -43,9 +53,19 @@ def simulate_day(scenario: Scenario, seed: int, out_dir: Path, *, hl7: bool = Tr
     events, report = apply_faults(to_sim_events(emitted), scenario.faults, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_recording(out_dir, events)
+    total = len(emitted)
     if hl7:
         monitors = {v.profile.patient_ref: v.monitor_id for v in centre.visits}
-        paths += write_hl7(out_dir / "hl7", emitted, monitors)
+        done = 0
+
+        def converted() -> None:
+            nonlocal done
+            done += 1
+            if done % 50 == 0 or done == total:
+                on_progress(done, total)
+
+        paths += write_hl7(out_dir / "hl7", emitted, monitors, on_message=converted)
+    on_progress(total, total)
     truth_path = out_dir / "truth.json"
     truth.write(truth_path)
     faults_path = out_dir / "faults.json"

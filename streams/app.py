@@ -21,14 +21,15 @@ from streams.clinical.agent import register_clinical
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
-from streams.kafka.transport import PumpstreamApp, faust_broker_urls
+from streams.kafka.connection import KafkaConnection
+from streams.kafka.transport import PumpstreamApp
 from streams.metrics.families import WorkerMetrics
 from streams.settings import Settings
 
 
 def create_app(
     settings: Settings,
-    bootstrap: str,
+    kafka: KafkaConnection,
     metrics: WorkerMetrics,
     rules: RulesConfig,
     roster: Roster | None,
@@ -41,7 +42,7 @@ def create_app(
     app = PumpstreamApp(
         settings.app_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
-        broker=faust_broker_urls(bootstrap),
+        **kafka.faust_options(),
         store="memory://",
         autodiscover=False,
         topic_partitions=settings.topic_partitions,
@@ -63,13 +64,15 @@ def create_app(
         table_standby_replicas=0,
         web_enabled=False,
         datadir=str(settings.data_dir / settings.app_id),
+        # Static membership (a StatefulSet's pod name): a restarted worker keeps its partitions.
+        consumer_group_instance_id=settings.group_instance_id,
     )
     register_ingest(app, metrics.ingest)
     observer = ClinicalObserver(metrics.clinical, metrics.clinical.wards)
     register_clinical(
         app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s
     )
-    register_alerting(app, settings, bootstrap, roster, metrics.alerting, clock)
+    register_alerting(app, settings, kafka, roster, metrics.alerting, clock)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app

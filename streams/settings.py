@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.validation_errors import field_problems
-from streams.exceptions import SettingsError
+from schemas.validation_errors import FieldProblem, field_problems
+from streams.exceptions import PumpstreamError, SettingsError
+from streams.kafka.connection import KafkaConnection, SaslMechanism, SecurityProtocol
 
 ENV_PREFIX = "PUMPSTREAM_"
 
@@ -43,6 +45,29 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None,
         description="Kafka bootstrap servers, host:port[,host:port...]; unset: embedded broker.",
+    )
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that signed the brokers' certificates."
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate (mutual TLS)."
+    )
+    kafka_ssl_key_file: Path | None = Field(default=None, description="PEM client private key.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of the client private key, if it is encrypted."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512."
+    )
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    group_instance_id: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")] = Field(
+        default=None,
+        description="Static consumer-group membership (e.g. the pod name of a StatefulSet): a "
+        "restarted worker gets its partitions back without a rebalance.",
     )
     app_id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")] = "pumpstream"
     topic_partitions: Annotated[int, Field(ge=1, le=256)] = 4
@@ -111,6 +136,43 @@ class Settings(BaseSettings):
             return None
         return ",".join(_check_host_port(item) for item in value.split(","))
 
+    @field_validator("kafka_sasl_password", "kafka_ssl_key_password", "ack_token")
+    @classmethod
+    def _secret_without_newline(cls, value: SecretStr | None) -> SecretStr | None:
+        """A secret read from a file (``PUMPSTREAM_SECRETS_DIR``) often ends in a newline."""
+        return None if value is None else SecretStr(value.get_secret_value().strip())
+
+    @field_validator("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
+    @classmethod
+    def _file_is_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        tls_files = [self.kafka_ssl_ca_file, self.kafka_ssl_cert_file, self.kafka_ssl_key_file]
+        if any(tls_files) and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(
+                f"TLS files are set but {ENV_PREFIX}KAFKA_SECURITY_PROTOCOL={protocol}: "
+                "set it to SSL or SASL_SSL"
+            )
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError(f"mutual TLS needs both {ENV_PREFIX}KAFKA_SSL_CERT_FILE and _KEY_FILE")
+        sasl = [self.kafka_sasl_mechanism, self.kafka_sasl_username, self.kafka_sasl_password]
+        if protocol.startswith("SASL_") and not all(sasl):
+            raise ValueError(
+                f"{ENV_PREFIX}KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                f"{ENV_PREFIX}KAFKA_SASL_MECHANISM, _SASL_USERNAME and _SASL_PASSWORD"
+            )
+        if any(sasl) and not protocol.startswith("SASL_"):
+            raise ValueError(
+                f"SASL credentials are set but {ENV_PREFIX}KAFKA_SECURITY_PROTOCOL={protocol}: "
+                "set it to SASL_SSL (or SASL_PLAINTEXT on a trusted network)"
+            )
+        return self
+
     @field_validator("web_port")
     @classmethod
     def _web_port_is_deprecated(cls, value: int | None) -> int | None:
@@ -148,15 +210,67 @@ class Settings(BaseSettings):
     def uses_embedded_broker(self) -> bool:
         return self.kafka_bootstrap is None
 
+    def kafka_connection(self, bootstrap: str | None = None) -> KafkaConnection:
+        """How to reach Kafka: ``bootstrap`` (the embedded broker's address) or
+        ``PUMPSTREAM_KAFKA_BOOTSTRAP``, with the security settings."""
+        servers = bootstrap or self.kafka_bootstrap
+        if servers is None:
+            raise PumpstreamError(
+                f"{ENV_PREFIX}KAFKA_BOOTSTRAP is not set: start `pumpstream broker` and set it to "
+                "the address it prints, or point it at your Kafka cluster (or run "
+                "`pumpstream demo`)"
+            )
+        return KafkaConnection(
+            bootstrap=servers,
+            security_protocol=self.kafka_security_protocol,
+            ssl_ca_file=self.kafka_ssl_ca_file,
+            ssl_cert_file=self.kafka_ssl_cert_file,
+            ssl_key_file=self.kafka_ssl_key_file,
+            ssl_key_password=self.kafka_ssl_key_password,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+        )
+
+
+#: Not a setting: where :func:`load_settings` reads secrets from files (Kubernetes secret volumes).
+SECRETS_DIR_VARIABLE = f"{ENV_PREFIX}SECRETS_DIR"
+
+
+def setting_variables() -> list[str]:
+    """Every ``PUMPSTREAM_*`` variable pumpstream reads."""
+    return sorted([f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields])
+
 
 def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment (overrides win); raise :class:`SettingsError` naming
-    each bad variable."""
+    """Read settings from the environment (overrides win) and from files in
+    ``PUMPSTREAM_SECRETS_DIR``, each named like its variable; raise :class:`SettingsError` naming
+    each bad or unknown variable (never a secret's value)."""
+    known = {*setting_variables(), SECRETS_DIR_VARIABLE}
+    unknown = sorted(
+        n for n in os.environ if n.upper().startswith(ENV_PREFIX) and n.upper() not in known
+    )
+    if unknown:
+        raise SettingsError(
+            f"unknown setting(s) {', '.join(unknown)}: remove or rename them; valid names: "
+            + ", ".join(sorted(known))
+        )
+    secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE) or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise SettingsError(f"{SECRETS_DIR_VARIABLE}={secrets_dir}: no such directory")
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(_secrets_dir=secrets_dir, **overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = [
-            f"{ENV_PREFIX}{str(p.loc[0] if p.loc else '?').upper()}: {p.value!r}: {p.reason}"
-            for p in field_problems(exc)
-        ]
+        problems = [_problem_line(p) for p in field_problems(exc)]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def _problem_line(problem: FieldProblem) -> str:
+    reason = problem.reason.removeprefix("Value error, ")
+    if not problem.loc:  # a rule across several settings: the reason names them
+        return reason
+    name = str(problem.loc[0])
+    field = Settings.model_fields.get(name)
+    secret = field is not None and "SecretStr" in str(field.annotation)
+    value = "(hidden)" if secret else repr(problem.value)
+    return f"{ENV_PREFIX}{name.upper()}: {value}: {reason}"

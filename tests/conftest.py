@@ -11,6 +11,7 @@ from schemas.topics import ALL_TOPICS
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.admin import ensure_topics
+from streams.kafka.connection import KafkaConnection
 
 TEST_PARTITIONS = 2
 
@@ -24,10 +25,10 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture
-async def topics(broker: EmbeddedBroker) -> str:
-    """The registry's topics on the broker; returns the bootstrap address."""
-    await ensure_topics(broker.bootstrap, partitions=TEST_PARTITIONS, topics=ALL_TOPICS)
-    return broker.bootstrap
+async def topics(broker: EmbeddedBroker) -> KafkaConnection:
+    """The registry's topics on the broker; returns the connection to it."""
+    await ensure_topics(broker.connection, partitions=TEST_PARTITIONS, topics=ALL_TOPICS)
+    return broker.connection
 
 
 @pytest.fixture

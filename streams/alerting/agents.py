@@ -41,6 +41,7 @@ from streams.alerting.nurse_station.api import NurseStation
 from streams.alerting.observer import record_ignored, record_page, record_transition
 from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import AlertingMetrics
 from streams.settings import Settings
@@ -54,7 +55,7 @@ MIN_TOKEN_LENGTH = 16
 def register_alerting(
     app: faust.App,
     settings: Settings,
-    bootstrap: str,
+    kafka: KafkaConnection,
     roster: Roster | None,
     metrics: AlertingMetrics,
     clock: Callable[[], datetime],
@@ -69,7 +70,7 @@ def register_alerting(
         if isinstance(channel, WebhookChannel | MllpChannel):
             _register_channel_agent(app, name, channel, roster, metrics, clock)
     board = EpisodeBoard(lambda n: roster.ward_for(n.alert), roster.episode_retention_s)
-    app.service(BoardFeed(bootstrap, board))  # type: ignore[arg-type] # an instance is accepted
+    app.service(BoardFeed(kafka, board))  # type: ignore[arg-type] # an instance is accepted
     for name, channel in roster.channels.items():
         if isinstance(channel, AlertmanagerChannel):
             sync = AlertmanagerSync(
@@ -78,7 +79,7 @@ def register_alerting(
             app.service(sync)  # type: ignore[arg-type]
     if token is not None:
         station = NurseStation(
-            bootstrap,
+            kafka,
             board,
             roster,
             token,

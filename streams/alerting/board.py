@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from schemas.alerts import AlertPriority
 from schemas.notifications import AlertNotification, NotificationKind
 from schemas.topics import ALERT_NOTIFICATIONS
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader
 
 log = logging.getLogger(__name__)
@@ -101,15 +102,15 @@ class EpisodeBoard:
 class BoardFeed(Service):
     """Reads ``alerts.notifications`` into an :class:`EpisodeBoard`."""
 
-    def __init__(self, bootstrap: str, board: EpisodeBoard, **kwargs: Any) -> None:
+    def __init__(self, kafka: KafkaConnection, board: EpisodeBoard, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.board = board
         self._reader: TopicReader | None = None
 
     async def on_start(self) -> None:
         reader = TopicReader(
-            self.bootstrap,
+            self.kafka,
             ALERT_NOTIFICATIONS.name,
             start=datetime.now(UTC) - self.board._retention,
             # A broker may hold a fetch for the whole wait even when data arrives (Tansu does;

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
 from schemas.alerts import (
     Alert,
@@ -38,6 +37,7 @@ from streams.cli.bench_figures import Sample, percentile
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.admin import ensure_topics
+from streams.kafka.connection import KafkaConnection
 from streams.settings import Settings
 
 ESCALATION_TIMEOUT_S = 3.0
@@ -133,7 +133,7 @@ async def bench_paging(
                 encoding="utf-8",
             )
             with EmbeddedBroker(log_path=run_dir / "broker.log") as broker:
-                await ensure_topics(broker.bootstrap, partitions=settings.topic_partitions)
+                await ensure_topics(broker.connection, partitions=settings.topic_partitions)
                 worker = WorkerProcess(
                     broker.bootstrap,
                     run_dir,
@@ -147,7 +147,7 @@ async def bench_paging(
                 ).start()
                 try:
                     progress(f"worker ready in {worker.wait_ready(60):.1f} s")
-                    return await _measure(broker.bootstrap, alerts, receivers, progress)
+                    return await _measure(broker.connection, alerts, receivers, progress)
                 finally:
                     worker.stop()
     finally:
@@ -157,9 +157,9 @@ async def bench_paging(
 
 
 async def _measure(
-    bootstrap: str, count: int, receivers: _Receivers, progress: Callable[[str], None]
+    kafka: KafkaConnection, count: int, receivers: _Receivers, progress: Callable[[str], None]
 ) -> list[Sample]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka.producer(acks="all")
     await producer.start()
     sent: dict[str, float] = {}
     try:

@@ -31,6 +31,7 @@ from streams.clinical.rules_file import load_rules
 from streams.clinical.state import ClinicalEventModel, PatientState
 from streams.clinical.step import clinical_step
 from streams.kafka.admin import ensure_topics
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import TopicReader
 from streams.settings import Settings
@@ -103,7 +104,9 @@ def bench_rules(patients: int, repeats: int) -> list[Sample]:
     return samples
 
 
-async def _alerts_arrival(bootstrap: str, stop: asyncio.Event, arrivals: dict[str, float]) -> None:
+async def _alerts_arrival(
+    kafka: KafkaConnection, stop: asyncio.Event, arrivals: dict[str, float]
+) -> None:
     """When each patient's first alert is read, until ``stop`` is set and then to the end."""
 
     def note(records: list[ConsumerRecord[bytes, bytes]]) -> None:
@@ -113,7 +116,7 @@ async def _alerts_arrival(bootstrap: str, stop: asyncio.Event, arrivals: dict[st
 
     # A short fetch wait, so that the observer does not add the broker's fetch hold to the
     # latency it measures.
-    async with TopicReader(bootstrap, ALERTS.name, fetch_max_wait_ms=10) as reader:
+    async with TopicReader(kafka, ALERTS.name, fetch_max_wait_ms=10) as reader:
         while not stop.is_set():
             note(await reader.read(timeout_ms=100))
         note(await reader.read_to_end())
@@ -132,7 +135,7 @@ async def bench_pipeline(
         with tempfile.TemporaryDirectory(prefix="pumpstream-bench-") as tmp:
             run_dir = Path(tmp)
             with EmbeddedBroker(log_path=run_dir / "broker.log") as broker:
-                await ensure_topics(broker.bootstrap, partitions=settings.topic_partitions)
+                await ensure_topics(broker.connection, partitions=settings.topic_partitions)
                 worker = WorkerProcess(
                     broker.bootstrap, run_dir,
                     env={"PUMPSTREAM_METRICS_PORT": str(free_port()),
@@ -145,7 +148,7 @@ async def bench_pipeline(
                         f"{worker.wait_ready(60):.1f} s"
                     )
                     measured = await _measure_pipeline(
-                        broker.bootstrap, settings, patients, progress
+                        broker.connection, settings, patients, progress
                     )
                 finally:
                     worker.stop()
@@ -157,19 +160,19 @@ async def bench_pipeline(
 
 
 async def _measure_pipeline(
-    bootstrap: str, settings: Settings, patients: int, progress: Callable[[str], None]
+    kafka: KafkaConnection, settings: Settings, patients: int, progress: Callable[[str], None]
 ) -> list[Sample]:
-    throughput = await _play(bootstrap, settings, _cohort(patients, "burst"), speed=0)
+    throughput = await _play(kafka, settings, _cohort(patients, "burst"), speed=0)
     progress(
         f"burst: {throughput.sent} raw messages, all processed after {throughput.total_s:.1f} s"
     )
     # Latency on a paced feed (the demo script of 30 patients at 600x: ~5 msg/s) so that it
     # measures the pipeline, not a queue of its own making.
-    paced = await _play(bootstrap, settings, _cohort(30, "paced"), speed=600)
+    paced = await _play(kafka, settings, _cohort(30, "paced"), speed=600)
     progress(f"paced: {len(paced.latencies_s)} alerts")
     # Sparse: 12 patients at 120x, seconds between messages, so each pain report meets consumers
     # that are idle in a fetch (the ward at night; where the fetch wait shows).
-    sparse = await _play(bootstrap, settings, _cohort(12, "sparse"), speed=120)
+    sparse = await _play(kafka, settings, _cohort(12, "sparse"), speed=120)
     progress(f"sparse: {len(sparse.latencies_s)} alerts")
     rate = throughput.sent / throughput.total_s
     return [
@@ -192,7 +195,7 @@ class _Run:
 
 
 async def _play(
-    bootstrap: str, settings: Settings, cohort: tuple[ScriptedPatient, ...], *, speed: float
+    kafka: KafkaConnection, settings: Settings, cohort: tuple[ScriptedPatient, ...], *, speed: float
 ) -> _Run:
     script = demo_script(datetime.now(UTC) - timedelta(hours=3), cohort)
     pain_sent: dict[str, float] = {}
@@ -203,11 +206,11 @@ async def _play(
 
     arrivals: dict[str, float] = {}
     stop = asyncio.Event()
-    watcher = asyncio.create_task(_alerts_arrival(bootstrap, stop, arrivals))
+    watcher = asyncio.create_task(_alerts_arrival(kafka, stop, arrivals))
     began = time.monotonic()
-    sent = await publish(bootstrap, script, speed=speed, on_sent=on_sent)
+    sent = await publish(kafka, script, speed=speed, on_sent=on_sent)
     topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
-    caught_up = await wait_until_caught_up(bootstrap, settings.app_id, topics, timeout_s=600)
+    caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=600)
     total_s = time.monotonic() - began
     stop.set()  # Faust flushes what it sends before it commits: the rest is on the topic
     await watcher

@@ -30,6 +30,7 @@ from streams.cli.local.prometheus import (
 from streams.cli.local.worker_process import WorkerProcess
 from streams.exceptions import PumpstreamError
 from streams.kafka.admin import ensure_topics
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import TopicReader
 from streams.settings import Settings
@@ -49,12 +50,12 @@ class DemoSummary:
 
 
 async def _watch(
-    bootstrap: str, console: Console, summary: DemoSummary, stop: asyncio.Event
+    kafka: KafkaConnection, console: Console, summary: DemoSummary, stop: asyncio.Event
 ) -> None:
     """Print alerts and dead letters as they arrive until ``stop`` is set, then the rest up to
     the topics' end."""
     names = [ALERTS.name, *(t.name for t in DEAD_LETTER_TOPICS)]
-    async with TopicReader(bootstrap, names) as reader:
+    async with TopicReader(kafka, names) as reader:
         while not stop.is_set():
             for record in await reader.read(timeout_ms=200):
                 _show_record(console, record, summary)
@@ -121,7 +122,7 @@ async def run_demo(
     try:
         broker.start().wait_ready()
         console.print(f"[green]embedded broker[/] (Tansu) on {broker.bootstrap}")
-        await ensure_topics(broker.bootstrap, partitions=settings.topic_partitions)
+        await ensure_topics(broker.connection, partitions=settings.topic_partitions)
         metrics_port = free_port()
         worker = WorkerProcess(
             broker.bootstrap, run_dir, env={"PUMPSTREAM_METRICS_PORT": str(metrics_port)}
@@ -133,7 +134,7 @@ async def run_demo(
         )
         if prometheus:
             local_prometheus = _start_prometheus(settings, metrics_port, run_dir, console)
-        return await _play(settings, broker.bootstrap, speed, console, worker)
+        return await _play(settings, broker.connection, speed, console, worker)
     finally:
         if local_prometheus is not None:
             local_prometheus.stop()
@@ -161,7 +162,11 @@ def _start_prometheus(
 
 
 async def _play(
-    settings: Settings, bootstrap: str, speed: float, console: Console, worker: WorkerProcess
+    settings: Settings,
+    kafka: KafkaConnection,
+    speed: float,
+    console: Console,
+    worker: WorkerProcess,
 ) -> int:
     start = datetime.now(UTC).replace(microsecond=0)
     script = demo_script(start)
@@ -171,11 +176,11 @@ async def _play(
         f"react, at {speed:g}x ({script[-1].offset_s / 60:.0f} simulated min)\n"
     )
     stop = asyncio.Event()
-    watcher = asyncio.create_task(_watch(bootstrap, console, summary, stop))
+    watcher = asyncio.create_task(_watch(kafka, console, summary, stop))
     began = time.monotonic()
-    await publish(bootstrap, script, speed=speed, on_sent=_progress(console, summary))
+    await publish(kafka, script, speed=speed, on_sent=_progress(console, summary))
     topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
-    caught_up = await wait_until_caught_up(bootstrap, settings.app_id, topics, timeout_s=30)
+    caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=30)
     # Faust flushes what it sends before it commits: caught up, every alert is on the topic, and
     # the watcher reads on to its end.
     stop.set()

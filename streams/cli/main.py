@@ -7,18 +7,23 @@ import logging
 import signal
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from streams.exceptions import PumpstreamError
+from streams.cli.errors import debug_log_level, faust_start_errors, report, with_fix
+from streams.cli.kafka_access import reachable_kafka
+from streams.cli.simulator import _register_simulator
+from streams.exceptions import InputFileError, PumpstreamError, RulesFileError
+from streams.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from streams.alerting.roster import Roster
     from streams.cli.bench_figures import Sample
-from streams.cli.simulator import _register_simulator
-from streams.settings import Settings, load_settings
+    from streams.clinical.rules_file import RulesConfig
 
 cli = typer.Typer(
     help="pumpstream: correlate IVIG infusion rate changes with back pain and alert nurses.",
@@ -42,6 +47,36 @@ cli.add_typer(dashboards_cli, name="dashboards")
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+RULES_FILE_FIX = (
+    "point PUMPSTREAM_RULES_FILE at a valid rules TOML file (`pumpstream rules check FILE` "
+    "checks one), or unset it for the shipped rules"
+)
+ROSTER_FIX = (
+    "point PUMPSTREAM_ALERTING_CONFIG at a valid on-call roster (`pumpstream alerting check "
+    "FILE` checks one), or unset it to run without alerting"
+)
+
+
+@dataclass
+class _GlobalOptions:
+    debug: bool = False
+
+
+_options = _GlobalOptions()
+
+
+@cli.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show the traceback of an error (so does PUMPSTREAM_LOG_LEVEL=debug).",
+        ),
+    ] = False,
+) -> None:
+    _options.debug = debug
+
 
 def _settings() -> Settings:
     settings = load_settings()
@@ -50,15 +85,6 @@ def _settings() -> Settings:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return settings
-
-
-def _require_bootstrap(settings: Settings) -> str:
-    if settings.kafka_bootstrap is None:
-        raise PumpstreamError(
-            "PUMPSTREAM_KAFKA_BOOTSTRAP is not set: start `pumpstream broker` and set it to the "
-            "address it prints, or point it at your Kafka cluster (or run `pumpstream demo`)"
-        )
-    return settings.kafka_bootstrap
 
 
 @cli.command()
@@ -102,7 +128,28 @@ def worker(
     from streams.worker import run_worker
 
     settings = _settings()
-    run_worker(settings, _require_bootstrap(settings), ready_file=ready_file)
+    rules, roster = _worker_files(settings)
+    kafka = reachable_kafka(settings)
+    with faust_start_errors():
+        run_worker(settings, kafka, rules, roster, ready_file=ready_file)
+
+
+def _worker_files(settings: Settings) -> tuple[RulesConfig, Roster | None]:
+    """The rules file and the on-call roster (none configured: no alerting stage), read before
+    Kafka is probed, so a bad file is reported first and with the variable that names it."""
+    from streams.alerting.roster import RosterError, load_roster
+    from streams.clinical.rules_file import rules_for
+
+    try:
+        rules = rules_for(settings.rules_file, settings.lookback_window_s)
+    except RulesFileError as exc:
+        raise RulesFileError(with_fix(str(exc), RULES_FILE_FIX)) from None
+    if settings.alerting_config is None:
+        return rules, None
+    try:
+        return rules, load_roster(settings.alerting_config)
+    except RosterError as exc:
+        raise RosterError(with_fix(str(exc), ROSTER_FIX)) from None
 
 
 @cli.command()
@@ -137,7 +184,7 @@ def topics_create() -> None:
     settings = _settings()
     created = asyncio.run(
         ensure_topics(
-            _require_bootstrap(settings),
+            reachable_kafka(settings),
             partitions=settings.topic_partitions,
             replication_factor=settings.topic_replication_factor,
         )
@@ -159,7 +206,16 @@ def schemas_export(directory: Path) -> None:
     """Write a JSON Schema file for the value of every topic into DIRECTORY."""
     from schemas.json_schema_export import export_json_schemas
 
-    for path in export_json_schemas(directory):
+    fix = "give a directory (it is created when missing)"
+    if directory.exists() and not directory.is_dir():
+        raise InputFileError(f"{directory} is a file, not a directory: {fix}")
+    try:
+        paths = export_json_schemas(directory)
+    except OSError as exc:
+        raise InputFileError(
+            f"cannot write the schemas into {directory}: {exc.strerror or exc}; {fix}"
+        ) from None
+    for path in paths:
         console.print(str(path))
 
 
@@ -172,8 +228,14 @@ def rules_check(
     """Validate a rules file and print its version and thresholds (exit 2 on a bad file)."""
     from streams.clinical.rules_file import DEFAULT_RULES_FILE, load_rules
 
-    source = path or _settings().rules_file or DEFAULT_RULES_FILE
-    rules = load_rules(source)
+    from_setting = None if path is not None else _settings().rules_file
+    source = path or from_setting or DEFAULT_RULES_FILE
+    try:
+        rules = load_rules(source)
+    except RulesFileError as exc:
+        if from_setting is None:
+            raise
+        raise RulesFileError(with_fix(str(exc), RULES_FILE_FIX)) from None
     console.print(f"{source}: valid, version {rules.version}")
     for section, values in rules.model_dump(exclude={"version"}).items():
         line = ", ".join(f"{k}={v}" for k, v in values.items())
@@ -186,7 +248,7 @@ def reactions_show(patient_ref: str) -> None:
     from streams.clinical.reaction_ledger import read_history
 
     settings = _settings()
-    history = asyncio.run(read_history(_require_bootstrap(settings), patient_ref))
+    history = asyncio.run(read_history(reachable_kafka(settings), patient_ref))
     if history is None or not history.reactions:
         console.print(f"no documented reactions for {patient_ref}")
         return
@@ -297,11 +359,11 @@ _register_simulator(cli)
 
 
 def main() -> None:
+    """Run the command line; an error ends it with one line on stderr (streams/cli/errors.py)."""
     try:
         cli()
-    except PumpstreamError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
-        sys.exit(2)
+    except Exception as exc:
+        sys.exit(report(exc, err_console, debug=_options.debug or debug_log_level()))
 
 
 if __name__ == "__main__":

@@ -8,45 +8,62 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from streams.exceptions import PumpstreamError
+from streams.cli.errors import with_fix
+from streams.cli.kafka_access import reachable_kafka
+from streams.exceptions import InputFileError, PumpstreamError
 from streams.settings import load_settings
+
+if TYPE_CHECKING:
+    from simulators.ground_truth import GroundTruth
+    from simulators.sim_event import SimEvent
+    from streams.kafka.connection import KafkaConnection
 
 console = Console(highlight=False, soft_wrap=True)
 
-
-def _bootstrap(explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    settings = load_settings()
-    if settings.kafka_bootstrap is None:
-        raise PumpstreamError(
-            "no Kafka to talk to: pass --bootstrap HOST:PORT or set PUMPSTREAM_KAFKA_BOOTSTRAP "
-            "(`pumpstream broker` prints one)"
-        )
-    return settings.kafka_bootstrap
+SCENARIO_FIX = (
+    "--scenario takes a shipped scenario name or the path of a scenario TOML file "
+    "(fields: docs/simulator.md)"
+)
+RECORDING_FIX = "give a directory written by `pumpstream simulate --out DIR`"
+TRUTH_FIX = "give the truth.json that `pumpstream simulate --out DIR` wrote"
 
 
-async def _ensure_topics(bootstrap: str) -> None:
+def _kafka(explicit: str | None) -> KafkaConnection:
+    """``--bootstrap`` or PUMPSTREAM_KAFKA_BOOTSTRAP (with the security settings), reachable."""
+    return reachable_kafka(load_settings(), explicit)
+
+
+async def _ensure_topics(kafka: KafkaConnection) -> None:
     from streams.kafka.admin import ensure_topics
 
     settings = load_settings()
     await ensure_topics(
-        bootstrap,
+        kafka,
         partitions=settings.topic_partitions,
         replication_factor=settings.topic_replication_factor,
     )
 
 
 def _load_scenario_with_faults(scenario: str, faults: list[str]) -> object:
+    from pydantic import ValidationError
+
+    from schemas.validation_errors import problem_lines
     from simulators.scenario import ScenarioError, load_scenario
 
     try:
         loaded = load_scenario(scenario)
+    except ScenarioError as exc:
+        named_a_file = Path(scenario).suffix == ".toml" or Path(scenario).exists()
+        # An unknown shipped name already lists the shipped ones.
+        raise InputFileError(
+            with_fix(str(exc), SCENARIO_FIX) if named_a_file else str(exc)
+        ) from None
+    try:
         if not faults:
             return loaded
         updates: dict[str, object] = {}
@@ -59,8 +76,8 @@ def _load_scenario_with_faults(scenario: str, faults: list[str]) -> object:
         return loaded.model_copy(update={"faults": type(loaded.faults).model_validate(merged)})
     except ScenarioError as exc:
         raise PumpstreamError(str(exc)) from None
-    except ValueError as exc:
-        raise PumpstreamError(f"--fault: {exc}") from None
+    except ValidationError as exc:
+        raise PumpstreamError(f"--fault: {'; '.join(problem_lines(exc))}") from None
 
 
 ScenarioOpt = Annotated[
@@ -99,13 +116,23 @@ def simulate(
     loaded = _load_scenario_with_faults(scenario, fault or [])
     assert isinstance(loaded, Scenario)
     if live:
-        _simulate_live(loaded, seed, _bootstrap(bootstrap), speed, nurse)
+        _simulate_live(loaded, seed, _kafka(bootstrap), speed, nurse)
         return
     if out is None:
         raise PumpstreamError("give --out DIR (files) or --live (publish to Kafka)")
     from simulators.simulated_day import simulate_day
+    from streams.cli.progress import simulate_progress
 
-    result = simulate_day(loaded, seed, out, hl7=hl7)
+    if out.exists() and not out.is_dir():
+        raise InputFileError(f"--out {out} is a file: give a directory (created when missing)")
+    slow_part = " (the HL7 files take most of the time)" if hl7 else ""
+    try:
+        with simulate_progress(f"simulating {loaded.name} seed {seed}{slow_part}") as advance:
+            result = simulate_day(loaded, seed, out, hl7=hl7, on_progress=advance)
+    except OSError as exc:
+        raise InputFileError(
+            f"--out {out}: cannot write {exc.filename or 'a file'}: {exc.strerror or exc}"
+        ) from None
     reactions = sum(1 for lb in result.truth.labels if lb.kind.value == "rate_reaction")
     console.print(
         f"{loaded.name} seed {seed}: {result.truth.infusions} infusions, {reactions} reaction "
@@ -117,11 +144,12 @@ def simulate(
     console.print(f"wrote {len(result.paths)} files to {out}")
 
 
-def _simulate_live(scenario: object, seed: int, bootstrap: str, speed: float, nurse: bool) -> None:
+def _simulate_live(
+    scenario: object, seed: int, kafka: KafkaConnection, speed: float, nurse: bool
+) -> None:
     from schemas.alerts import Alert
     from simulators.closed_loop import run_live
     from simulators.scenario import Scenario
-    from simulators.sim_event import SimEvent
 
     assert isinstance(scenario, Scenario)
 
@@ -135,8 +163,8 @@ def _simulate_live(scenario: object, seed: int, bootstrap: str, speed: float, nu
                       f"{alert.patient_ref}: {alert.title}")  # fmt: skip
 
     async def go() -> None:
-        await _ensure_topics(bootstrap)
-        run = await run_live(bootstrap, scenario, seed, speed=speed, with_nurse=nurse,
+        await _ensure_topics(kafka)
+        run = await run_live(kafka, scenario, seed, speed=speed, with_nurse=nurse,
                              on_sent=sent, on_alert=alerted)  # fmt: skip
         console.print(f"sent {len(run.sent)} messages, saw {len(run.alerts)} alert(s)")
 
@@ -154,19 +182,34 @@ def replay(
     ] = 0.0,
 ) -> None:
     """Publish a recording's NDJSON files to the raw topics."""
-    from simulators.replay import replay as run_replay
+    from simulators.publisher import publish
+    from streams.cli.progress import ReplayProgress
 
-    address = _bootstrap(bootstrap)
+    events = _read_recording(directory)  # a bad recording is reported before Kafka is probed
+    kafka = _kafka(bootstrap)
 
     async def go() -> int:
-        await _ensure_topics(address)
-        return await run_replay(address, directory, speed=speed)
+        await _ensure_topics(kafka)
+        with ReplayProgress(events, speed=speed) as progress:
+            return await publish(kafka, events, speed=speed, on_sent=progress.sent)
+
+    sent = asyncio.run(go())
+    console.print(f"replayed {sent} messages from {directory} to {kafka.bootstrap}")
+
+
+def _read_recording(directory: Path) -> list[SimEvent]:
+    from simulators.recording import read_recording
 
     try:
-        sent = asyncio.run(go())
-    except (FileNotFoundError, ValueError) as exc:
-        raise PumpstreamError(str(exc)) from None
-    console.print(f"replayed {sent} messages from {directory} to {address}")
+        return read_recording(directory)
+    except FileNotFoundError as exc:  # no such directory, or no topic file in it
+        raise InputFileError(f"{exc}; {RECORDING_FIX}") from None
+    except ValueError as exc:  # the message names the file, the line and the format
+        raise InputFileError(str(exc)) from None
+    except OSError as exc:
+        raise InputFileError(
+            f"{exc.filename or directory}: cannot read: {exc.strerror or exc}"
+        ) from None
 
 
 def evaluate(
@@ -176,17 +219,40 @@ def evaluate(
     """Precision, recall and onset-to-alert time per rule: the `alerts` topic vs ground truth."""
     from simulators.alert_feed import read_all_alerts
     from simulators.evaluation import format_scores, score_alerts
-    from simulators.ground_truth import GroundTruth
 
-    if not truth.is_file():
-        raise PumpstreamError(f"--truth {truth}: no such file")
-    labels = GroundTruth.read(truth)
-    alerts = asyncio.run(read_all_alerts(_bootstrap(bootstrap)))
+    labels = _read_truth(truth)  # a bad file is reported before Kafka is probed
+    alerts = asyncio.run(read_all_alerts(_kafka(bootstrap)))
     console.print(
         f"{labels.scenario} seed {labels.seed}: {labels.infusions} infusions, "
         f"{len(labels.labels)} truth labels, {len(alerts)} alert messages"
     )
     console.print(format_scores(score_alerts(alerts, labels)))
+
+
+def _read_truth(path: Path) -> GroundTruth:
+    import json
+
+    from pydantic import ValidationError
+
+    from schemas.validation_errors import problem_lines
+    from simulators.ground_truth import GroundTruth
+
+    if not path.is_file():
+        raise InputFileError(f"--truth {path}: no such file; {TRUTH_FIX}")
+    try:
+        document = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise InputFileError(f"--truth {path}: cannot read: {exc.strerror}; {TRUTH_FIX}") from None
+    except ValueError as exc:
+        raise InputFileError(f"--truth {path}: not JSON ({exc}); {TRUTH_FIX}") from None
+    try:
+        return GroundTruth.model_validate(document)
+    except ValidationError as exc:
+        problems = problem_lines(exc, top_level="the document")
+        listed = "; ".join(problems[:3]) + (
+            f"; {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        raise InputFileError(f"--truth {path}: not a truth file ({listed}); {TRUTH_FIX}") from None
 
 
 def load(
@@ -197,15 +263,21 @@ def load(
     bootstrap: BootstrapOpt = None,
 ) -> None:
     """Load mode: N pumps and M monitors reporting every interval, for benchmarks."""
-    from simulators.load_generator import run_load
+    from simulators.load_generator import planned_messages, run_load
+    from streams.cli.progress import LoadProgress
 
-    address = _bootstrap(bootstrap)
+    kafka = _kafka(bootstrap)
+    planned = planned_messages(
+        pumps=pumps, monitors=monitors, interval_s=interval_s, duration_s=duration_s
+    )
 
     async def go() -> None:
-        await _ensure_topics(address)
-        result = await run_load(
-            address, pumps=pumps, monitors=monitors, interval_s=interval_s, duration_s=duration_s
-        )
+        await _ensure_topics(kafka)
+        with LoadProgress(planned) as progress:
+            result = await run_load(
+                kafka, pumps=pumps, monitors=monitors, interval_s=interval_s,
+                duration_s=duration_s, on_sent=progress.sent,
+            )  # fmt: skip
         console.print(result.summary())
 
     asyncio.run(go())

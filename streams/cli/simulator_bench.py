@@ -60,10 +60,10 @@ def _bench_load(devices: int) -> Iterator[str]:
         tempfile.TemporaryDirectory(prefix="pumpstream-bench-load-") as tmp,
         EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
     ):
-        asyncio.run(ensure_topics(broker.bootstrap, partitions=4))
+        asyncio.run(ensure_topics(broker.connection, partitions=4))
         for interval_s in (1.0, 0.1):
             result = asyncio.run(
-                    run_load(broker.bootstrap, pumps=devices, monitors=devices,
+                    run_load(broker.connection, pumps=devices, monitors=devices,
                              interval_s=interval_s, duration_s=10.0)
                 )  # fmt: skip
             yield f"load {devices} pumps + {devices} monitors every {interval_s:g} s: " + (

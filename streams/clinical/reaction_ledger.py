@@ -4,10 +4,15 @@ topic and read back by R7."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from schemas.events import SymptomKind
 from schemas.reactions import ReactionHistory, ReactionRecord
 from streams.clinical.episodes import ClinicalEpisode, EpisodeEnding
 from streams.clinical.state import InfusionState, PatientState
+
+if TYPE_CHECKING:
+    from streams.kafka.connection import KafkaConnection
 
 
 def reaction_record(
@@ -57,14 +62,14 @@ def history(state: PatientState) -> ReactionHistory:
     return ReactionHistory(patient_ref=state.patient_ref, reactions=tuple(state.reactions))
 
 
-async def read_history(bootstrap: str, patient_ref: str) -> ReactionHistory | None:
+async def read_history(kafka: KafkaConnection, patient_ref: str) -> ReactionHistory | None:
     """The newest history of ``patient_ref`` on the ``reactions`` topic (read to its end)."""
     from schemas.topics import REACTIONS
     from streams.kafka.reading import read_topic
 
     key = patient_ref.encode()
     found: ReactionHistory | None = None
-    for record in await read_topic(bootstrap, REACTIONS.name):
+    for record in await read_topic(kafka, REACTIONS.name):
         if record.key == key and record.value is not None:
             found = ReactionHistory.model_validate_json(record.value)
     return found

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.topics import ALL_TOPICS, TopicSpec
 from streams.exceptions import PumpstreamError
+from streams.kafka.connection import KafkaConnection
 
 _TOPIC_ALREADY_EXISTS = TopicAlreadyExistsError.errno
 
 
 async def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaConnection,
     *,
     partitions: int,
     replication_factor: int = 1,
@@ -30,7 +31,7 @@ async def ensure_topics(
     since patients' events would then no longer meet on one worker.
     """
     specs = list(topics)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="pumpstream-admin")
+    admin = kafka.admin(client_id="pumpstream-admin")
     await admin.start()
     try:
         existing = set(await admin.list_topics())

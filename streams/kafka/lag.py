@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.offsets import end_offsets, partitions_of
 
 
@@ -22,8 +23,8 @@ class ConsumerLagProbe:
     """Measures a consumer group's lag on some topics; its clients open on first use and stay
     open between measurements until :meth:`close`."""
 
-    def __init__(self, bootstrap: str, group_id: str, topics: Iterable[str]) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, group_id: str, topics: Iterable[str]) -> None:
+        self.kafka = kafka
         self.group_id = group_id
         self.topics = tuple(topics)
         self._consumer: AIOKafkaConsumer | None = None
@@ -31,8 +32,8 @@ class ConsumerLagProbe:
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._consumer is None or self._admin is None:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            consumer = self.kafka.consumer(enable_auto_commit=False)
+            admin = self.kafka.admin()
             await consumer.start()
             await admin.start()
             self._consumer, self._admin = consumer, admin
@@ -41,7 +42,7 @@ class ConsumerLagProbe:
     async def lag_by_topic(self) -> dict[str, int]:
         consumer, admin = await self._clients()
         partitions = [tp for topic in self.topics for tp in await partitions_of(consumer, topic)]
-        ends = await end_offsets(self.bootstrap, partitions)
+        ends = await end_offsets(self.kafka, partitions)
         committed = await admin.list_consumer_group_offsets(self.group_id, partitions=partitions)
         lag = dict.fromkeys(self.topics, 0)
         for tp in partitions:
@@ -59,10 +60,10 @@ class ConsumerLagProbe:
 
 
 async def wait_until_caught_up(
-    bootstrap: str, group_id: str, topics: Iterable[str], *, timeout_s: float
+    kafka: KafkaConnection, group_id: str, topics: Iterable[str], *, timeout_s: float
 ) -> bool:
     """Poll until the group's lag on ``topics`` is zero; False if ``timeout_s`` passes first."""
-    probe = ConsumerLagProbe(bootstrap, group_id, topics)
+    probe = ConsumerLagProbe(kafka, group_id, topics)
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:

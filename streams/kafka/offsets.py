@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streams.kafka.connection import KafkaConnection
+
 
 async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The partitions of ``topic`` as ``consumer`` knows them, asking the broker when its metadata
@@ -27,14 +29,12 @@ async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPar
 
 
 async def end_offsets(
-    bootstrap: str, partitions: Sequence[TopicPartition], *, timeout_s: float = 10.0
+    kafka: KafkaConnection, partitions: Sequence[TopicPartition], *, timeout_s: float = 10.0
 ) -> dict[TopicPartition, int]:
     """One past the last record of each partition."""
     if not partitions:
         return {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
-    )
+    consumer = kafka.consumer(enable_auto_commit=False, fetch_max_wait_ms=20)
     await consumer.start()
     try:
         reported: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))

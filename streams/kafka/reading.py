@@ -18,6 +18,7 @@ from typing import Any, Literal, Self
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streams.kafka import offsets
+from streams.kafka.connection import KafkaConnection
 
 #: Where a reader starts: each partition's first record, its true end (only what is written
 #: after :meth:`TopicReader.open`), or its first record at or after a moment (else its end).
@@ -42,13 +43,13 @@ class TopicReader:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topics: str | Iterable[str],
         *,
         start: Start = "beginning",
         fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS,
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topics = (topics,) if isinstance(topics, str) else tuple(topics)
         self.start = start
         self.partitions: list[TopicPartition] = []
@@ -56,8 +57,7 @@ class TopicReader:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def open(self) -> Self:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
+        consumer = self.kafka.consumer(
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=self._fetch_max_wait_ms,
@@ -90,7 +90,7 @@ class TopicReader:
             found = await consumer.offsets_for_times(dict.fromkeys(self.partitions, since_ms))
             starts = {tp: _offset_found(found.get(tp)) for tp in self.partitions}
         missing = [tp for tp, offset in starts.items() if offset is None]
-        ends = await offsets.end_offsets(self.bootstrap, missing)
+        ends = await offsets.end_offsets(self.kafka, missing)
         for tp, offset in starts.items():
             consumer.seek(tp, ends[tp] if offset is None else offset)
 
@@ -138,7 +138,7 @@ class TopicReader:
     async def true_end(self) -> dict[TopicPartition, int]:
         """The true end of each partition now."""
         self._opened()
-        return await offsets.end_offsets(self.bootstrap, self.partitions)
+        return await offsets.end_offsets(self.kafka, self.partitions)
 
     async def has_reached(self, ends: Mapping[TopicPartition, int]) -> bool:
         """Whether every partition has been read up to ``ends`` (from :meth:`true_end`)."""
@@ -164,9 +164,9 @@ class TopicReader:
 
 
 async def read_topic(
-    bootstrap: str, topics: str | Iterable[str], *, timeout_s: float = 30.0
+    kafka: KafkaConnection, topics: str | Iterable[str], *, timeout_s: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topics`` from the beginning to the true end as it is now (empty when a
     topic does not exist)."""
-    async with TopicReader(bootstrap, topics) as reader:
+    async with TopicReader(kafka, topics) as reader:
         return await reader.read_to_end(timeout_s=timeout_s)

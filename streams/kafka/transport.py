@@ -45,11 +45,6 @@ class PumpstreamApp(faust.App):
         return _Transport(self.conf.broker_consumer, self)
 
 
-def faust_broker_urls(bootstrap: str) -> list[str]:
-    """Faust's broker URLs for a ``host:port[,host:port]`` bootstrap list."""
-    return [f"kafka://{server}" for server in bootstrap.split(",")]
-
-
 def raw_topic(app: faust.App, *names: str) -> Any:
     """A topic carrying bytes that Faust must not decode (a decoding error would crash the agent
     and its supervisor would restart it on the same message forever): pumpstream parses them."""

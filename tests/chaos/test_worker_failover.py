@@ -19,6 +19,7 @@ from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
 from tests.support.kafka_client import read_until
 
@@ -40,10 +41,10 @@ def _cohort() -> tuple[ScriptedPatient, ...]:
     return tuple(cohort)
 
 
-async def _settled(bootstrap: str, topic: str, *, timeout_s: float) -> bool:
+async def _settled(kafka: KafkaConnection, topic: str, *, timeout_s: float) -> bool:
     """True once ``topic``'s true end is the same in two readings a second apart."""
     deadline = asyncio.get_running_loop().time() + timeout_s
-    async with TopicReader(bootstrap, [topic], start="end") as reader:
+    async with TopicReader(kafka, [topic], start="end") as reader:
         before = await reader.true_end()
         while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(1.0)  # the interval of the comparison, not a wait for an outcome
@@ -60,7 +61,7 @@ def _r1(records: Records) -> list[Alert]:
 
 
 async def test_alerts_survive_a_worker_leaving_mid_stream(
-    topics: str, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     cohort = _cohort()
     reacting = {p.patient_ref for p in cohort if p.back_pain and p.hr_rise}

@@ -9,12 +9,14 @@ from pathlib import Path
 import faust
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from streams.alerting.roster import RosterError, load_roster
 from streams.app import create_app
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.clinical.rules_file import load_rules
 from streams.exceptions import SettingsError
+from streams.kafka.connection import KafkaConnection
 from streams.metrics.families import WorkerMetrics
 from streams.metrics.labels import WardLabels
 from streams.settings import load_settings
@@ -46,11 +48,11 @@ def _event_loop_for_faust() -> Iterator[None]:
 
 
 @pytest.fixture
-def bootstrap(broker: EmbeddedBroker) -> str:
-    return broker.bootstrap
+def bootstrap(broker: EmbeddedBroker) -> KafkaConnection:
+    return broker.connection
 
 
-def _app(tmp_path: Path, bootstrap: str, **overrides: object) -> faust.App:
+def _app(tmp_path: Path, bootstrap: KafkaConnection, **overrides: object) -> faust.App:
     """Build the app as ``run_worker`` does (roster read first, metrics built once)."""
     settings = load_settings(data_dir=tmp_path, **overrides)
     roster = load_roster(settings.alerting_config) if settings.alerting_config else None
@@ -62,13 +64,13 @@ def _app(tmp_path: Path, bootstrap: str, **overrides: object) -> faust.App:
     return create_app(settings, bootstrap, metrics, load_rules(), roster)
 
 
-def _agents(tmp_path: Path, bootstrap: str, **overrides: object) -> set[str]:
+def _agents(tmp_path: Path, bootstrap: KafkaConnection, **overrides: object) -> set[str]:
     app = _app(tmp_path, bootstrap, **overrides)
     return {agent.name.rsplit(".", 1)[-1] for agent in app.agents.values()}
 
 
 def test_stored_names_are_those_of_the_workers_before_the_house_move(
-    tmp_path: Path, bootstrap: str
+    tmp_path: Path, bootstrap: KafkaConnection
 ) -> None:
     """Agent names (consumer state), table names (changelog topics) and the topics each agent
     reads are what workers before the house move used, so both read the same state."""
@@ -96,12 +98,14 @@ def test_stored_names_are_those_of_the_workers_before_the_house_move(
     }
 
 
-def test_without_a_roster_there_is_no_alerting_stage(tmp_path: Path, bootstrap: str) -> None:
+def test_without_a_roster_there_is_no_alerting_stage(
+    tmp_path: Path, bootstrap: KafkaConnection
+) -> None:
     assert not {a for a in _agents(tmp_path, bootstrap) if "alert" in a or "notify" in a}
 
 
 def test_a_roster_adds_the_lifecycle_and_one_agent_per_channel(
-    tmp_path: Path, bootstrap: str
+    tmp_path: Path, bootstrap: KafkaConnection
 ) -> None:
     roster = write_roster(tmp_path / "r.toml", channels=["acm", "pager"], extra=CHANNELS)
     agents = _agents(
@@ -110,7 +114,7 @@ def test_a_roster_adds_the_lifecycle_and_one_agent_per_channel(
     assert {"alert_lifecycle", "notify_acm", "notify_pager"} <= agents
 
 
-def test_the_nurse_station_needs_a_token(tmp_path: Path, bootstrap: str) -> None:
+def test_the_nurse_station_needs_a_token(tmp_path: Path, bootstrap: KafkaConnection) -> None:
     roster = write_roster(tmp_path / "r.toml")
     with pytest.raises(SettingsError, match="PUMPSTREAM_ACK_TOKEN"):
         _agents(tmp_path, bootstrap, alerting_config=roster, ack_token="short")
@@ -119,10 +123,29 @@ def test_the_nurse_station_needs_a_token(tmp_path: Path, bootstrap: str) -> None
     )
 
 
-def test_a_bad_roster_names_the_file_and_field(tmp_path: Path, bootstrap: str) -> None:
+def test_a_bad_roster_names_the_file_and_field(tmp_path: Path, bootstrap: KafkaConnection) -> None:
     roster = tmp_path / "r.toml"
     roster.write_text('default_ward = "x"\n[wards.x]\nchain = []\n', encoding="utf-8")
     with pytest.raises(
         RosterError, match=r"r\.toml: wards\.x\.chain: Tuple should have at least 1"
     ):
         _agents(tmp_path, bootstrap, alerting_config=roster, nurse_station_port=0)
+
+
+def test_the_app_takes_its_connection_and_group_membership_from_the_settings(
+    tmp_path: Path,
+) -> None:
+    """Faust hands ``broker_credentials`` to every client it builds; static membership keeps a
+    restarted StatefulSet pod's partitions."""
+    kafka = KafkaConnection(
+        "kafka-0:9093,kafka-1:9093",
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="worker",
+        sasl_password=SecretStr("pw"),
+    )
+    app = _app(tmp_path, kafka, group_instance_id="pumpstream-worker-0")
+    assert [str(url) for url in app.conf.broker] == ["kafka://kafka-0:9093", "kafka://kafka-1:9093"]
+    assert isinstance(app.conf.broker_credentials, faust.SASLCredentials)
+    assert app.conf.broker_credentials.mechanism.value == "SCRAM-SHA-512"
+    assert app.conf.consumer_group_instance_id == "pumpstream-worker-0"

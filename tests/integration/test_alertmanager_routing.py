@@ -17,6 +17,7 @@ import yaml
 from schemas.alerts import AckResponse, AlertAck, AlertPriority
 from schemas.topics import ALERT_ACKS, ALERTS
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from tests.support.alerting import live_alert, wait_for, write_roster
 from tests.support.alertmanager_process import LocalAlertmanager
 from tests.support.kafka_client import produce
@@ -70,7 +71,7 @@ async def _am_alerts(url: str) -> list[dict[str, Any]]:
 
 
 async def test_high_priority_alert_is_routed_to_the_webhook_and_resolved_by_an_ack(
-    topics: str,
+    topics: KafkaConnection,
     start_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
     alertmanager: str,

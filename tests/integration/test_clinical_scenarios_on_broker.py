@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas.alerts import Alert, AlertAck
 from schemas.events import SymptomReport, VitalSigns
@@ -34,6 +33,7 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.clinical.rules_file import load_rules
 from streams.clinical.state import ClinicalEventModel
 from streams.kafka.admin import ensure_topics
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import read_topic
 from tests.conftest import TEST_PARTITIONS
@@ -65,9 +65,9 @@ def _patient_of(name: str) -> str:
     return f"sc-{list(SCENARIOS).index(name):02d}"
 
 
-async def _run_table(bootstrap: str) -> TableRun:
+async def _run_table(kafka: KafkaConnection) -> TableRun:
     rows = {_patient_of(name): s.build(Patient(_patient_of(name))) for name, s in SCENARIOS.items()}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = kafka.producer(acks="all")
     await producer.start()
     try:
         for k in range(max(len(events) for events in rows.values())):
@@ -79,18 +79,18 @@ async def _run_table(bootstrap: str) -> TableRun:
                 if k < len(events)
             ]
             await asyncio.gather(*sends)
-            assert await wait_until_caught_up(bootstrap, "pumpstream", CONSUMED, timeout_s=60), (
+            assert await wait_until_caught_up(kafka, "pumpstream", CONSUMED, timeout_s=60), (
                 f"the worker did not catch up after round {k}"
             )
     finally:
         await producer.stop()
     # Caught up: Faust flushes what it sends before it commits, so the topics are complete.
-    alert_records = await read_topic(bootstrap, ALERTS.name)
+    alert_records = await read_topic(kafka, ALERTS.name)
     alerts: dict[str, list[Alert]] = {}
     for record in alert_records:
         alert = Alert.model_validate_json(record.value or b"")
         alerts.setdefault(alert.patient_ref, []).append(alert)
-    reaction_records = await read_topic(bootstrap, REACTIONS.name)
+    reaction_records = await read_topic(kafka, REACTIONS.name)
     reactions = {}
     for record in reaction_records:  # compacted topic: the last value per key is the history
         history = ReactionHistory.model_validate_json(record.value or b"")
@@ -102,7 +102,7 @@ async def _run_table(bootstrap: str) -> TableRun:
 def table_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TableRun]:
     run_dir: Path = tmp_path_factory.mktemp("scenarios")
     with EmbeddedBroker(log_path=run_dir / "broker.log") as broker:
-        asyncio.run(ensure_topics(broker.bootstrap, partitions=TEST_PARTITIONS, topics=ALL_TOPICS))
+        asyncio.run(ensure_topics(broker.connection, partitions=TEST_PARTITIONS, topics=ALL_TOPICS))
         worker = WorkerProcess(
             broker.bootstrap,
             run_dir,
@@ -118,7 +118,7 @@ def table_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TableRun]:
         ).start()
         try:
             worker.wait_ready(timeout_s=60)
-            yield asyncio.run(_run_table(broker.bootstrap))
+            yield asyncio.run(_run_table(broker.connection))
         finally:
             worker.stop()
 

@@ -13,6 +13,7 @@ from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.notifications import AlertNotification, NotificationKind
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from tests.support.alerting import live_alert, write_roster
 from tests.support.kafka_client import produce, read_until
@@ -42,7 +43,7 @@ def _alerting_env(tmp_path: Path) -> dict[str, str]:
 
 
 async def test_unanswered_alert_escalates_across_a_restart_and_an_ack_stops_another(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     env = _alerting_env(tmp_path)
     worker = start_worker("first", **env)

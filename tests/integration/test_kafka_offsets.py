@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from streams.cli.local.embedded_broker import EmbeddedBroker
 from streams.kafka.offsets import end_offsets
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_end_offsets_are_one_past_the_last_record(broker: EmbeddedBroker) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20)
+    producer = broker.connection.producer(linger_ms=20)
     await producer.start()
     try:
         await asyncio.gather(*[await producer.send("t", b"a", partition=0) for _ in range(10)])
@@ -25,7 +25,7 @@ async def test_end_offsets_are_one_past_the_last_record(broker: EmbeddedBroker) 
         await producer.stop()
     tps = [TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("t", 2)]
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap)
+    consumer = broker.connection.consumer()
     await consumer.start()
     try:
         reported = await consumer.end_offsets(tps)
@@ -35,4 +35,4 @@ async def test_end_offsets_are_one_past_the_last_record(broker: EmbeddedBroker) 
     # release fixes it, this line fails and the workaround can be dropped).
     assert reported[tps[0]] < 17
 
-    assert await end_offsets(broker.bootstrap, tps) == {tps[0]: 17, tps[1]: 1, tps[2]: 0}
+    assert await end_offsets(broker.connection, tps) == {tps[0]: 17, tps[1]: 1, tps[2]: 0}

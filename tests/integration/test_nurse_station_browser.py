@@ -23,6 +23,7 @@ from schemas.notifications import AlertNotification
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from tests.support.alerting import live_alert, write_roster
 from tests.support.kafka_client import produce, read_until
 
@@ -72,7 +73,7 @@ async def _wait_until_serving(url: str, timeout_s: float = 30) -> None:
 
 
 async def test_page_shows_a_new_alert_and_acknowledges_it(
-    topics: str,
+    topics: KafkaConnection,
     start_worker: Callable[..., WorkerProcess],
     tmp_path: Path,
     browser: WebDriver,

@@ -12,6 +12,7 @@ from schemas.alerts import AlertPhase
 from schemas.topics import ALERTS
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from streams.metrics.labels import WardLabels, allowed_label_values
 from tests.support.alerting import MllpPeer, live_alert, wait_for, write_roster
 from tests.support.kafka_client import produce
@@ -39,7 +40,7 @@ timeout_s = 2
 
 
 async def test_peer_receives_start_escalate_and_end_of_one_episode(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     peer = await MllpPeer(free_port()).start()
     metrics_port = free_port()
@@ -78,7 +79,7 @@ async def test_peer_receives_start_escalate_and_end_of_one_episode(
 
 
 async def test_peer_down_then_back_gets_each_message_once(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     port = free_port()
     worker = start_worker(**_env(tmp_path, port, high_s=0))  # no escalation: one message

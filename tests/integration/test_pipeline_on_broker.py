@@ -13,6 +13,7 @@ from schemas.alerts import Alert
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_TOPIC
 from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS, SYMPTOMS_RAW
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import read_topic
 from tests.support.events import Patient
@@ -39,7 +40,7 @@ def _has_final_evidence(records: Records) -> bool:
     return any(a.evidence.rate_after_ml_h == 168.0 for a in _alerts(records))
 
 
-async def _send_reacting_infusion(bootstrap: str, patient: str) -> None:
+async def _send_reacting_infusion(bootstrap: KafkaConnection, patient: str) -> None:
     p = Patient(patient)
     key = patient.encode()
     for event in (p.start(), p.rate(30, 84.0), p.rate(60, 168.0)):
@@ -48,7 +49,7 @@ async def _send_reacting_infusion(bootstrap: str, patient: str) -> None:
 
 
 async def test_back_pain_after_rate_increase_gives_r1_alert(
-    topics: str, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker()
     await _send_reacting_infusion(topics, "pt-a")
@@ -76,7 +77,7 @@ async def test_back_pain_after_rate_increase_gives_r1_alert(
 
 
 async def test_invalid_event_goes_to_dlq_and_the_next_valid_one_is_processed(
-    topics: str, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker()
     bad = b'{"kind": "rate_changed", "event_id": "x1", "patient_ref": "pt-b", "rate_ml_h": -5}'
@@ -102,7 +103,7 @@ async def test_invalid_event_goes_to_dlq_and_the_next_valid_one_is_processed(
 
 
 async def test_redelivered_events_give_one_episode(
-    topics: str, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker()
     await _send_reacting_infusion(topics, "pt-c")

@@ -17,6 +17,7 @@ import yaml
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.prometheus import LocalPrometheus, scrape_config
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from tests.support.alerting import write_roster
 from tests.support.alertmanager_process import (
     alertmanager_test_config,
@@ -60,7 +61,7 @@ def webhook() -> Iterator[WebhookReceiver]:
 
 
 async def test_dashboards_have_data_and_a_stopped_worker_pages_operators(
-    topics: str,
+    topics: KafkaConnection,
     start_worker: Callable[..., WorkerProcess],
     webhook: WebhookReceiver,
     tmp_path: Path,
@@ -84,7 +85,11 @@ async def test_dashboards_have_data_and_a_stopped_worker_pages_operators(
 
 
 async def _scrape_the_pipeline(
-    topics: str, port: int, worker: WorkerProcess, webhook: WebhookReceiver, tmp_path: Path
+    topics: KafkaConnection,
+    port: int,
+    worker: WorkerProcess,
+    webhook: WebhookReceiver,
+    tmp_path: Path,
 ) -> None:
     am_config = alertmanager_test_config(ROOT / "deploy/alertmanager/alertmanager.yml", webhook.url)
     with running_alertmanager(am_config, tmp_path / "alertmanager") as alertmanager:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas.alerts import Alert
 from schemas.events import SymptomReport
@@ -20,14 +19,15 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.clinical.rules_file import DEFAULT_RULES_FILE
 from streams.clinical.state import ClinicalEventModel
 from streams.exceptions import WorkerNotReady
+from streams.kafka.connection import KafkaConnection
 from tests.support.events import Patient
 from tests.support.kafka_client import read_until
 
 pytestmark = pytest.mark.integration
 
 
-async def _send(bootstrap: str, events: list[ClinicalEventModel]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def _send(kafka: KafkaConnection, events: list[ClinicalEventModel]) -> None:
+    producer = kafka.producer(acks="all")
     await producer.start()
     try:
         for event in events:  # one by one: each acknowledged before the next
@@ -56,7 +56,7 @@ def _quick_rules(tmp_path: Path) -> Path:
 
 
 async def test_r5_timer_fires_when_the_streams_go_quiet_and_the_ledger_documents_the_episode(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     start_worker(
         PUMPSTREAM_RULES_FILE=str(_quick_rules(tmp_path)), PUMPSTREAM_QUIET_CHECK_INTERVAL_S="0.5"
@@ -84,7 +84,7 @@ async def test_r5_timer_fires_when_the_streams_go_quiet_and_the_ledger_documents
 
     show = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "streams.cli", "reactions", "show", "pt-quiet",
-        env={**current_env(), "PUMPSTREAM_KAFKA_BOOTSTRAP": topics},
+        env={**current_env(), "PUMPSTREAM_KAFKA_BOOTSTRAP": topics.bootstrap},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(show.communicate(), timeout=60)
@@ -96,7 +96,7 @@ async def test_r5_timer_fires_when_the_streams_go_quiet_and_the_ledger_documents
 
 
 def test_a_worker_refuses_a_bad_rules_file_and_says_why(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(

@@ -19,6 +19,7 @@ from simulators.ground_truth import GroundTruth
 from simulators.replay import replay
 from simulators.simulated_day import simulate_day
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from tests.support.kafka_client import read_until
 from tests.support.simulator_scenarios import one_reacting_patient, scenario_with
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_replayed_day_is_scored_against_its_truth(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     scenario = scenario_with(
         chairs=6, cohort={"chronic_back_pain_fraction": 0.0},
@@ -50,7 +51,7 @@ async def test_replayed_day_is_scored_against_its_truth(
 
 
 async def test_closed_loop_nurse_slowing_resolves_the_pain(
-    topics: str, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     start_worker()
     run = await run_live(topics, one_reacting_patient(), 7, speed=150)
@@ -90,7 +91,7 @@ async def test_closed_loop_nurse_slowing_resolves_the_pain(
 
 
 async def test_replay_keeps_the_recorded_pace_and_load_mode_sends_valid_events(
-    topics: str, tmp_path: Path
+    topics: KafkaConnection, tmp_path: Path
 ) -> None:
     import time
 

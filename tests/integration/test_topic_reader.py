@@ -8,9 +8,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from streams.cli.local.embedded_broker import EmbeddedBroker
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
 
 pytestmark = pytest.mark.integration
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.integration
 TOPIC = "t"  # auto-created on first use, with 4 partitions
 
 
-async def _send(bootstrap: str, values: list[bytes], *, partition: int) -> None:
+async def _send(kafka: KafkaConnection, values: list[bytes], *, partition: int) -> None:
     """``values`` to one partition in one batch (what makes Tansu under-report the end)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    producer = kafka.producer(linger_ms=20)
     await producer.start()
     try:
         sent = [await producer.send(TOPIC, v, partition=partition) for v in values]
@@ -29,8 +30,8 @@ async def _send(bootstrap: str, values: list[bytes], *, partition: int) -> None:
         await producer.stop()
 
 
-async def _reported_end(bootstrap: str, partition: int) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def _reported_end(kafka: KafkaConnection, partition: int) -> int:
+    consumer = kafka.consumer()
     await consumer.start()
     try:
         tp = TopicPartition(TOPIC, partition)
@@ -48,30 +49,30 @@ async def test_reads_every_partition_to_the_true_end_after_a_batched_produce(
 ) -> None:
     first = [f"a{i}".encode() for i in range(10)]
     last_batch = [f"b{i}".encode() for i in range(7)]
-    await _send(broker.bootstrap, first, partition=0)
-    await _send(broker.bootstrap, last_batch, partition=0)
-    await _send(broker.bootstrap, [b"c"], partition=1)
+    await _send(broker.connection, first, partition=0)
+    await _send(broker.connection, last_batch, partition=0)
+    await _send(broker.connection, [b"c"], partition=1)
     # The case the reader exists for: the broker says partition 0 ends inside its last batch.
-    assert await _reported_end(broker.bootstrap, 0) < 17
+    assert await _reported_end(broker.connection, 0) < 17
 
-    records = await read_topic(broker.bootstrap, TOPIC, timeout_s=10)
+    records = await read_topic(broker.connection, TOPIC, timeout_s=10)
 
     assert sorted(_values(records)) == sorted([*first, *last_batch, b"c"])
     assert _values([r for r in records if r.partition == 0]) == [*first, *last_batch]
 
 
 async def test_a_missing_topic_reads_as_empty(broker: EmbeddedBroker) -> None:
-    assert await read_topic(broker.bootstrap, "no-such-topic", timeout_s=5) == []
+    assert await read_topic(broker.connection, "no-such-topic", timeout_s=5) == []
 
 
 async def test_following_from_the_end_starts_after_the_last_record(broker: EmbeddedBroker) -> None:
-    await _send(broker.bootstrap, [b"old-a", b"old-b"], partition=0)
-    await _send(broker.bootstrap, [f"old{i}".encode() for i in range(7)], partition=0)
-    assert await _reported_end(broker.bootstrap, 0) < 9  # a reader trusting it would re-read
+    await _send(broker.connection, [b"old-a", b"old-b"], partition=0)
+    await _send(broker.connection, [f"old{i}".encode() for i in range(7)], partition=0)
+    assert await _reported_end(broker.connection, 0) < 9  # a reader trusting it would re-read
 
-    async with TopicReader(broker.bootstrap, TOPIC, start="end", fetch_max_wait_ms=50) as reader:
-        await _send(broker.bootstrap, [b"new-1"], partition=0)
-        await _send(broker.bootstrap, [b"new-2"], partition=3)
+    async with TopicReader(broker.connection, TOPIC, start="end", fetch_max_wait_ms=50) as reader:
+        await _send(broker.connection, [b"new-1"], partition=0)
+        await _send(broker.connection, [b"new-2"], partition=3)
         seen: list[bytes | None] = []
         deadline = time.monotonic() + 10
         async for batch in reader.follow(timeout_ms=100):
@@ -84,14 +85,14 @@ async def test_following_from_the_end_starts_after_the_last_record(broker: Embed
 
 
 async def test_starting_from_a_moment_skips_older_records(broker: EmbeddedBroker) -> None:
-    await _send(broker.bootstrap, [b"before"], partition=0)
-    await _send(broker.bootstrap, [b"long-ago"], partition=1)
+    await _send(broker.connection, [b"before"], partition=0)
+    await _send(broker.connection, [b"long-ago"], partition=1)
     # Tansu indexes the time it appended a record: start one millisecond after the acks.
     since = datetime.now(UTC) + timedelta(milliseconds=1)
     while datetime.now(UTC) < since:
         await asyncio.sleep(0.001)
-    await _send(broker.bootstrap, [b"after"], partition=0)
+    await _send(broker.connection, [b"after"], partition=0)
 
-    async with TopicReader(broker.bootstrap, TOPIC, start=since) as reader:
+    async with TopicReader(broker.connection, TOPIC, start=since) as reader:
         # Partition 1 has nothing since then: it starts at its end, not at its beginning.
         assert _values(await reader.read_to_end(timeout_s=10)) == [b"after"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from streams.cli.local.embedded_broker import free_port
+from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
+from streams.kafka.connection import KafkaConnection
 from streams.metrics.labels import WardLabels, allowed_label_values
 from tests.support.metrics_scrape import (
     CONSUMED_TOPICS,
@@ -37,7 +40,7 @@ async def _scrape_when(port: int, ready: Callable[[str], bool], timeout_s: float
 
 
 async def test_metrics_follow_the_demo_with_bounded_labels(
-    topics: str, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     port = free_port()
     start_worker(PUMPSTREAM_METRICS_PORT=str(port), PUMPSTREAM_METRICS_LAG_INTERVAL_S="0.5")
@@ -100,7 +103,7 @@ def _keys(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
 
 
 async def test_labels_stay_bounded_while_the_simulator_runs_a_faulty_infusion_day(
-    topics: str, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
 ) -> None:
     """The infusion-centre simulator (24 chairs, malformed and out-of-range messages, duplicates,
     late events) through a worker: every label value stays on the allow-list and no patient
@@ -138,3 +141,33 @@ async def test_labels_stay_bounded_while_the_simulator_runs_a_faulty_infusion_da
     for snapshot in snapshots:
         assert label_violations(snapshot, allowed, forbidden=sorted(refs)) == []
     assert value(text, "pumpstream_dead_letters_total") > 0, "the faults reached the DLQ"
+
+
+async def test_readiness_follows_the_worker_and_its_broker(
+    broker: EmbeddedBroker, topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """/readyz: 200 once the worker holds its partitions, 503 when its broker is gone; /healthz
+    stays 200 (the process is alive and a supervisor should not kill it for the broker)."""
+    port = free_port()
+    start_worker(PUMPSTREAM_METRICS_PORT=str(port), PUMPSTREAM_METRICS_LAG_INTERVAL_S="0.5")
+    assert await _status_when(port, "/readyz", 200) == 200
+    broker.stop()
+    assert await _status_when(port, "/readyz", 503) == 503
+    assert _status(port, "/healthz") == 200
+
+
+def _status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+async def _status_when(port: int, path: str, wanted: int, timeout_s: float = 30) -> int:
+    deadline = time.monotonic() + timeout_s
+    status = _status(port, path)
+    while status != wanted and time.monotonic() < deadline:
+        await asyncio.sleep(0.25)
+        status = _status(port, path)
+    return status

@@ -19,10 +19,12 @@ SHARED = ("schemas", "streams.kafka", "streams.metrics", "streams.settings", "st
 ALLOWED: dict[str, tuple[str, ...]] = {
     "schemas": ("schemas",),
     "streams.exceptions": ("streams.exceptions",),
-    # Settings name a bad variable with the one validation-error reading (schemas has no deps).
-    "streams.settings": ("schemas", "streams.settings", "streams.exceptions"),
+    # Settings name a bad variable with the one validation-error reading (schemas has no deps),
+    # and build the one KafkaConnection every client uses.
+    "streams.settings": ("schemas", "streams.settings", "streams.exceptions", "streams.kafka"),
     "streams.kafka": ("schemas", "streams.kafka", "streams.exceptions"),
-    "streams.metrics": ("schemas", "streams.metrics"),
+    # The metrics server names a taken port with a PumpstreamError.
+    "streams.metrics": ("schemas", "streams.metrics", "streams.exceptions"),
     **{stage: (stage, *SHARED) for stage in STAGES},
     # The assembly: every stage, never the CLI or the simulators.
     "streams.app": (*STAGES, *SHARED, "streams.app"),

@@ -5,22 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader
 
 
-async def produce(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
+async def produce(
+    kafka: KafkaConnection, topic: str, value: bytes, key: bytes | None = None
+) -> None:
+    producer = kafka.producer(acks="all")
+    try:  # stopped even when it cannot start, so no half-open producer is left behind
+        await producer.start()
         await producer.send_and_wait(topic, key=key, value=value)
     finally:
         await producer.stop()
 
 
 async def read_until(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topic: str,
     done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     *,
@@ -28,7 +31,7 @@ async def read_until(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read ``topic`` from the start until ``done(records)`` or the deadline; return all read."""
     records: list[ConsumerRecord[bytes, bytes]] = []
-    async with TopicReader(bootstrap, topic) as reader:
+    async with TopicReader(kafka, topic) as reader:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             records += await reader.read(timeout_ms=200)

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.topics import CLINICAL_TOPICS, RAW_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, demo_script
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 
 #: Labels prometheus-client adds itself (histogram buckets).
@@ -79,11 +80,11 @@ PATIENT_REFS = tuple(p.patient_ref for p in DEMO_PATIENTS)
 CONSUMED_TOPICS = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
 
 
-async def play_demo_script(bootstrap: str, speed: float = 1500) -> int:
+async def play_demo_script(kafka: KafkaConnection, speed: float = 1500) -> int:
     """Publish the demo's messages in script order on a fast clock (130 simulated minutes in
     about 5 s: pain 18 min after a rate step still arrives after it), with event times in the
     recent past (so event-time latencies are positive); wait until the worker consumed them."""
     script = demo_script(datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=120))
-    sent = await publish(bootstrap, script, speed=speed)
-    assert await wait_until_caught_up(bootstrap, "pumpstream", CONSUMED_TOPICS, timeout_s=60)
+    sent = await publish(kafka, script, speed=speed)
+    assert await wait_until_caught_up(kafka, "pumpstream", CONSUMED_TOPICS, timeout_s=60)
     return sent

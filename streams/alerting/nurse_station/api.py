@@ -13,6 +13,7 @@ Served by the worker (aiohttp) on ``PUMPSTREAM_BIND_ADDRESS`` (127.0.0.1 by defa
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
 import uuid
@@ -31,6 +32,8 @@ from schemas.topics import ALERT_ACKS
 from schemas.validation_errors import problem_lines
 from streams.alerting.board import BoardEntry, EpisodeBoard
 from streams.alerting.roster import Roster
+from streams.exceptions import PortInUse
+from streams.kafka.connection import KafkaConnection
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +183,7 @@ class NurseStation(Service):
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         board: EpisodeBoard,
         roster: Roster,
         token: str,
@@ -189,7 +192,7 @@ class NurseStation(Service):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.board = board
         self.roster = roster
         self.token = token
@@ -205,17 +208,30 @@ class NurseStation(Service):
         )
 
     async def on_start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        await self._producer.start()
+        self._producer = producer = self.kafka.producer(acks="all")
+        await producer.start()
         app = build_nurse_station(self.board, self.roster, self.token, self._send_ack)
         # Long polls hold requests open for up to LONG_POLL_S: on shutdown, give in-flight
         # requests a second, and stop a handler whose client has gone.
-        self._runner = web.AppRunner(
+        self._runner = runner = web.AppRunner(
             app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            # The worker stops: release what started here, then say which setting moves it.
+            self._runner = self._producer = None
+            await runner.cleanup()
+            await producer.stop()
+            raise PortInUse(
+                f"port {self.port} on {self.host} is already in use (the nurse station): stop "
+                "what holds it, or set PUMPSTREAM_NURSE_STATION_PORT to a free port (0 runs "
+                "the worker without the nurse station)"
+            ) from None
         log.info("nurse station on http://%s:%d/nurse-station", self.host, self.port)
 
     async def on_stop(self) -> None:

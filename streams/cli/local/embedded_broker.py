@@ -11,6 +11,7 @@ from pathlib import Path
 
 from streams.cli.local.child_process import ChildProcess, accepts_connections
 from streams.exceptions import BrokerBinaryMissing, BrokerNotReady, BrokerPortInUse
+from streams.kafka.connection import KafkaConnection
 
 LOOPBACK = "127.0.0.1"
 
@@ -69,15 +70,24 @@ class EmbeddedBroker(ChildProcess):
         binary: Path | None = None,
         log_path: Path | None = None,
         ready_timeout_s: float = 20.0,
+        advertised: str | None = None,
     ) -> None:
+        """``advertised``: the ``host:port`` clients are told to connect to, when something (a TLS
+        terminator in the tests) stands in front of the broker; default: its own address."""
         super().__init__(log_path=log_path, ready_timeout_s=ready_timeout_s)
         self.host = host
         self.port = port
+        self.advertised = advertised
         self._binary = binary
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """Plain TCP on loopback: the embedded broker has no TLS or SASL."""
+        return KafkaConnection(self.bootstrap)
 
     def command(self) -> list[str]:
         binary = resolve_broker_binary(self._binary)
@@ -95,7 +105,7 @@ class EmbeddedBroker(ChildProcess):
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{self.advertised}" if self.advertised else url,
             "--storage-engine",
             "memory://tansu/",
         ]
