@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 #: Pseudonymous patient reference: never a name, MRN or date of birth (DOMAIN.md §5).
 PatientRef = Annotated[
@@ -29,21 +29,29 @@ EventId = Annotated[
 InfusionId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
+#: Numbers in events are strict: ``true`` is not 1 (pydantic's lax mode would read it as a 1.0 mL/h
+#: rate), ``"6"`` is not 6, and 6.5 is not a pain score; JSON integers are accepted as floats.
+StrictFloat = Annotated[float, Strict()]
+StrictInt = Annotated[int, Strict()]
 #: NRS-11 pain score, 0-10.
-PainScore = Annotated[int, Field(ge=0, le=10, description="NRS-11 pain score, 0-10")]
+PainScore = Annotated[StrictInt, Field(ge=0, le=10, description="NRS-11 pain score, 0-10")]
 EventTime = Annotated[
     AwareDatetime,
     Field(description="When it happened, from the device or reporter (timezone-aware)."),
 ]
 #: Pump rates above this are not IVIG infusions but keying errors (or mL/min vs mL/h mix-ups).
 MAX_PUMP_RATE_ML_H = 1000.0
-RateMlH = Annotated[float, Field(ge=0, le=MAX_PUMP_RATE_ML_H, description="Pump rate in mL/h")]
+RateMlH = Annotated[
+    StrictFloat, Field(ge=0, le=MAX_PUMP_RATE_ML_H, description="Pump rate in mL/h")
+]
 
 
 class FrozenModel(BaseModel):
-    """Immutable, closed model: unknown fields are an error, not silently dropped."""
+    """Immutable, closed model: unknown fields are an error, not silently dropped; NaN and
+    infinities are not numbers (JSON's ``NaN``/``Infinity`` would otherwise pass and turn into
+    ``null`` downstream)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class ClinicalEvent(FrozenModel):

@@ -13,6 +13,8 @@ from schemas.base import (
     InfusionId,
     PainScore,
     RateMlH,
+    StrictFloat,
+    StrictInt,
 )
 from schemas.clinical_units import dose_rate_mg_kg_min
 from schemas.ivig_products import IvigProduct
@@ -36,14 +38,16 @@ class InfusionContext(FrozenModel):
     """What the pipeline must know about a patient and a bag to judge a rate."""
 
     product: IvigProduct
-    concentration_mg_ml: Annotated[float, Field(gt=0, le=200, description="mg/mL; 10 % = 100")]
-    weight_kg: Annotated[float, Field(ge=2, le=350)]
-    age_years: Annotated[int, Field(ge=0, le=120)]
-    dose_g_kg: Annotated[float, Field(gt=0, le=3, description="Prescribed dose, g/kg")]
+    concentration_mg_ml: Annotated[
+        StrictFloat, Field(gt=0, le=200, description="mg/mL; 10 % = 100")
+    ]
+    weight_kg: Annotated[StrictFloat, Field(ge=2, le=350)]
+    age_years: Annotated[StrictInt, Field(ge=0, le=120)]
+    dose_g_kg: Annotated[StrictFloat, Field(gt=0, le=3, description="Prescribed dose, g/kg")]
     risk_factors: tuple[RiskFactor, ...] = ()
     #: IVIG infusions this patient is known to have had before this one (from the order or the
     #: record); R6 counts repeated infusions from it as well as from what the pipeline has seen.
-    prior_infusions: Annotated[int | None, Field(ge=0, le=1000)] = None
+    prior_infusions: Annotated[StrictInt | None, Field(ge=0, le=1000)] = None
     ward: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]*$")] = (
         "infusion-centre"
     )
@@ -93,7 +97,7 @@ class InfusionStopped(_PumpEvent):
 
 class InfusionCompleted(_PumpEvent):
     kind: Literal["completed"] = "completed"
-    volume_delivered_ml: Annotated[float | None, Field(ge=0, le=5000)] = None
+    volume_delivered_ml: Annotated[StrictFloat | None, Field(ge=0, le=5000)] = None
 
 
 class PumpAlarm(_PumpEvent):
@@ -133,7 +137,7 @@ class Validity(StrEnum):
 
 
 class Measurement(FrozenModel):
-    value: float
+    value: StrictFloat
     validity: Validity = Validity.VALID
 
 

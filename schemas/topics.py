@@ -98,7 +98,16 @@ def _dead_letter_spec(source: TopicSpec) -> TopicSpec:
     )
 
 
-DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = tuple(_dead_letter_spec(t) for t in RAW_TOPICS)
+PROCESSING_DLQ = TopicSpec(
+    "processing.dlq",
+    "Messages an agent raised on (any stage, any input topic): original key and value bytes, "
+    "the source topic and the exception class in headers; the partition moved on.",
+    None,
+)
+DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = (
+    *(_dead_letter_spec(t) for t in RAW_TOPICS),
+    PROCESSING_DLQ,
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     *RAW_TOPICS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from streams.clinical.agent import register_clinical
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
+from streams.ingest.validation import IngestLimits
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.transport import PumpstreamApp
 from streams.metrics.families import WorkerMetrics
@@ -67,7 +68,12 @@ def create_app(
         # Static membership (a StatefulSet's pod name): a restarted worker keeps its partitions.
         consumer_group_instance_id=settings.group_instance_id,
     )
-    register_ingest(app, metrics.ingest)
+    limits = IngestLimits(
+        max_message_bytes=settings.max_message_bytes,
+        max_age=timedelta(days=settings.event_time_max_age_days),
+        max_ahead=timedelta(seconds=settings.event_time_max_ahead_s),
+    )
+    register_ingest(app, metrics.ingest, limits, clock)
     observer = ClinicalObserver(metrics.clinical, metrics.clinical.wards)
     register_clinical(
         app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s

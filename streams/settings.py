@@ -100,6 +100,20 @@ class Settings(BaseSettings):
         default=10.0,
         description="How often the R5 timer looks for patients whose streams went quiet.",
     )
+    event_time_max_age_days: Annotated[float, Field(gt=0, le=36_500)] = Field(
+        default=3650,
+        description="Ingest dead-letters an event whose event time is more than this before its "
+        "arrival (reason implausible_time); generous by default so recordings replay.",
+    )
+    event_time_max_ahead_s: Annotated[float, Field(ge=0, le=366 * 86_400)] = Field(
+        default=86_400,
+        description="... or more than this after its arrival (device clock skew; accelerated "
+        "simulations run ahead of the wall clock: the demo at 120x by hours).",
+    )
+    max_message_bytes: Annotated[int, Field(ge=1024, le=100_000_000)] = Field(
+        default=262_144,
+        description="Ingest dead-letters a larger raw message unparsed (reason oversize).",
+    )
     consumer_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=100,
         description="Longest a worker's fetch may wait at the broker (Faust's fixed 1500 ms adds "
@@ -128,6 +142,37 @@ class Settings(BaseSettings):
     )
     nurse_station_port: Annotated[int, Field(ge=0, le=65535)] = 6067
     alerting_tick_s: Annotated[float, Field(ge=0.1, le=10)] = 1.0
+    # The standards gateway (docs/integration.md).
+    gateway_mllp_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=2575, description="Port of the gateway's HL7 v2 MLLP listener (0: a free one)."
+    )
+    gateway_http_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=6068, description="Port of the gateway's symptom intake HTTP API (0: a free one)."
+    )
+    gateway_max_message_bytes: Annotated[int, Field(ge=1024, le=900_000)] = Field(
+        default=262_144,
+        description="Largest HL7 message or HTTP body the gateway accepts; larger ones are refused "
+        "(kept below Kafka's 1 MB default, so a refused one still fits the dead-letter topic).",
+    )
+    gateway_idle_timeout_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0, description="An MLLP connection idle this long is closed."
+    )
+    gateway_max_connections: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=1000, description="Concurrent MLLP connections; more are refused."
+    )
+    gateway_ack_timeout_s: Annotated[float, Field(gt=0, le=300)] = Field(
+        default=10.0,
+        description="How long the gateway waits for Kafka to acknowledge a record before it "
+        "answers the sender AE (retry).",
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None,
+        description="Secret of the keyed hash that turns a patient's MRN (PID-3) into its "
+        "patient_ref; required by the gateway. The MRN never enters Kafka, logs or metrics.",
+    )
+    intake_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the gateway's symptom intake API."
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -136,7 +181,13 @@ class Settings(BaseSettings):
             return None
         return ",".join(_check_host_port(item) for item in value.split(","))
 
-    @field_validator("kafka_sasl_password", "kafka_ssl_key_password", "ack_token")
+    @field_validator(
+        "kafka_sasl_password",
+        "kafka_ssl_key_password",
+        "ack_token",
+        "pseudonym_key",
+        "intake_token",
+    )
     @classmethod
     def _secret_without_newline(cls, value: SecretStr | None) -> SecretStr | None:
         """A secret read from a file (``PUMPSTREAM_SECRETS_DIR``) often ends in a newline."""

@@ -21,8 +21,9 @@ import faust
 from pydantic import ValidationError
 
 from schemas.alerts import Alert, AlertAck
+from schemas.dead_letters import DeadLetterReason
 from schemas.notifications import AlertNotification, LifecycleTick
-from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS
+from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS, PROCESSING_DLQ
 from streams.alerting.board import BoardEntry, BoardFeed, EpisodeBoard
 from streams.alerting.channel_config import AlertmanagerChannel, MllpChannel, WebhookChannel
 from streams.alerting.channels.alertmanager import AlertmanagerSync
@@ -42,6 +43,7 @@ from streams.alerting.observer import record_ignored, record_page, record_transi
 from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
 from streams.kafka.connection import KafkaConnection
+from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import AlertingMetrics
 from streams.settings import Settings
@@ -49,6 +51,8 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 EPISODES_TABLE = "alert-episodes"
+#: Dead-letter lines of every alerting agent, rate-limited together.
+_SINK = DeadLetterSink(log)
 MIN_TOKEN_LENGTH = 16
 
 
@@ -126,6 +130,7 @@ def _register_lifecycle(
     # One agent over alerts, acks and ticks: co-partitioned by patient_ref, so the worker that
     # owns an episode's alerts also receives its acks and its partition's ticks.
     source = raw_topic(app, ALERTS.name, ALERT_ACKS.name, ALERT_TICKS.name)
+    set_aside = _processing_failures(app, metrics)
 
     def _load(alert_id: str) -> PagingEpisode | None:
         return PagingEpisode.from_table_value(episodes.get(alert_id))
@@ -149,48 +154,54 @@ def _register_lifecycle(
         before = _load(ack.alert_id)
         return [(ack.alert_id, before, on_ack(before, ack, roster, now))]
 
+    async def handle(message: Any) -> None:
+        now = clock()
+        try:
+            transitions = _transitions(message.topic, message.partition, message.value, now)
+        except ValidationError as exc:
+            # The correlator and the nurse station validate what they write: only a foreign
+            # producer or a schema skew gets here. Skip it loudly; never stop the partition.
+            record_ignored(metrics, message.topic, "invalid_on_validated_topic")
+            log.error(
+                "invalid message on %s[%s]@%s (%d errors); skipped",
+                message.topic,
+                message.partition,
+                message.offset,
+                exc.error_count(),
+            )
+            return
+        for alert_id, before, transition in transitions:
+            if transition.ignored:
+                record_ignored(metrics, message.topic, "unchanged")
+                continue
+            record_transition(metrics, before, transition, now)
+            # Send first, then record: a crash in between re-sends the same notification
+            # ids (idempotent for every receiver) instead of recording a page never sent.
+            for notification in transition.notifications:
+                log.info(
+                    "alert %s: %s step %d (%s)",
+                    alert_id,
+                    notification.kind.value,
+                    notification.step,
+                    notification.recipient.role,
+                )
+                await notifications.send(
+                    key=notification.alert.patient_ref.encode(),
+                    value=notification.model_dump_json().encode(),
+                )
+            if transition.episode is None:
+                if alert_id in episodes:
+                    del episodes[alert_id]
+            else:
+                episodes[alert_id] = transition.episode.to_table_value()
+
     async def alert_lifecycle(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            now = clock()
             try:
-                transitions = _transitions(message.topic, message.partition, message.value, now)
-            except ValidationError as exc:
-                # The correlator and the nurse station validate what they write: only a foreign
-                # producer or a schema skew gets here. Skip it loudly; never stop the partition.
-                record_ignored(metrics, message.topic, "invalid_on_validated_topic")
-                log.error(
-                    "invalid message on %s[%s]@%s (%d errors); skipped",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    exc.error_count(),
-                )
-                continue
-            for alert_id, before, transition in transitions:
-                if transition.ignored:
-                    record_ignored(metrics, message.topic, "unchanged")
-                    continue
-                record_transition(metrics, before, transition, now)
-                # Send first, then record: a crash in between re-sends the same notification
-                # ids (idempotent for every receiver) instead of recording a page never sent.
-                for notification in transition.notifications:
-                    log.info(
-                        "alert %s: %s step %d (%s)",
-                        alert_id,
-                        notification.kind.value,
-                        notification.step,
-                        notification.recipient.role,
-                    )
-                    await notifications.send(
-                        key=notification.alert.patient_ref.encode(),
-                        value=notification.model_dump_json().encode(),
-                    )
-                if transition.episode is None:
-                    if alert_id in episodes:
-                        del episodes[alert_id]
-                else:
-                    episodes[alert_id] = transition.episode.to_table_value()
+                await handle(message)
+            except Exception as exc:
+                await set_aside(message, exc, "the alert lifecycle")
 
     app.agent(source, name="alert_lifecycle")(alert_lifecycle)
 
@@ -211,6 +222,28 @@ def _register_lifecycle(
     app.timer(interval=tick_s, name="alert_escalation_timer")(escalation_timer)
 
 
+def _processing_failures(
+    app: faust.App, metrics: AlertingMetrics
+) -> Callable[[Any, Exception, str], Awaitable[None]]:
+    """What an alerting agent does with a message it raised on: count it and write it to
+    ``processing.dlq`` with the exception class, so the partition moves on."""
+    failures = raw_topic(app, PROCESSING_DLQ.name)
+
+    async def set_aside(message: Any, exc: Exception, where: str) -> None:
+        metrics.flow.agent_failures.labels("alerting").inc()
+        metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
+        letter = DeadLetter(
+            DeadLetterReason.PROCESSING_FAILED,
+            f"{type(exc).__name__} in {where}: {exc}",
+            message.topic,
+            message.partition,
+            message.offset,
+        )
+        await _SINK.send(failures, message.key, message.value, letter)
+
+    return set_aside
+
+
 def _register_channel_agent(
     app: faust.App,
     name: str,
@@ -222,41 +255,49 @@ def _register_channel_agent(
     """One agent per channel on ``alerts.notifications``: a slow or down peer delays only its
     own channel (in order), never another channel's pages."""
 
+    set_aside = _processing_failures(app, metrics)
+
+    async def handle(message: Any, session: aiohttp.ClientSession | None) -> None:
+        try:
+            notification = AlertNotification.model_validate_json(message.value)
+        except ValidationError as exc:
+            log.error("%s: unreadable notification skipped (%s)", name, exc.error_count())
+            return
+        if not notification.delivered_by_channels:
+            return
+        if not roster.routes_to(name, notification.alert):
+            return
+        attempt: Callable[[], Awaitable[None]]
+        if session is not None and isinstance(config, WebhookChannel):
+            attempt = _bind_webhook(session, config, notification)
+        else:
+            assert isinstance(config, MllpChannel)
+            attempt = _bind_pcd04(config, notification)
+        outcome = await deliver_with_retries(
+            name,
+            config,
+            attempt,
+            metrics,
+            what=f"{notification.kind.value} {notification.notification_id}",
+        )
+        record_page(
+            metrics,
+            name,
+            config.type,
+            notification.alert.priority,
+            notification.kind,
+            outcome,
+            (clock() - notification.triggered_at).total_seconds(),
+        )
+
     async def deliver(stream: Any) -> None:
         session = aiohttp.ClientSession() if isinstance(config, WebhookChannel) else None
         try:
             async for event in stream.events():
                 try:
-                    notification = AlertNotification.model_validate_json(event.message.value)
-                except ValidationError as exc:
-                    log.error("%s: unreadable notification skipped (%s)", name, exc.error_count())
-                    continue
-                if not notification.delivered_by_channels:
-                    continue
-                if not roster.routes_to(name, notification.alert):
-                    continue
-                attempt: Callable[[], Awaitable[None]]
-                if session is not None and isinstance(config, WebhookChannel):
-                    attempt = _bind_webhook(session, config, notification)
-                else:
-                    assert isinstance(config, MllpChannel)
-                    attempt = _bind_pcd04(config, notification)
-                outcome = await deliver_with_retries(
-                    name,
-                    config,
-                    attempt,
-                    metrics,
-                    what=f"{notification.kind.value} {notification.notification_id}",
-                )
-                record_page(
-                    metrics,
-                    name,
-                    config.type,
-                    notification.alert.priority,
-                    notification.kind,
-                    outcome,
-                    (clock() - notification.triggered_at).total_seconds(),
-                )
+                    await handle(event.message, session)
+                except Exception as exc:
+                    await set_aside(event.message, exc, f"channel {name}")
         finally:
             if session is not None:
                 await session.close()

@@ -14,13 +14,22 @@ import faust
 from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
-from schemas.topics import ALERT_ACKS, ALERTS, CLINICAL_TIMER, CLINICAL_TOPICS, REACTIONS
+from schemas.dead_letters import DeadLetterReason
+from schemas.topics import (
+    ALERT_ACKS,
+    ALERTS,
+    CLINICAL_TIMER,
+    CLINICAL_TOPICS,
+    PROCESSING_DLQ,
+    REACTIONS,
+)
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.quiet_streams import quiet_patients_due
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
 from streams.clinical.step import ClinicalMessage, Step, clinical_step
+from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import ClinicalMetrics
 
@@ -49,6 +58,8 @@ def register_clinical(
         spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
     }
     source = raw_topic(app, *adapters)
+    failures = raw_topic(app, PROCESSING_DLQ.name)
+    sink = DeadLetterSink(log)
     grace_s = rules.timing.grace.total_seconds()
 
     def parse(message: Any) -> ClinicalMessage | None:
@@ -82,27 +93,45 @@ def register_clinical(
             metrics.flow.events_out.labels(REACTIONS.name).inc()
             await reactions.send(key=key, value=history(state).model_dump_json().encode())
 
+    async def handle(message: Any) -> None:
+        started = time.perf_counter()
+        topic = message.topic
+        parsed = parse(message)
+        if parsed is None:
+            return
+        patient_ref = parsed.patient_ref
+        state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
+        step = clinical_step(state, parsed, rules, clock())
+        if step.duplicate:
+            metrics.duplicates.labels(topic).inc()
+        if step.late:
+            metrics.late_events.labels(topic).inc()
+        if not step.applied:
+            return
+        state_table[patient_ref] = state.to_table_value()
+        observer.observe(step)
+        await publish(state, step)
+        metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
+
     async def clinical(stream: Any) -> None:
         async for event in stream.events():
-            started = time.perf_counter()
-            topic = event.message.topic
-            metrics.flow.events_in.labels(topic).inc()
-            parsed = parse(event.message)
-            if parsed is None:
-                continue
-            patient_ref = parsed.patient_ref
-            state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
-            step = clinical_step(state, parsed, rules, clock())
-            if step.duplicate:
-                metrics.duplicates.labels(topic).inc()
-            if step.late:
-                metrics.late_events.labels(topic).inc()
-            if not step.applied:
-                continue
-            state_table[patient_ref] = state.to_table_value()
-            observer.observe(step)
-            await publish(state, step)
-            metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
+            message = event.message
+            metrics.flow.events_in.labels(message.topic).inc()
+            try:
+                await handle(message)
+            except Exception as exc:
+                # Nothing was stored (the state is stored only after a whole step), so the
+                # patient's state is as before this message.
+                metrics.flow.agent_failures.labels("clinical").inc()
+                metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
+                letter = DeadLetter(
+                    DeadLetterReason.PROCESSING_FAILED,
+                    f"{type(exc).__name__} in the clinical step: {exc}",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                await sink.send(failures, message.key, message.value, letter)
 
     async def quiet_streams_check() -> None:
         """R5 falls due 30 min after slowing even when nothing more arrives for the patient: ask

@@ -62,6 +62,9 @@ def evaluate(
     _end_episodes(ctx, findings)
     for finding in sorted(findings, key=lambda f: (f.onset_time, f.rule, f.trigger_event_id)):
         _apply_finding(ctx, apply_r4(ctx, finding))
+    # Again: an episode a late trigger just opened may already be over (the infusion's
+    # completion was read first), and would otherwise stay open for good.
+    _end_episodes(ctx, findings)
     return ctx.result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +23,17 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestLimits:
+    """What ingest accepts beyond the schema (settings: ``PUMPSTREAM_MAX_MESSAGE_BYTES``,
+    ``PUMPSTREAM_EVENT_TIME_MAX_AGE_DAYS``, ``PUMPSTREAM_EVENT_TIME_MAX_AHEAD_S``)."""
+
+    max_message_bytes: int = 262_144
+    #: How far an event time may lie before / after the message's arrival.
+    max_age: timedelta = timedelta(days=3650)
+    max_ahead: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     reason: DeadLetterReason
     detail: str
@@ -37,11 +49,26 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)[:_MAX_DETAIL_CHARS]
 
 
-def validate_raw(spec: TopicSpec, key: bytes | None, value: bytes | None) -> Accepted | Rejected:
-    """Validate one raw message of ``spec``'s topic into its model."""
+def validate_raw(
+    spec: TopicSpec,
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    arrival: datetime | None = None,
+    limits: IngestLimits = IngestLimits(),
+) -> Accepted | Rejected:
+    """Validate one raw message of ``spec``'s topic into its model; with ``arrival`` (the agent
+    always gives it), its event time must also be plausible for that moment (offline checks of a
+    recording leave it out)."""
     assert spec.value_adapter is not None, f"{spec.name} has no value model"
     if value is None:
         return Rejected(DeadLetterReason.NOT_JSON, "empty message (no value)")
+    if len(value) > limits.max_message_bytes:
+        return Rejected(
+            DeadLetterReason.OVERSIZE,
+            f"{len(value)} bytes, more than the {limits.max_message_bytes} ingest accepts "
+            "(not parsed)",
+        )
     try:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -52,6 +79,9 @@ def validate_raw(spec: TopicSpec, key: bytes | None, value: bytes | None) -> Acc
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             return Rejected(DeadLetterReason.NOT_JSON, _describe(exc))
         return Rejected(DeadLetterReason.SCHEMA_VIOLATION, _describe(exc))
+    implausible = None if arrival is None else _implausible_time(event.event_time, arrival, limits)
+    if implausible is not None:
+        return Rejected(DeadLetterReason.IMPLAUSIBLE_TIME, implausible)
     patient_ref: str = event.patient_ref
     if key is not None and key != patient_ref.encode():
         return Rejected(
@@ -60,3 +90,19 @@ def validate_raw(spec: TopicSpec, key: bytes | None, value: bytes | None) -> Acc
             "(clinical topics are keyed by patient_ref)",
         )
     return Accepted(event, patient_ref.encode(), event.model_dump_json().encode())
+
+
+def _implausible_time(event_time: datetime, arrival: datetime, limits: IngestLimits) -> str | None:
+    """Why ``event_time`` is not plausible for a message arriving at ``arrival``, or None."""
+    if event_time < arrival - limits.max_age:
+        return (
+            f"event_time {event_time.isoformat()} is more than {limits.max_age.days} days before "
+            f"its arrival at {arrival.isoformat(timespec='seconds')}"
+        )
+    if event_time > arrival + limits.max_ahead:
+        return (
+            f"event_time {event_time.isoformat()} is more than "
+            f"{limits.max_ahead.total_seconds():g} s after its arrival at "
+            f"{arrival.isoformat(timespec='seconds')} (a device clock ahead?)"
+        )
+    return None

@@ -19,6 +19,7 @@ from schemas.events import SymptomKind
 from schemas.notifications import DELIVERED_KINDS, NotificationKind
 from schemas.topics import ALERT_ACKS, ALERT_TICKS, ALERTS, CLINICAL_TOPICS, RAW_TOPICS
 from streams.metrics.labels import (
+    AGENT_STAGES,
     CLINICAL_RULES,
     DELIVERY_OUTCOMES,
     DELIVERY_RESULTS,
@@ -90,8 +91,17 @@ class FlowMetrics:
             "Failed consumer-lag measurements (the lag gauge keeps its last value).",
             registry=registry,
         )
+        self.agent_failures = Counter(
+            f"{PREFIX}_agent_failures_total",
+            "Messages an agent raised on, set aside to processing.dlq (the partition moved on), "
+            "by stage.",
+            ["stage"],
+            registry=registry,
+        )
         for topic in (*RAW_TOPICS, *CLINICAL_TOPICS):
             self.events_in.labels(topic.name)
+        for stage in AGENT_STAGES:
+            self.agent_failures.labels(stage)
 
 
 class IngestMetrics:
@@ -213,8 +223,13 @@ class AlertingMetrics:
     """
 
     def __init__(
-        self, registry: CollectorRegistry, channel_types: Mapping[str, str] | None = None
+        self,
+        registry: CollectorRegistry,
+        flow: FlowMetrics,
+        channel_types: Mapping[str, str] | None = None,
     ) -> None:
+        #: The worker's flow families (the alerting agents count their failures there).
+        self.flow = flow
         #: Roster channel name -> channel type; their series are exported as zeros from start-up.
         self.channel_types = dict(channel_types or {})
         self.notifications = Counter(
@@ -319,4 +334,4 @@ class WorkerMetrics:
         self.flow = FlowMetrics(registry)
         self.ingest = IngestMetrics(registry, self.flow)
         self.clinical = ClinicalMetrics(registry, self.flow, wards or WardLabels())
-        self.alerting = AlertingMetrics(registry, channel_types)
+        self.alerting = AlertingMetrics(registry, self.flow, channel_types)

@@ -49,6 +49,8 @@ UNKNOWN_PRODUCT = "unknown"
 #: ``unknown``: neither the event nor the state knew the previous rate.
 RATE_CHANGE_DIRECTIONS = ("up", "down", "same", "unknown")
 PROCESSING_STAGES = ("ingest", "clinical")
+#: Stages whose agents set a failing message aside (``pumpstream_agent_failures_total``).
+AGENT_STAGES = ("ingest", "clinical", "alerting")
 SKIP_REASONS = ("invalid_on_validated_topic",)
 CLINICAL_RULES = tuple(f"R{n}" for n in range(1, 9))
 TECHNICAL_RULES = tuple(f"T{n}" for n in range(100))
@@ -105,7 +107,7 @@ def allowed_label_values(
         "reason": frozenset(r.value for r in DeadLetterReason)
         | frozenset(SKIP_REASONS)
         | frozenset(LIFECYCLE_IGNORE_REASONS),
-        "stage": frozenset(PROCESSING_STAGES),
+        "stage": frozenset((*PROCESSING_STAGES, *AGENT_STAGES)),
         "rule": frozenset((*CLINICAL_RULES, *TECHNICAL_RULES, "other")),
         "priority": frozenset(p.value for p in AlertPriority),
         "phase": frozenset(p.value for p in AlertPhase),

@@ -107,3 +107,28 @@ def test_the_kept_rate_history_is_the_one_rebuilt_from_the_stored_facts(
     assert "_history" not in infusion.model_dump_json()
     keys = [(f.event_time, f.event_id) for f in infusion.facts]
     assert keys == sorted(keys)
+
+
+def test_an_episode_opened_after_the_infusions_end_was_read_ends_at_once() -> None:
+    """Arrival order must not leave an episode open for good: the stop was read before the pain
+    report it follows, so the report's episode starts and ends in the same step, documented."""
+    from schemas.alerts import AlertPhase
+    from tests.support.clinical_scenarios import run_steps
+    from tests.support.events import Patient
+
+    p = Patient("pt-order")
+    in_order, state_a = run_steps(
+        p.ref, [p.start(), p.rate(30, 84.0), p.rate(60, 168.0), p.pain(78, 6), p.stop(90)]
+    )
+    stop_first, state_b = run_steps(
+        p.ref, [p.start(), p.rate(30, 84.0), p.rate(60, 168.0), p.stop(90), p.pain(78, 6)]
+    )
+
+    for alerts, state in ((in_order, state_a), (stop_first, state_b)):
+        assert [(a.rule, a.phase) for a in alerts] == [
+            ("R1", AlertPhase.START),
+            ("R1", AlertPhase.END),
+        ]
+        assert alerts[-1].title.startswith("Ended, infusion stopped")
+        assert state.episodes == {}
+        assert [(r.rule, r.infusion_id) for r in state.reactions] == [("R1", p.infusion_id())]

@@ -16,6 +16,7 @@ from schemas.topics import (
     ALL_TOPICS,
     CLINICAL_TOPICS,
     DEAD_LETTER_TOPICS,
+    PROCESSING_DLQ,
     RAW_TOPICS,
     SYMPTOMS_RAW,
     VALIDATED_TOPIC,
@@ -81,7 +82,9 @@ def test_topic_names_follow_the_convention() -> None:
 
 
 def test_every_raw_topic_has_a_dlq_and_a_validated_topic() -> None:
-    assert {s.dlq for s in RAW_TOPICS} == {s.name for s in DEAD_LETTER_TOPICS}
+    assert {s.dlq for s in RAW_TOPICS} | {PROCESSING_DLQ.name} == {
+        s.name for s in DEAD_LETTER_TOPICS
+    }
     assert all(s.name.endswith(".dlq") for s in DEAD_LETTER_TOPICS)
     assert {VALIDATED_TOPIC[s.name] for s in RAW_TOPICS} == set(CLINICAL_TOPICS)
 
