@@ -1,4 +1,4 @@
-"""The simulated feed as HL7 v2.6 messages (IHE PCD), built with hl7apy.
+"""The simulated feed as HL7 v2.6 messages (IHE PCD), written as ER7 by ``schemas.hl7_er7``.
 
 - PCD-01 ``ORU^R01`` (DEC): one message per vital-signs set, OBX per measurement, MDC codes.
 - PCD-10 ``ORU^R42`` (IPEC): one pump event per message; a rate change while running is a
@@ -6,7 +6,7 @@
   a pause is a STOP with ``pump-status-not-infusing``.
 - ``ORU^R01`` pain observations: LOINC 72514-3 (pain severity 0-10, reported).
 
-Segments end with CR (HL7's separator); each message is followed by a newline in the files.
+Segments are separated by CR (HL7's separator); each message is followed by a newline in the files.
 OBX-4 is the containment path ``MDS.VMD.CHANNEL.METRIC``; OBX-18 the device EUI-64.
 Only the pseudonymous ``patient_ref`` identifies the patient (PID-3).
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from hl7apy.core import Message
 from pydantic import BaseModel
 
 from schemas.events import (
@@ -32,6 +31,7 @@ from schemas.events import (
     SymptomReport,
     VitalSigns,
 )
+from schemas.hl7_er7 import components, escape, message, segment
 from schemas.ivig_products import PRODUCT_LABELS
 from simulators.infusion_centre import Emitted
 
@@ -71,6 +71,9 @@ def hl7_time(when: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Obx:
+    """One OBX: ``value`` and ``path`` are text (escaped when written); ``code``, ``unit`` and
+    ``site`` are coded elements already in ER7 (``code^text^system``)."""
+
     value_type: str
     code: str
     path: str
@@ -81,62 +84,37 @@ class _Obx:
     device: str = ""
 
 
-def _message(trigger: str, control_id: str, when: datetime, profile: str) -> Message:
-    msg = Message("ORU_R01", version="2.6")
-    msh = msg.msh
-    msh.msh_3 = SENDING_APP
-    msh.msh_7 = hl7_time(when)
-    msh.msh_9 = f"ORU^{trigger}^ORU_R01"
-    msh.msh_10 = control_id
-    msh.msh_11 = "P"
-    msh.msh_15 = "NE"
-    msh.msh_16 = "AL"
-    msh.msh_21 = profile
-    return msg
-
-
 def _build(
     trigger: str, control_id: str, when: datetime, profile: str, patient_ref: str,
-    chair_label: str, obr_code: str, order_id: str | None, observations: Iterable[_Obx],
+    location: str, obr_code: str, order_id: str | None, observations: Iterable[_Obx],
 ) -> str:  # fmt: skip
-    msg = _message(trigger, control_id, when, profile)
-    result = msg.add_group("ORU_R01_PATIENT_RESULT")
-    patient = result.add_group("ORU_R01_PATIENT")
-    patient.pid.pid_3 = f"{patient_ref}^^^PUMPSTREAM^PI"
-    patient.add_group("ORU_R01_VISIT").pv1.pv1_2 = "O"
-    patient.ORU_R01_VISIT.pv1.pv1_3 = chair_label
-    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
+    """One ``ORU^R01``-structured message; ``location`` (PV1-3) is ER7, the rest text."""
+    time = hl7_time(when)
+    order = components(order_id, "PUMPSTREAM") if order_id is not None else ""
+    segments = [
+        segment("MSH", {3: SENDING_APP, 7: time, 9: f"ORU^{trigger}^ORU_R01",
+                        10: escape(control_id), 11: "P", 12: "2.6", 15: "NE", 16: "AL",
+                        21: profile}),
+        segment("PID", {3: components(patient_ref, "", "", "PUMPSTREAM", "PI")}),
+        segment("PV1", {2: "O", 3: location}),
+    ]  # fmt: skip
     if order_id is not None:
-        order.orc.orc_1 = "RE"
-        order.orc.orc_3 = f"{order_id}^PUMPSTREAM"
-    order.obr.obr_1 = "1"
-    if order_id is not None:
-        order.obr.obr_3 = f"{order_id}^PUMPSTREAM"
-    order.obr.obr_4 = obr_code
-    order.obr.obr_7 = hl7_time(when)
+        segments.append(segment("ORC", {1: "RE", 3: order}))
+    segments.append(segment("OBR", {1: "1", 3: order, 4: obr_code, 7: time}))
     for n, obs in enumerate(observations, start=1):
-        obx = order.add_group("ORU_R01_OBSERVATION").obx
-        obx.obx_1 = str(n)
-        if obs.value_type:
-            obx.obx_2 = obs.value_type
-        obx.obx_3 = obs.code
-        obx.obx_4 = obs.path
-        if obs.value:
-            obx.obx_5 = obs.value
-        if obs.unit:
-            obx.obx_6 = obs.unit
-        obx.obx_11 = obs.status
-        obx.obx_14 = hl7_time(when)
-        if obs.device:
-            obx.obx_18 = f"{obs.device}^^{obs.device}^EUI-64"
-        if obs.site:
-            obx.obx_20 = obs.site
-    return str(msg.to_er7())
+        device = components(obs.device, "", obs.device, "EUI-64") if obs.device else ""
+        segments.append(
+            segment("OBX", {1: str(n), 2: obs.value_type, 3: obs.code, 4: escape(obs.path),
+                            5: escape(obs.value), 6: obs.unit, 11: obs.status, 14: time,
+                            18: device, 20: obs.site})
+        )  # fmt: skip
+    return message(segments)
 
 
 def _chair(device_id: str | None) -> str:
+    """PV1-3 of a device's chair: point of care ``infusion-centre``, room ``cNNN``."""
     chair = int(device_id[-10:-2], 16) if device_id else 0
-    return f"infusion-centre^c{chair:03d}"
+    return components("infusion-centre", f"c{chair:03d}")
 
 
 def _pump_obx(device: str, status: str, rate_ml_h: float | None) -> list[_Obx]:
@@ -271,9 +249,9 @@ def write_hl7(
         if isinstance(event, VitalSigns):
             vitals.append(pcd01_message(event, monitor_of.get(event.patient_ref, "")))
         elif isinstance(event, SymptomReport):
-            message = pain_message(event)
-            if message is not None:
-                pain.append(message)
+            reported = pain_message(event)
+            if reported is not None:
+                pain.append(reported)
         else:
             pump.extend(pcd10_messages(event))
     directory.mkdir(parents=True, exist_ok=True)

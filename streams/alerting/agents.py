@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,7 @@ from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS,
 from streams.alerting.board import BoardEntry, BoardFeed, EpisodeBoard
 from streams.alerting.channel_config import AlertmanagerChannel, MllpChannel, WebhookChannel
 from streams.alerting.channels.alertmanager import AlertmanagerSync
-from streams.alerting.channels.delivery import deliver_with_retries
+from streams.alerting.channels.delivery import DeliveryOutcome, deliver_with_retries
 from streams.alerting.channels.pcd04 import deliver_pcd04
 from streams.alerting.channels.webhook import post_notification
 from streams.alerting.lifecycle import (
@@ -51,6 +51,8 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 EPISODES_TABLE = "alert-episodes"
+#: The Faust table of pages delivered per channel (changelog topic named after it: keep it).
+DELIVERIES_TABLE = "alert-deliveries"
 #: Dead-letter lines of every alerting agent, rate-limited together.
 _SINK = DeadLetterSink(log)
 MIN_TOKEN_LENGTH = 16
@@ -70,9 +72,10 @@ def register_alerting(
         return
     token = _ack_token(settings)
     _register_lifecycle(app, roster, metrics, clock, settings.alerting_tick_s)
+    deliveries = _delivery_record(app, roster, clock)
     for name, channel in roster.channels.items():
         if isinstance(channel, WebhookChannel | MllpChannel):
-            _register_channel_agent(app, name, channel, roster, metrics, clock)
+            _register_channel_agent(app, name, channel, roster, metrics, clock, deliveries)
     board = EpisodeBoard(lambda n: roster.ward_for(n.alert), roster.episode_retention_s)
     app.service(BoardFeed(kafka, board))  # type: ignore[arg-type] # an instance is accepted
     for name, channel in roster.channels.items():
@@ -244,6 +247,25 @@ def _processing_failures(
     return set_aside
 
 
+def _delivery_record(app: faust.App, roster: Roster, clock: Callable[[], datetime]) -> Any:
+    """The pages each channel delivered: ``channel:notification_id`` -> when (ISO 8601), a
+    changelogged table, so a worker that reads notifications again after a crash or a restart
+    (their offsets were not committed yet) sees they went out and does not page twice. Written
+    to the changelog partition of the notification's own partition, so it moves with it on a
+    rebalance. Entries older than the roster's episode retention are pruned."""
+    table = app.Table(DELIVERIES_TABLE, default=None, key_type=str, value_type=str)
+    retention = timedelta(seconds=roster.episode_retention_s)
+
+    async def prune_delivery_record() -> None:
+        oldest = clock() - retention
+        for key, delivered_at in list(table.items()):
+            if datetime.fromisoformat(delivered_at) < oldest:
+                del table[key]
+
+    app.timer(interval=600.0, name="prune_delivery_record")(prune_delivery_record)
+    return table
+
+
 def _register_channel_agent(
     app: faust.App,
     name: str,
@@ -251,6 +273,7 @@ def _register_channel_agent(
     roster: Roster,
     metrics: AlertingMetrics,
     clock: Callable[[], datetime],
+    deliveries: Any,
 ) -> None:
     """One agent per channel on ``alerts.notifications``: a slow or down peer delays only its
     own channel (in order), never another channel's pages."""
@@ -267,6 +290,11 @@ def _register_channel_agent(
             return
         if not roster.routes_to(name, notification.alert):
             return
+        record_key = f"{name}:{notification.notification_id}"
+        if deliveries.get(record_key) is not None:
+            metrics.duplicate_pages_suppressed.labels(name).inc()
+            log.info("%s: %s already delivered; not paged again", name, record_key)
+            return
         attempt: Callable[[], Awaitable[None]]
         if session is not None and isinstance(config, WebhookChannel):
             attempt = _bind_webhook(session, config, notification)
@@ -280,6 +308,8 @@ def _register_channel_agent(
             metrics,
             what=f"{notification.kind.value} {notification.notification_id}",
         )
+        if outcome is DeliveryOutcome.DELIVERED:
+            deliveries[record_key] = clock().isoformat()
         record_page(
             metrics,
             name,

@@ -32,7 +32,7 @@ from schemas.alerts import (
 from schemas.notifications import AlertNotification
 from schemas.topics import ALERTS
 from streams.alerting.channels.mllp import frame, read_frame
-from streams.alerting.channels.pcd04 import ack_for, parse_hl7
+from streams.alerting.channels.pcd04 import ack_for, field_er7, parse_hl7
 from streams.cli.bench_figures import Sample, percentile
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
@@ -104,7 +104,7 @@ class _Receivers:
             while not reader.at_eof():
                 message = await read_frame(reader)
                 received = time.time()
-                alert_id = str(parse_hl7(message).obr.obr_2.to_er7()).split("^")[0]
+                alert_id = field_er7(parse_hl7(message).segment("OBR"), 2).split("^")[0]
                 self.mllp.setdefault(alert_id, received)
                 writer.write(frame(ack_for(message)))
                 await writer.drain()

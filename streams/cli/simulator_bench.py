@@ -41,7 +41,7 @@ def run_bench_simulate(chairs: int, repeats: int, load_devices: int) -> Iterator
         json_s = _median_s(repeats, lambda: simulate_day(day, 7, out / "json", hl7=False))
         yield f"infusion-day to files, JSON + truth: {json_s:.2f} s"
         full_s = _median_s(repeats, lambda: simulate_day(day, 7, out / "full"))
-        yield f"infusion-day to files, JSON + HL7 v2 (hl7apy) + truth: {full_s:.2f} s"
+        yield f"infusion-day to files, JSON + HL7 v2 + truth: {full_s:.2f} s"
         big_centre = InfusionCentre(big, 7)
         big_s = _median_s(1, big_centre.run)
         big_messages = len(big_centre.emitted)

@@ -279,6 +279,13 @@ class AlertingMetrics:
             ["channel", "channel_type", "priority", "outcome"],
             registry=registry,
         )
+        self.duplicate_pages_suppressed = Counter(
+            f"{PREFIX}_duplicate_pages_suppressed_total",
+            "Notifications read again (after a worker crash or restart) that the delivery record "
+            "shows were already delivered on the channel, so not sent twice.",
+            ["channel"],
+            registry=registry,
+        )
         self.event_to_page = Histogram(
             f"{PREFIX}_event_to_page_seconds",
             "Wall-clock time from the page's triggering event (the alert's event, an escalation's "
@@ -307,6 +314,7 @@ class AlertingMetrics:
         for channel, channel_type in self.channel_types.items():
             for result in DELIVERY_RESULTS:
                 self.delivery_attempts.labels(channel, result)
+            self.duplicate_pages_suppressed.labels(channel)
             for priority in AlertPriority:
                 for outcome in DELIVERY_OUTCOMES:
                     self.page_deliveries.labels(channel, channel_type, priority.value, outcome)
@@ -335,3 +343,135 @@ class WorkerMetrics:
         self.ingest = IngestMetrics(registry, self.flow)
         self.clinical = ClinicalMetrics(registry, self.flow, wards or WardLabels())
         self.alerting = AlertingMetrics(registry, self.flow, channel_types)
+
+
+#: The gateway's label vocabularies (``streams/gateway``; unit tests keep them equal to the
+#: gateway's own enums). ``message_type``: MSH-9 of the messages the gateway maps, else ``other``.
+GATEWAY_MESSAGE_TYPES = ("oru_r01", "oru_r42", "other")
+#: HL7 acknowledgement codes (table 0008, original mode).
+ACK_CODES = ("AA", "AE", "AR")
+#: Why a message was refused (``streams.gateway.rejections.RejectReason``).
+GATEWAY_REJECT_REASONS = (
+    "hl7_not_parsed",
+    "hl7_not_text",
+    "hl7_unsupported_message",
+    "hl7_unknown_code",
+    "hl7_missing_field",
+    "hl7_invalid_value",
+    "hl7_too_large",
+)
+#: Where an unknown code was found (``streams.gateway.codes.CodeKind``); never the code itself.
+UNKNOWN_CODE_KINDS = (
+    "observation",
+    "unit",
+    "event",
+    "delivery_status",
+    "product",
+    "body_site",
+    "result_status",
+    "risk_factor",
+)
+#: MLLP framing problems: bytes outside a frame, a frame over the size limit, a frame cut off.
+FRAMING_ERRORS = ("garbage", "oversized", "truncated")
+#: Symptom intake responses (``streams.gateway.intake.Outcome``).
+INTAKE_STATUSES = ("accepted", "invalid", "unauthorized", "too_large", "unavailable")
+#: MLLP message -> ACK: the target is well under a second (Kafka's acks=all round trip); the
+#: top buckets reach the ACK timeout.
+GATEWAY_ACK_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+
+class GatewayMetrics:
+    """The standards gateway (``pumpstream gateway``, its own process and registry): MLLP
+    connections, messages by type and ACK code, refusals by reason, unknown codes by kind,
+    records Kafka acknowledged by topic, the time to ACK, and the symptom intake's responses.
+    No label ever takes a patient identifier, a code or a control id."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.open_connections = Gauge(
+            f"{PREFIX}_gateway_open_connections",
+            "MLLP connections open now.",
+            registry=registry,
+        )
+        self.connections = Counter(
+            f"{PREFIX}_gateway_connections_total",
+            "MLLP connections accepted.",
+            registry=registry,
+        )
+        self.connections_refused = Counter(
+            f"{PREFIX}_gateway_connections_refused_total",
+            "MLLP connections closed at once: PUMPSTREAM_GATEWAY_MAX_CONNECTIONS were open.",
+            registry=registry,
+        )
+        self.idle_closed = Counter(
+            f"{PREFIX}_gateway_idle_connections_closed_total",
+            "MLLP connections closed after PUMPSTREAM_GATEWAY_IDLE_TIMEOUT_S without a byte.",
+            registry=registry,
+        )
+        self.framing_errors = Counter(
+            f"{PREFIX}_gateway_framing_errors_total",
+            "MLLP framing problems: bytes outside a frame (discarded), a frame over the size "
+            "limit (refused), a frame cut off by the connection's end.",
+            ["framing_error"],
+            registry=registry,
+        )
+        self.messages = Counter(
+            f"{PREFIX}_gateway_messages_total",
+            "HL7 messages answered, by message type and ACK code (AA accepted and durable, AR "
+            "refused and dead-lettered, AE Kafka did not acknowledge: the sender resends).",
+            ["message_type", "ack"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            f"{PREFIX}_gateway_rejected_messages_total",
+            "HL7 messages refused (AR), by reason code (the dead letter's reason).",
+            ["reason"],
+            registry=registry,
+        )
+        self.unknown_codes = Counter(
+            f"{PREFIX}_gateway_unknown_codes_total",
+            "Messages refused for a code outside the gateway's tables, by where the code was.",
+            ["code_kind"],
+            registry=registry,
+        )
+        self.records = Counter(
+            f"{PREFIX}_gateway_records_total",
+            "Records Kafka acknowledged, by topic (events on the raw topics, refused messages on "
+            "the dead-letter topics).",
+            ["topic"],
+            registry=registry,
+        )
+        self.ack_latency = Histogram(
+            f"{PREFIX}_gateway_ack_seconds",
+            "Time from a message's last byte to its ACK written, by ACK code.",
+            ["ack"],
+            buckets=GATEWAY_ACK_BUCKETS_S,
+            registry=registry,
+        )
+        self.intake_requests = Counter(
+            f"{PREFIX}_gateway_intake_requests_total",
+            "Symptom intake API requests, by response (accepted = durable, 202).",
+            ["status"],
+            registry=registry,
+        )
+        self._initialise_known_series()
+
+    def _initialise_known_series(self) -> None:
+        """Zeros for the label sets known up front (why: :class:`WorkerMetrics`)."""
+        for error in FRAMING_ERRORS:
+            self.framing_errors.labels(error)
+        for message_type in GATEWAY_MESSAGE_TYPES:
+            for ack in ACK_CODES:
+                self.messages.labels(message_type, ack)
+        for ack in ACK_CODES:
+            self.ack_latency.labels(ack)
+        for reason in GATEWAY_REJECT_REASONS:
+            self.rejected.labels(reason)
+        for kind in UNKNOWN_CODE_KINDS:
+            self.unknown_codes.labels(kind)
+        for raw in RAW_TOPICS:
+            self.records.labels(raw.name)
+            if raw.dlq is not None:
+                self.records.labels(raw.dlq)
+        for status in INTAKE_STATUSES:
+            self.intake_requests.labels(status)

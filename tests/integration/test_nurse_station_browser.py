@@ -1,5 +1,7 @@
 """The nurse station page in Debian's real headless Chromium (Selenium + chromedriver): a new
-alert appears live, and the acknowledge button sends the response that stops escalation."""
+alert appears live, and the acknowledge button sends the response that stops escalation; the
+"report pain" form sends a SymptomReport to symptoms.raw, and shows the field problems of an
+invalid one."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
+from schemas.events import NeurologicalSigns, SymptomKind, SymptomReport
 from schemas.notifications import AlertNotification
-from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
+from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS, SYMPTOMS_RAW
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
+from streams.kafka.reading import read_topic
 from tests.support.alerting import live_alert, write_roster
 from tests.support.kafka_client import produce, read_until
 
@@ -128,3 +132,78 @@ async def test_page_shows_a_new_alert_and_acknowledges_it(
     response = AlertNotification.model_validate_json(notes[-1].value or b"")
     assert response.kind == "response"
     assert response.escalation_due_at is None, "the ack stopped escalation"
+
+
+async def test_report_pain_form_sends_a_symptom_report_and_shows_field_problems(
+    topics: KafkaConnection,
+    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+    browser: WebDriver,
+) -> None:
+    port = free_port()
+    roster = write_roster(tmp_path / "roster.toml")
+    start_worker(
+        PUMPSTREAM_ALERTING_CONFIG=str(roster),
+        PUMPSTREAM_NURSE_STATION_PORT=str(port),
+        PUMPSTREAM_ACK_TOKEN=TOKEN,
+    )
+    await _wait_until_serving(f"http://127.0.0.1:{port}/nurse-station")
+    alert = live_alert("episode-form", pain=5, patient="pt-7")
+    await produce(topics, ALERTS.name, alert.model_dump_json().encode(), b"pt-7")
+    browser.get(f"http://127.0.0.1:{port}/nurse-station?ward=infusion-centre#token={TOKEN}")
+    wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+    wait.until(
+        expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, 'section.alert[data-alert-id="episode-form"]')
+        )
+    )
+
+    browser.find_element(By.CSS_SELECTOR, "#report-pain summary").click()
+    pick = Select(browser.find_element(By.ID, "report-patient-pick"))
+    assert [o.get_attribute("value") for o in pick.options] == ["", "pt-7"], "the board's patients"
+    pick.select_by_value("pt-7")
+    assert browser.find_element(By.ID, "report-patient").get_attribute("value") == "pt-7"
+    scale = browser.find_elements(By.CSS_SELECTOR, 'input[name="pain_score"]')
+    assert [s.get_attribute("value") for s in scale] == [str(n) for n in range(11)]
+    assert not any(s.is_selected() for s in scale), "no pain score is pre-selected"
+    browser.find_element(By.CSS_SELECTOR, 'input[name="pain_score"][value="7"]').click()
+    Select(browser.find_element(By.ID, "report-site")).select_by_value("back_pain")
+    browser.find_element(By.CSS_SELECTOR, '#report-neuro input[name="tingling"]').click()
+    browser.find_element(By.ID, "report-submit").click()
+
+    wait.until(
+        expected_conditions.text_to_be_present_in_element(
+            (By.ID, "report-result"), "Report sent for pt-7 (pain 7/10, back): event id "
+        )
+    )
+    event_id = browser.find_element(By.ID, "report-event-id").text
+    browser.save_screenshot(str(tmp_path / "report-pain-sent.png"))
+    (record,) = await read_topic(topics, SYMPTOMS_RAW.name)  # acknowledged before the answer
+    assert record.key == b"pt-7"
+    report = SymptomReport.model_validate_json(record.value or b"")
+    assert report.event_id == event_id
+    assert (report.patient_ref, report.symptom, report.pain_score, report.reporter) == (
+        "pt-7", SymptomKind.BACK_PAIN, 7, "nurse",
+    )  # fmt: skip
+    assert report.neurological == NeurologicalSigns(tingling=True)
+    assert browser.find_element(By.ID, "report-patient").get_attribute("value") == "", "cleared"
+
+    # Typed patient, back pain, no score: the schema's problem is shown and nothing is sent.
+    browser.find_element(By.ID, "report-patient").send_keys("pt-8")
+    Select(browser.find_element(By.ID, "report-site")).select_by_value("back_pain")
+    browser.find_element(By.ID, "report-submit").click()
+    wait.until(
+        expected_conditions.text_to_be_present_in_element(
+            (By.ID, "report-errors"), "a back_pain report needs pain_score (NRS 0-10)"
+        )
+    )
+    assert browser.find_element(By.ID, "report-result").text == "Not sent: correct the following."
+    browser.find_element(By.ID, "report-patient").send_keys(" x")
+    browser.find_element(By.ID, "report-submit").click()
+    wait.until(
+        expected_conditions.text_to_be_present_in_element(
+            (By.ID, "report-errors"), "Patient: String should match pattern"
+        )
+    )
+    browser.save_screenshot(str(tmp_path / "report-pain-problems.png"))
+    assert len(await read_topic(topics, SYMPTOMS_RAW.name)) == 1

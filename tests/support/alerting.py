@@ -21,7 +21,7 @@ from schemas.alerts import (
     RecommendationCode,
 )
 from streams.alerting.channels.mllp import frame, read_frame
-from streams.alerting.channels.pcd04 import ack_for, parse_hl7
+from streams.alerting.channels.pcd04 import ack_for, field_er7, parse_hl7
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -101,8 +101,8 @@ def live_alert(alert_id: str, **kwargs: Any) -> Alert:
 
 @dataclass
 class MllpPeer:
-    """An HL7 alert manager on loopback: answers every message with an ACK (built with hl7apy)
-    and records what it received, by message control id (MSH-10)."""
+    """An HL7 alert manager on loopback: answers every message with an ACK (``ack_for``) and
+    records what it received, read by message control id (MSH-10) with the ``hl7`` package."""
 
     port: int
     received: list[str] = field(default_factory=list)
@@ -137,15 +137,15 @@ class MllpPeer:
                 await writer.wait_closed()
 
     def control_ids(self) -> list[str]:
-        return [str(parse_hl7(m).msh.msh_10.to_er7()) for m in self.received]
+        return [field_er7(parse_hl7(m).segment("MSH"), 10) for m in self.received]
 
     def phases(self) -> list[str]:
         """MDC_ATTR_EVENT_PHASE of every message received, in order."""
         phases = []
         for text in self.received:
-            for obx in parse_hl7(text).obx:
-                if obx.obx_3.to_er7().startswith("68481^"):
-                    phases.append(str(obx.obx_5.to_er7()))
+            for obx in parse_hl7(text).segments("OBX"):
+                if field_er7(obx, 3).startswith("68481^"):
+                    phases.append(field_er7(obx, 5))
         return phases
 
 

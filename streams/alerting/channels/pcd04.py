@@ -1,10 +1,10 @@
-"""IHE PCD-04 (Report Alert, ``ORU^R40``, HL7 v2.6) messages for alert notifications, built and
-read with hl7apy.
+"""IHE PCD-04 (Report Alert, ``ORU^R40``, HL7 v2.6) messages for alert notifications: written
+as ER7 by ``schemas.hl7_er7``, ACKs read with the ``hl7`` package.
 
-hl7apy has no ``ORU_R40`` structure: the ACM profile's message has the ``ORU_R01`` segment
-structure (MSH, PID, PV1, OBR, OBX...), so it is built as that and typed ``ORU^R40^ORU_R40`` in
-MSH-9. One OBR per alert, stable across phases: OBR-2 (placer number) is the ``alert_id``;
-MSH-10 (message control id) is the notification id, so a retried message can be recognised.
+The ACM profile's message has the ``ORU_R01`` segment structure (MSH, PID, PV1, OBR, OBX...),
+typed ``ORU^R40^ORU_R40`` in MSH-9. One OBR per alert, stable across phases: OBR-2 (placer
+number) is the ``alert_id``; MSH-10 (message control id) is the notification id, so a retried
+message can be recognised.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from hl7apy.consts import VALIDATION_LEVEL
-from hl7apy.core import Message
-from hl7apy.exceptions import HL7apyException
-from hl7apy.parser import parse_message
-from hl7apy.v2_6 import ST
+import hl7
 
 from schemas.alerts import AlertPriority, AlertType
+from schemas.hl7_er7 import components, escape, message, repetitions, segment
 from schemas.notifications import AlertNotification, NotificationKind
 from streams.alerting.channel_config import MllpChannel
 from streams.alerting.channels.delivery import DeliveryRejected, TransientDeliveryError
@@ -55,107 +52,93 @@ def _hl7_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S+0000")
 
 
-def _text(value: str) -> str:
-    """HL7-escape free text (| ^ & ~ \\) so it stays one field."""
-    return str(ST(value).to_er7())
+def _application(value: str) -> str:
+    """MSH-3/MSH-5 (HD) from the channel settings, whose components may be given in ER7
+    (``PUMPSTREAM^1.2.3.4^ISO``): each component is escaped."""
+    return components(*value.split("^"))
 
 
 def pcd04_message(notification: AlertNotification, config: MllpChannel) -> str:
     """The ``ORU^R40`` message (ER7, segments separated by CR) for one delivered notification."""
     alert = notification.alert
-    message = Message("ORU_R01", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
-    msh = message.msh
-    msh.msh_3 = config.sending_application
-    msh.msh_5 = config.receiving_application
-    msh.msh_7 = _hl7_time(notification.produced_at)
-    msh.msh_9 = "ORU^R40^ORU_R40"
-    msh.msh_10 = notification.notification_id
-    msh.msh_11 = "P"
-    msh.msh_12 = VERSION
-    msh.msh_15 = "AL"
-    msh.msh_16 = "NE"
-    msh.msh_18 = "UNICODE UTF-8"
-    msh.msh_21 = ACM_PROFILE
-    result = message.add_group("ORU_R01_PATIENT_RESULT")
-    patient = result.add_group("ORU_R01_PATIENT")
-    patient.pid.pid_3 = f"{alert.patient_ref}^^^PUMPSTREAM^PI"
-    patient.add_group("ORU_R01_VISIT").pv1.pv1_2 = "O"
-    patient.ORU_R01_VISIT.pv1.pv1_3 = _text(alert.ward)
-    order = result.add_group("ORU_R01_ORDER_OBSERVATION")
-    order.obr.obr_1 = "1"
-    order.obr.obr_2 = f"{alert.alert_id}^PUMPSTREAM"
-    order.obr.obr_3 = f"{notification.notification_id}^PUMPSTREAM"
-    order.obr.obr_4 = MDC_EVT_ALARM
-    order.obr.obr_7 = _hl7_time(notification.triggered_at)
+    control_id = escape(notification.notification_id)
     state = "inactive" if notification.kind is NotificationKind.END else "active"
+    recipient = notification.recipient
+    # (OBX-2 value type, OBX-3 code, OBX-5 value in ER7)
     observations: list[tuple[str, str, str]] = [
-        ("ST", MDC_EVT_ALARM, _text(alert.title)),
-        ("ST", MDC_ATTR_ALERT_SOURCE, alert.rule),
+        ("ST", MDC_EVT_ALARM, escape(alert.title)),
+        ("ST", MDC_ATTR_ALERT_SOURCE, escape(alert.rule)),
         ("ST", MDC_ATTR_EVENT_PHASE, PHASE[notification.kind]),
         ("ST", MDC_ATTR_ALARM_STATE, state),
         ("ST", MDC_ATTR_ALARM_PRIORITY, PRIORITY_CODE[alert.priority]),
         ("ST", MDC_ATTR_ALERT_TYPE, TYPE_CODE[alert.type]),
-        (
-            "ST",
-            PAGE_RECIPIENT,
-            f"{_text(notification.recipient.role)}^{_text(notification.recipient.contact)}",
-        ),
+        ("ST", PAGE_RECIPIENT, components(recipient.role, recipient.contact)),
     ]
     if alert.evidence.pain_score is not None:
         observations.append(("NM", LOINC_PAIN_SEVERITY, str(alert.evidence.pain_score)))
+    segments = [
+        segment("MSH", {3: _application(config.sending_application),
+                        5: _application(config.receiving_application),
+                        7: _hl7_time(notification.produced_at), 9: "ORU^R40^ORU_R40",
+                        10: control_id, 11: "P", 12: VERSION, 15: "AL", 16: "NE",
+                        18: "UNICODE UTF-8", 21: ACM_PROFILE}),
+        segment("PID", {3: components(alert.patient_ref, "", "", "PUMPSTREAM", "PI")}),
+        segment("PV1", {2: "O", 3: escape(alert.ward)}),
+        segment("OBR", {1: "1", 2: components(alert.alert_id, "PUMPSTREAM"),
+                        3: components(notification.notification_id, "PUMPSTREAM"),
+                        4: MDC_EVT_ALARM, 7: _hl7_time(notification.triggered_at)}),
+    ]  # fmt: skip
     for index, (value_type, code, value) in enumerate(observations, start=1):
-        obx = order.add_group("ORU_R01_OBSERVATION").obx
-        obx.obx_1 = str(index)
-        obx.obx_2 = value_type
-        obx.obx_3 = code
-        obx.obx_4 = f"1.0.0.{index}"
-        obx.obx_5 = value
+        fields = {1: str(index), 2: value_type, 3: code, 4: f"1.0.0.{index}", 5: value, 11: "F"}
         if index == 1:
             # ACM: the event identification carries priority and type in OBX-8.
-            obx.obx_8 = PRIORITY_CODE[alert.priority]
-            obx.add_field("obx_8").value = TYPE_CODE[alert.type]
-        obx.obx_11 = "F"
-    return str(message.to_er7())
+            fields[8] = repetitions(PRIORITY_CODE[alert.priority], TYPE_CODE[alert.type])
+        segments.append(segment("OBX", fields))
+    return message(segments)
 
 
-def parse_hl7(text: str) -> Message:
+def parse_hl7(text: str) -> hl7.Message:
+    """An ER7 message parsed by ``hl7`` (segments separated by CR; LF and CRLF are accepted).
+
+    Field values stay as sent, escape sequences included: ``str(msg.segment("MSH")(10))``."""
+    lines = [line for line in text.replace("\n", "\r").split("\r") if line]
     try:
-        return parse_message(
-            text.replace("\n", "\r"),
-            validation_level=VALIDATION_LEVEL.TOLERANT,
-            find_groups=False,
-        )
-    except HL7apyException as exc:
-        raise Pcd04Error(f"not an HL7 message: {exc}") from exc
+        return hl7.parse("\r".join(lines))
+    except (hl7.HL7Exception, IndexError, ValueError) as exc:
+        raise Pcd04Error(f"not an HL7 message: {type(exc).__name__}: {exc}") from exc
+
+
+def field_er7(segment_: hl7.Segment, position: int) -> str:
+    """The ER7 of field ``position`` of a parsed segment (MSH-3 is ``field_er7(msh, 3)``), ``""``
+    when the segment is shorter."""
+    return str(segment_(position)) if len(segment_) > position else ""
 
 
 def ack_code(ack_text: str, control_id: str) -> str:
     """MSA-1 of the peer's ACK (AA, AE, AR, CA, CE, CR) after checking MSA-2 names our message."""
     ack = parse_hl7(ack_text)
     try:
-        code = str(ack.msa.msa_1.to_er7())
-        acknowledged = str(ack.msa.msa_2.to_er7())
-    except (HL7apyException, AttributeError, IndexError) as exc:
-        raise Pcd04Error(f"answer has no MSA segment: {exc}") from exc
-    if acknowledged != control_id:
+        msa = ack.segment("MSA")
+    except KeyError as exc:
+        raise Pcd04Error("answer has no MSA segment") from exc
+    code, acknowledged = field_er7(msa, 1), field_er7(msa, 2)
+    if acknowledged != escape(control_id):
         raise Pcd04Error(f"ACK is for message {acknowledged!r}, not {control_id!r}")
     return code
 
 
 def ack_for(message_text: str, code: str = "AA") -> str:
     """The ACK a receiver answers ``message_text`` with (used by test peers and tools)."""
-    received = parse_hl7(message_text)
-    ack = Message("ACK", version=VERSION, validation_level=VALIDATION_LEVEL.TOLERANT)
-    ack.msh.msh_3 = received.msh.msh_5.to_er7() or "ACM"
-    ack.msh.msh_5 = received.msh.msh_3.to_er7()
-    ack.msh.msh_7 = _hl7_time(datetime.now(UTC))
-    ack.msh.msh_9 = "ACK^R40^ACK"
-    ack.msh.msh_10 = f"ACK{received.msh.msh_10.to_er7()}"[:199]
-    ack.msh.msh_11 = "P"
-    ack.msh.msh_12 = VERSION
-    ack.msa.msa_1 = code
-    ack.msa.msa_2 = received.msh.msh_10.to_er7()
-    return str(ack.to_er7())
+    msh = parse_hl7(message_text).segment("MSH")
+    received_id = field_er7(msh, 10)
+    return message(
+        [
+            segment("MSH", {3: field_er7(msh, 5) or "ACM", 5: field_er7(msh, 3),
+                            7: _hl7_time(datetime.now(UTC)), 9: "ACK^R40^ACK",
+                            10: f"ACK{received_id}"[:199], 11: "P", 12: VERSION}),
+            segment("MSA", {1: escape(code), 2: received_id}),
+        ]
+    )  # fmt: skip
 
 
 async def deliver_pcd04(config: MllpChannel, notification: AlertNotification) -> None:

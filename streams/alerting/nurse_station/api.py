@@ -9,10 +9,13 @@ Served by the worker (aiohttp) on ``PUMPSTREAM_BIND_ADDRESS`` (127.0.0.1 by defa
 - ``GET  /api/wards``                      roster wards and the default one
 - ``GET  /api/alerts?ward=W&after=V``      open episodes; waits up to 20 s for a version > V
 - ``POST /api/alerts/{alert_id}/ack``      ``{"response": ..., "action_taken": ...}`` -> 202
+- ``POST /api/symptom-reports``            a ``SymptomReport`` (the page's "report pain" form) ->
+  202 once Kafka acknowledged it on ``symptoms.raw``; 422 with the field problems
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hmac
 import logging
@@ -24,12 +27,14 @@ from typing import Annotated, Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from mode import Service
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
-from schemas.topics import ALERT_ACKS
-from schemas.validation_errors import problem_lines
+from schemas.events import SymptomReport
+from schemas.topics import ALERT_ACKS, SYMPTOMS_RAW
+from schemas.validation_errors import field_problems, problem_lines
 from streams.alerting.board import BoardEntry, EpisodeBoard
 from streams.alerting.roster import Roster
 from streams.exceptions import PortInUse
@@ -44,7 +49,10 @@ def page_html() -> str:
 
 
 LONG_POLL_S = 20.0
+#: How long a symptom report waits for Kafka's acknowledgement before the page is told to resend.
+SYMPTOM_SEND_TIMEOUT_S = 10.0
 SendAck = Callable[[AlertAck], Awaitable[None]]
+SendSymptom = Callable[[SymptomReport], Awaitable[None]]
 
 
 class AckRequest(BaseModel):
@@ -95,8 +103,10 @@ def build_nurse_station(
     token: str,
     send_ack: SendAck,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    send_symptom: SendSymptom | None = None,
 ) -> web.Application:
-    """The aiohttp application (routes above); ``send_ack`` publishes to ``alerts.acks``."""
+    """The aiohttp application (routes above); ``send_ack`` publishes to ``alerts.acks``,
+    ``send_symptom`` (when given) to ``symptoms.raw``."""
     expected = f"Bearer {token}".encode()
 
     @web.middleware
@@ -166,6 +176,28 @@ def build_nurse_station(
         log.info("ack %s for alert %s: %s", ack.event_id, alert_id, ack.response.value)
         return web.json_response({"event_id": ack.event_id}, status=202)
 
+    async def report_symptom(request: web.Request) -> web.Response:
+        # The one schema decides what is valid (the same model ingest applies); the page shows
+        # each problem under the form.
+        try:
+            report = SymptomReport.model_validate_json(await request.read())
+        except ValidationError as exc:
+            problems = [
+                {"field": p.field() or None, "reason": p.reason.removeprefix("Value error, ")}
+                for p in field_problems(exc)
+            ]
+            return web.json_response({"error": "invalid", "problems": problems}, status=422)
+        assert send_symptom is not None
+        try:
+            await asyncio.wait_for(send_symptom(report), SYMPTOM_SEND_TIMEOUT_S)
+        except (TimeoutError, KafkaError):
+            detail = "Kafka did not acknowledge the report: send it again"
+            return web.json_response(
+                {"error": "unavailable", "detail": detail}, status=503, headers={"Retry-After": "5"}
+            )
+        log.info("symptom report %s from the nurse station", report.event_id)
+        return web.json_response({"event_id": report.event_id}, status=202)
+
     async def root(request: web.Request) -> web.Response:
         raise web.HTTPFound("/nurse-station")
 
@@ -175,11 +207,14 @@ def build_nurse_station(
     app.router.add_get("/api/wards", wards)
     app.router.add_get("/api/alerts", alerts)
     app.router.add_post("/api/alerts/{alert_id}/ack", acknowledge)
+    if send_symptom is not None:
+        app.router.add_post("/api/symptom-reports", report_symptom)
     return app
 
 
 class NurseStation(Service):
-    """Runs the nurse station's HTTP server and the producer of ``alerts.acks`` in the worker."""
+    """Runs the nurse station's HTTP server and its producer (``alerts.acks``, and
+    ``symptoms.raw`` for the pain form) in the worker."""
 
     def __init__(
         self,
@@ -207,10 +242,20 @@ class NurseStation(Service):
             ALERT_ACKS.name, key=ack.patient_ref.encode(), value=ack.model_dump_json().encode()
         )
 
+    async def _send_symptom(self, report: SymptomReport) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(
+            SYMPTOMS_RAW.name,
+            key=report.patient_ref.encode(),
+            value=report.model_dump_json().encode(),
+        )
+
     async def on_start(self) -> None:
         self._producer = producer = self.kafka.producer(acks="all")
         await producer.start()
-        app = build_nurse_station(self.board, self.roster, self.token, self._send_ack)
+        app = build_nurse_station(
+            self.board, self.roster, self.token, self._send_ack, send_symptom=self._send_symptom
+        )
         # Long polls hold requests open for up to LONG_POLL_S: on shutdown, give in-flight
         # requests a second, and stop a handler whose client has gone.
         self._runner = runner = web.AppRunner(

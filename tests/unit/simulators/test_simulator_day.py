@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hl7
 import pytest
-from hl7apy.parser import parse_message
 
 from schemas.events import RateChanged
 from schemas.topics import RAW_TOPICS, topic_by_name
@@ -83,22 +83,39 @@ def test_recording_round_trip_keeps_every_byte(tmp_path: Path) -> None:
     assert read_recording(tmp_path) == events
 
 
+def _obx_values(message: hl7.Message) -> dict[str, str]:
+    """OBX-3's MDC name (or LOINC code) -> OBX-5."""
+    return {str(o(3)(1)(2)): str(o(5)) for o in message.segments("OBX")}
+
+
+def _segment_ids(message: hl7.Message) -> list[str]:
+    return [str(segment[0][0]) for segment in message]
+
+
 def test_hl7_rate_change_is_a_stop_transitioning_then_a_start(
     day: tuple[Path, list[SimEvent]],
 ) -> None:
     out, _ = day
     pump = read_hl7_file(out / "hl7" / "pcd-10-pump-events.hl7")
-    parsed = [parse_message(m, find_groups=False) for m in pump]
-    kinds = [m.msh.msh_9.to_er7() for m in parsed]
+    parsed = [hl7.parse(m) for m in pump]
+    kinds = [str(m.segment("MSH")(9)) for m in parsed]
     assert set(kinds) == {"ORU^R42^ORU_R01"}
-    stops = [i for i, m in enumerate(parsed) if "MDC_EVT_PUMP_DELIV_STOP" in m.obr.obr_4.to_er7()]
+    for m in parsed:
+        ids = _segment_ids(m)
+        assert ids[:5] == ["MSH", "PID", "PV1", "ORC", "OBR"]
+        assert set(ids[5:]) == {"OBX"}
+    stops = [
+        i
+        for i, m in enumerate(parsed)
+        if str(m.segment("OBR")(4)(1)(2)) == "MDC_EVT_PUMP_DELIV_STOP"
+    ]
     assert stops
     for i in stops:
         stop, start = parsed[i], parsed[i + 1]
-        status = {o.obx_3.to_er7().split("^")[1]: o.obx_5.to_er7() for o in stop.obx}
+        status = _obx_values(stop)
         if status["MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS"] == "transitioning":
-            assert "MDC_EVT_PUMP_DELIV_START" in start.obr.obr_4.to_er7()
-            assert start.msh.msh_10.to_er7() == stop.msh.msh_10.to_er7()[:-2] + ".2"
+            assert str(start.segment("OBR")(4)(1)(2)) == "MDC_EVT_PUMP_DELIV_START"
+            assert str(start["MSH.F10"]) == str(stop["MSH.F10"])[:-2] + ".2"
             assert "MDC_FLOW_FLUID_PUMP" in status
         else:
             assert status["MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS"] == "pump-status-not-infusing"
@@ -110,41 +127,68 @@ def test_rate_change_pair_carries_old_then_new_rate() -> None:
     event = RateChanged(event_id="e1", patient_ref="pt-1", infusion_id="inf-1",
                         event_time=datetime(2026, 3, 2, 9, tzinfo=UTC),
                         device_id="0050C20000000101", rate_ml_h=168.0, previous_rate_ml_h=84.0)  # fmt: skip
-    stop, start = (parse_message(m, find_groups=False) for m in pcd10_messages(event))
+    stop, start = (hl7.parse(m) for m in pcd10_messages(event))
 
-    def rate(message: object) -> str:
-        return next(o.obx_5.to_er7() for o in message.obx if o.obx_3.to_er7().startswith("157784"))  # type: ignore[attr-defined]
+    assert (
+        _obx_values(stop)["MDC_FLOW_FLUID_PUMP"],
+        _obx_values(start)["MDC_FLOW_FLUID_PUMP"],
+    ) == ("84", "168")
+    assert str(stop.segment("OBR")(4)) == "0^MDC_EVT_PUMP_DELIV_STOP^MDC"
+    assert str(start.segment("OBR")(4)) == "197288^MDC_EVT_PUMP_DELIV_START^MDC"
+    assert str(stop.segment("PID")(3)) == "pt-1^^^PUMPSTREAM^PI"
+    assert str(stop.segment("PV1")(3)) == "infusion-centre^c001"
+    assert str(stop.segment("MSH")(10)) == "e1.1"
+    obx18 = [str(o(18)) for o in stop.segments("OBX") if len(o) > 18]
+    assert obx18 == ["0050C20000000101^^0050C20000000101^EUI-64"], "the MDS row names the device"
 
-    assert (rate(stop), rate(start)) == ("84", "168")
-    assert stop.obr.obr_4.to_er7() == "0^MDC_EVT_PUMP_DELIV_STOP^MDC"
-    assert start.obr.obr_4.to_er7() == "197288^MDC_EVT_PUMP_DELIV_START^MDC"
-    assert stop.pid.pid_3.to_er7() == "pt-1^^^PUMPSTREAM^PI"
-    obx18 = next(o.obx_18.to_er7() for o in stop.obx if o.obx_18.to_er7())
-    assert obx18 == "0050C20000000101^^0050C20000000101^EUI-64"
+
+#: A rate change's STOP exactly as hl7apy wrote it before ER7 was written directly (issue 11):
+#: the gateway and any reader of the simulator's files see the same bytes.
+RATE_CHANGE_STOP_ER7 = "\r".join(
+    [
+        "MSH|^~\\&|PUMPSTREAM_SIM^0050C20000000000^EUI-64||||20260302090000.123+0000||ORU^R42^ORU_R01|r1.1|P|2.6|||NE|AL|||||IHE_PCD_IPEC_001^IHE PCD^1.3.6.1.4.1.19376.1.6.1.10.1^ISO",
+        "PID|||pt-1^^^PUMPSTREAM^PI",
+        "PV1||O|infusion-centre^c001",
+        "ORC|RE||inf-1^PUMPSTREAM",
+        "OBR|1||inf-1^PUMPSTREAM|0^MDC_EVT_PUMP_DELIV_STOP^MDC|||20260302090000.123+0000",
+        "OBX|1||69985^MDC_DEV_PUMP_INFUS_MDS^MDC|1.0.0.0|||||||X|||20260302090000.123+0000||||0050C20000000101^^0050C20000000101^EUI-64",
+        "OBX|2||69986^MDC_DEV_PUMP_INFUS_VMD^MDC|1.1.0.0|||||||X|||20260302090000.123+0000",
+        "OBX|3|ST|158005^MDC_DEV_PUMP_CURRENT_DELIVERY_STATUS^MDC|1.1.1.158005|transitioning||||||R|||20260302090000.123+0000",
+        "OBX|4|NM|157784^MDC_FLOW_FLUID_PUMP^MDC|1.1.1.157784|84|265266^MDC_DIM_MILLI_L_PER_HR^MDC|||||R|||20260302090000.123+0000",
+    ]
+)
+
+
+def test_pcd10_bytes_are_those_hl7apy_wrote() -> None:
+    from datetime import UTC, datetime
+
+    event = RateChanged(event_id="r1", patient_ref="pt-1", infusion_id="inf-1",
+                        event_time=datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC),
+                        device_id="0050C20000000101", rate_ml_h=168.25, previous_rate_ml_h=84.0)  # fmt: skip
+    stop, start = pcd10_messages(event)
+    assert stop == RATE_CHANGE_STOP_ER7
+    assert start.split("\r")[-1].split("|")[5] == "168.25"
 
 
 def test_hl7_vitals_and_pain_observations(day: tuple[Path, list[SimEvent]]) -> None:
     out, events = day
-    vitals = [parse_message(m, find_groups=False)
-              for m in read_hl7_file(out / "hl7" / "pcd-01-vitals.hl7")]  # fmt: skip
+    vitals = [hl7.parse(m) for m in read_hl7_file(out / "hl7" / "pcd-01-vitals.hl7")]
     assert len(vitals) == sum(e.topic == "vitals.raw" for e in events)
     first = vitals[0]
-    assert first.msh.msh_21.to_er7().startswith("IHE_PCD_001")
-    codes = {
-        o.obx_3.to_er7().split("^")[0]: (o.obx_4.to_er7(), o.obx_6.to_er7()) for o in first.obx
-    }
+    assert _segment_ids(first)[:4] == ["MSH", "PID", "PV1", "OBR"], "no order: no ORC"
+    assert str(first["MSH.F21.R1.C1"]) == "IHE_PCD_001"
+    codes = {str(o(3)(1)(1)): (str(o(4)), str(o(6))) for o in first.segments("OBX")}
     assert codes["147842"] == ("1.1.1.147842", "264864^MDC_DIM_BEAT_PER_MIN^MDC")
     assert codes["150021"][1] == "266016^MDC_DIM_MMHG^MDC"
-    pain = [parse_message(m, find_groups=False)
-            for m in read_hl7_file(out / "hl7" / "pain-observations.hl7")]  # fmt: skip
+    pain = [hl7.parse(m) for m in read_hl7_file(out / "hl7" / "pain-observations.hl7")]
     scored = [
         e for e in events if e.topic == "symptoms.raw" and b'"pain_score":null' not in e.value
     ]
     assert len(pain) == len(scored) > 0
-    obx = pain[0].obx
-    assert obx.obx_3.to_er7().startswith("72514-3^")
-    assert obx.obx_3.to_er7().endswith("^LN")
-    assert 0 <= int(obx.obx_5.to_er7()) <= 10
+    obx = pain[0].segment("OBX")
+    assert str(obx(3)).startswith("72514-3^")
+    assert str(obx(3)).endswith("^LN")
+    assert 0 <= int(str(obx(5))) <= 10
 
 
 def test_truth_labels_agree_with_the_feed(day: tuple[Path, list[SimEvent]]) -> None:
