@@ -9,6 +9,7 @@ repeated infusions (R6).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +57,15 @@ class GroundTruth(FrozenModel):
     infusions: int
     patients_with_chronic_back_pain: int
     labels: tuple[TruthLabel, ...]
+
+    def with_patient_refs(self, patient_ref: Callable[[str], str]) -> GroundTruth:
+        """The same truth with each label's patient renamed by ``patient_ref`` (the gateway's
+        pseudonym of the simulator's MRN, for alerts that came through the HL7 gateway)."""
+        labels = tuple(
+            label.model_copy(update={"patient_ref": patient_ref(label.patient_ref)})
+            for label in self.labels
+        )
+        return self.model_copy(update={"labels": labels})
 
     def write(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from schemas.events import (
     InfusionCompleted,
+    InfusionContext,
     InfusionPaused,
     InfusionResumed,
     InfusionStarted,
@@ -44,6 +45,8 @@ EVT_DELIV_START = "197288^MDC_EVT_PUMP_DELIV_START^MDC"
 EVT_DELIV_STOP = "0^MDC_EVT_PUMP_DELIV_STOP^MDC"
 EVT_DELIV_COMP = "197292^MDC_EVT_PUMP_DELIV_COMP^MDC"
 ML_PER_H = "265266^MDC_DIM_MILLI_L_PER_HR^MDC"
+#: The coding system of pumpstream's local codes (HL7's 99zzz convention).
+LOCAL = "99PUMPSTREAM"
 
 #: Vital sign -> (OBX-3 MDC code, OBX-6 unit).
 VITAL_CODES: dict[str, tuple[str, str]] = {
@@ -71,8 +74,9 @@ def hl7_time(when: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Obx:
-    """One OBX: ``value`` and ``path`` are text (escaped when written); ``code``, ``unit`` and
-    ``site`` are coded elements already in ER7 (``code^text^system``)."""
+    """One OBX: ``value`` and ``path`` are text (escaped when written) unless ``coded_value``
+    (a CWE value already in ER7); ``code``, ``unit`` and ``site`` are coded elements already in
+    ER7 (``code^text^system``)."""
 
     value_type: str
     code: str
@@ -82,6 +86,7 @@ class _Obx:
     status: str = "R"
     site: str = ""
     device: str = ""
+    coded_value: bool = False
 
 
 def _build(
@@ -105,8 +110,8 @@ def _build(
         device = components(obs.device, "", obs.device, "EUI-64") if obs.device else ""
         segments.append(
             segment("OBX", {1: str(n), 2: obs.value_type, 3: obs.code, 4: escape(obs.path),
-                            5: escape(obs.value), 6: obs.unit, 11: obs.status, 14: time,
-                            18: device, 20: obs.site})
+                            5: obs.value if obs.coded_value else escape(obs.value), 6: obs.unit,
+                            11: obs.status, 14: time, 18: device, 20: obs.site})
         )  # fmt: skip
     return message(segments)
 
@@ -127,6 +132,28 @@ def _pump_obx(device: str, status: str, rate_ml_h: float | None) -> list[_Obx]:
         rows.append(
             _Obx("NM", "157784^MDC_FLOW_FLUID_PUMP^MDC", "1.1.1.157784", f"{rate_ml_h:g}", ML_PER_H)
         )
+    return rows
+
+
+def _context_obx(context: InfusionContext) -> list[_Obx]:
+    """What a start needs beyond the pump's rows, as an interface engine adds it from the order
+    and the record (docs/integration.md, "The infusion context"): age (LOINC 30525-0), the
+    prescribed dose, risk factors and prior infusions (local codes, system ``99PUMPSTREAM``)."""
+    rows = [
+        _Obx("NM", "30525-0^Age^LN", "", f"{context.age_years}", "a^^UCUM"),
+        _Obx("NM", f"ivig-dose-g-kg^Prescribed IVIG dose per kg body weight^{LOCAL}", "",
+             f"{context.dose_g_kg:g}", "g/kg^^UCUM"),
+    ]  # fmt: skip
+    rows += [
+        _Obx("CWE", f"risk-factor^Risk factor for an infusion reaction^{LOCAL}", "",
+             f"{escape(factor.value)}^^{LOCAL}", coded_value=True)
+        for factor in context.risk_factors
+    ]  # fmt: skip
+    if context.prior_infusions is not None:
+        rows.append(
+            _Obx("NM", f"prior-ivig-infusions^IVIG infusions before this one^{LOCAL}", "",
+                 str(context.prior_infusions))
+        )  # fmt: skip
     return rows
 
 
@@ -153,7 +180,7 @@ def pcd10_messages(event: BaseModel) -> list[str]:
             _Obx("NM", "68063^MDC_ATTR_PT_WEIGHT^MDC", "1.1.1.68063",
                  f"{event.context.weight_kg:g}", "263875^MDC_DIM_KILO_G^MDC"),
         ]  # fmt: skip
-        return [one("", EVT_DELIV_START, rows)]
+        return [one("", EVT_DELIV_START, rows + _context_obx(event.context))]
     if isinstance(event, RateChanged):
         old = event.previous_rate_ml_h
         return [

@@ -90,16 +90,25 @@ class _ReplayDisplay(Progress):
 
 
 class ReplayProgress:
-    """``replay``: a bar for the recording and one per topic; at a real pace (``speed > 0``) also
-    the simulated time, topic, event kind and note of the message sent last.
+    """``replay``: a bar for the recording and one per topic (``replay --hl7``: per feed); at a
+    real pace (``speed > 0``) also the simulated time, topic, message kind and note of the
+    message sent last.
 
     Use as a context manager and pass :meth:`sent` as the publisher's ``on_sent``.
     """
 
     def __init__(
-        self, events: Sequence[SimEvent], *, speed: float, console: Console | None = None
+        self,
+        events: Sequence[SimEvent],
+        *,
+        speed: float,
+        console: Console | None = None,
+        kind_of: Callable[[bytes], str] = message_kind,
     ) -> None:
+        """``kind_of`` names a message for the line at a pace (the event kind of a JSON message;
+        ``replay --hl7`` gives the HL7 message type and event)."""
         console = console or progress_console()
+        self._kind_of = kind_of
         self._display = _ReplayDisplay(
             TextColumn("{task.description:<16}"),
             BarColumn(),
@@ -141,7 +150,7 @@ class ReplayProgress:
                 f"t+{_clock(event.offset_s)} of {_clock(self._end_s)}  ",
                 (event.topic, "cyan"),
                 "  ",
-                (message_kind(event.value), "bold"),
+                (self._kind_of(event.value), "bold"),
                 (note, "dim"),
             )
 

@@ -180,10 +180,36 @@ def replay(
             help="1 = original pace, N = N times faster, 0 = as fast as possible.", min=0.0
         ),
     ] = 0.0,
+    hl7: Annotated[
+        bool,
+        typer.Option(
+            "--hl7",
+            help="Send the HL7 files (DIR/hl7) to the gateway over MLLP instead of the JSON "
+            "files to Kafka.",
+        ),
+    ] = False,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            help="With --hl7: the gateway's MLLP HOST:PORT "
+            "(default: 127.0.0.1:PUMPSTREAM_GATEWAY_MLLP_PORT)."
+        ),
+    ] = None,
 ) -> None:
-    """Publish a recording's NDJSON files to the raw topics."""
+    """Publish a recording's NDJSON files to the raw topics, or (--hl7) send its HL7 files
+    through the gateway."""
     from simulators.publisher import publish
     from streams.cli.progress import ReplayProgress
+
+    if hl7:
+        if bootstrap is not None:
+            raise PumpstreamError(
+                "--hl7 sends to the gateway (--gateway), not to Kafka: drop --bootstrap"
+            )
+        _replay_hl7(directory, gateway, speed)
+        return
+    if gateway is not None:
+        raise PumpstreamError("--gateway needs --hl7 (without it, replay publishes to Kafka)")
 
     events = _read_recording(directory)  # a bad recording is reported before Kafka is probed
     kafka = _kafka(bootstrap)
@@ -195,6 +221,48 @@ def replay(
 
     sent = asyncio.run(go())
     console.print(f"replayed {sent} messages from {directory} to {kafka.bootstrap}")
+
+
+def _gateway_address(gateway: str | None) -> tuple[str, int]:
+    if gateway is None:
+        return "127.0.0.1", load_settings().gateway_mllp_port
+    host, sep, port = gateway.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise PumpstreamError(f"--gateway {gateway!r} is not HOST:PORT (e.g. 127.0.0.1:2575)")
+    return host, int(port)
+
+
+def _replay_hl7(directory: Path, gateway: str | None, speed: float) -> None:
+    from streams.cli.hl7_replay import (
+        Hl7ReplayResult,
+        hl7_kind,
+        read_hl7_feed,
+        send_hl7,
+    )
+    from streams.cli.progress import ReplayProgress
+
+    if not directory.is_dir():
+        raise InputFileError(f"{directory}: no such directory; {RECORDING_FIX}")
+    host, port = _gateway_address(gateway)
+    events = read_hl7_feed(directory)
+
+    async def go() -> Hl7ReplayResult:
+        with ReplayProgress(events, speed=speed, kind_of=hl7_kind) as progress:
+            return await send_hl7(events, host, port, speed=speed, on_sent=progress.sent)
+
+    result = asyncio.run(go())
+    console.print(
+        f"replayed {result.sent} HL7 messages from {directory / 'hl7'} to the gateway at "
+        f"{host}:{port}: {result.sent - len(result.rejected)} accepted (AA), "
+        f"{len(result.rejected)} refused (AR), {result.resent} resent"
+    )
+    if result.rejected:
+        for control_id, text in result.rejected[:5]:
+            console.print(f"  AR {control_id}: {text}")
+        raise PumpstreamError(
+            f"the gateway refused {len(result.rejected)} message(s): they are on the dead-letter "
+            "topics (reason in their headers) and in the gateway's log"
+        )
 
 
 def _read_recording(directory: Path) -> list[SimEvent]:
@@ -215,18 +283,41 @@ def _read_recording(directory: Path) -> list[SimEvent]:
 def evaluate(
     truth: Annotated[Path, typer.Option(help="truth.json written by `simulate --out`.")],
     bootstrap: BootstrapOpt = None,
+    pseudonymised: Annotated[
+        bool,
+        typer.Option(
+            "--pseudonymised",
+            help="The feed went through the HL7 gateway (`replay --hl7`): map the truth's "
+            "patients (the simulator's MRNs, PID-3) through the gateway's keyed hash "
+            "(PUMPSTREAM_PSEUDONYM_KEY) first.",
+        ),
+    ] = False,
 ) -> None:
     """Precision, recall and onset-to-alert time per rule: the `alerts` topic vs ground truth."""
     from simulators.alert_feed import read_all_alerts
     from simulators.evaluation import format_scores, score_alerts
 
     labels = _read_truth(truth)  # a bad file is reported before Kafka is probed
+    if pseudonymised:
+        labels = _pseudonymised(labels)
     alerts = asyncio.run(read_all_alerts(_kafka(bootstrap)))
     console.print(
         f"{labels.scenario} seed {labels.seed}: {labels.infusions} infusions, "
         f"{len(labels.labels)} truth labels, {len(alerts)} alert messages"
     )
     console.print(format_scores(score_alerts(alerts, labels)))
+
+
+def _pseudonymised(labels: GroundTruth) -> GroundTruth:
+    """The truth with each patient as the gateway names it: the simulator writes the patient's
+    reference as the MRN (PID-3, authority PUMPSTREAM), which the gateway hashes with the key."""
+    from streams.cli.hl7_replay import SIMULATED_MRN_AUTHORITY
+    from streams.gateway.pseudonym import Pseudonymiser
+
+    pseudonymiser = Pseudonymiser(load_settings().pseudonym_key)
+    return labels.with_patient_refs(
+        lambda mrn: pseudonymiser.patient_ref(mrn, SIMULATED_MRN_AUTHORITY)
+    )
 
 
 def _read_truth(path: Path) -> GroundTruth:

@@ -146,13 +146,7 @@ def _command_args(name: str) -> list[str]:
         "worker-2",
         "simulator",
         "load",
-        pytest.param(
-            "gateway",
-            marks=pytest.mark.xfail(
-                reason="`pumpstream gateway` is issue 11; drop this mark when it lands",
-                strict=True,
-            ),
-        ),
+        "gateway",
     ],
 )
 def test_each_pumpstream_service_runs_a_real_command(service: str) -> None:
@@ -170,9 +164,9 @@ def test_simulator_feeds_kafka_and_waits_for_healthy_workers() -> None:
     assert simulator["healthcheck"] == {"disable": True}
 
 
-def test_gateway_and_load_are_behind_profiles() -> None:
+def test_the_gateway_runs_by_default_and_load_behind_its_profile() -> None:
     services = _services()
-    assert services["gateway"]["profiles"] == ["gateway"]
+    assert "profiles" not in services["gateway"]
     assert services["load"]["profiles"] == ["load"]
 
 
