@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 
 from schemas.alerts import AlertPriority
-from schemas.topics import ALERT_NOTIFICATIONS, ALERTS
+from schemas.topics import ALERTS
 from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
-from streams.kafka.lag import wait_until_caught_up
 from tests.support.alerting import make_alert, write_roster
 from tests.support.metrics_scrape import scrape, value
 from tests.support.webhook_receiver import WebhookReceiver
@@ -62,7 +61,7 @@ async def test_no_page_is_sent_twice_after_a_worker_is_killed(
                 )
         finally:
             await producer.stop()
-        assert await _until(lambda: len(receiver.received) >= PAGES, 30)
+        assert await _until(lambda: len(receiver.received) >= PAGES, 60)
         await asyncio.sleep(1.5)  # the delivery record's changelog records are flushed
         assert killed.pid is not None
         os.kill(killed.pid, signal.SIGKILL)
@@ -70,16 +69,25 @@ async def test_no_page_is_sent_twice_after_a_worker_is_killed(
 
         metrics_port = free_port()
         start_worker("worker-b", PUMPSTREAM_METRICS_PORT=str(metrics_port), **env)
-        consumed = [ALERTS.name, ALERT_NOTIFICATIONS.name]
-        assert await wait_until_caught_up(topics, "pumpstream", consumed, timeout_s=60)
-        await asyncio.sleep(1)
+
+        def suppressed() -> float:
+            text = scrape(metrics_port)
+            return value(text, "pumpstream_duplicate_pages_suppressed_total", channel="pager")
+
+        # The takeover reads every uncommitted notification again: each is either suppressed or
+        # paged a second time. (Group lag is no witness after a SIGKILL on Tansu: a committed
+        # offset can stay behind for minutes; tests/chaos/test_worker_failover.py.)
+        def all_read_again() -> bool:
+            return suppressed() + len(receiver.received) - PAGES >= PAGES
+
+        await _until(all_read_again, 90)
+        await asyncio.sleep(2)  # anything still on its way arrives
 
         keys = [headers["Idempotency-Key"] for _, _, headers in receiver.received]
         assert len(keys) == PAGES, f"{len(keys) - len(set(keys))} duplicate page(s)"
         assert len(set(keys)) == PAGES
-        # The takeover did read the notifications again (else this test proves nothing).
-        text = scrape(metrics_port)
-        suppressed = value(text, "pumpstream_duplicate_pages_suppressed_total", channel="pager")
-        assert suppressed >= 1
+        # The takeover did read the notifications again (else this test proves nothing): all
+        # of them unless the killed worker managed a commit (60 s apart) before it died.
+        assert suppressed() >= 1
     finally:
         receiver.close()
