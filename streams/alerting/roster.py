@@ -114,6 +114,8 @@ def parse_roster(text: str, source: str = "roster") -> Roster:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RosterError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RosterError(f"{source}: not valid TOML: nested too deeply") from None
     try:
         return Roster.model_validate(raw)
     except ValidationError as exc:
@@ -127,4 +129,8 @@ def load_roster(path: Path) -> Roster:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RosterError(f"cannot read the on-call roster {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RosterError(
+            f"the on-call roster {path} is not UTF-8 text (byte {exc.start})"
+        ) from None
     return parse_roster(text, str(path))

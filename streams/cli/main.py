@@ -16,6 +16,7 @@ from rich.console import Console
 
 from streams.cli.errors import debug_log_level, faust_start_errors, report, with_fix
 from streams.cli.fhir import _register_fhir
+from streams.cli.fuzz import _register_fuzz
 from streams.cli.gateway import _register_gateway
 from streams.cli.kafka_access import reachable_kafka
 from streams.cli.simulator import _register_simulator
@@ -357,6 +358,7 @@ def _register_alerting(cli: typer.Typer) -> None:
 
 
 _register_alerting(cli)
+_register_fuzz(cli)
 _register_gateway(cli)
 _register_fhir(cli)
 _register_simulator(cli)

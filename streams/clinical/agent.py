@@ -89,7 +89,7 @@ def register_clinical(
             await alerts.send(key=key, value=alert.model_dump_json().encode())
         for record in step.reactions:
             metrics.reactions.labels(record.rule).inc()
-        if step.reactions:
+        if step.reactions or step.ledger_changed:
             metrics.flow.events_out.labels(REACTIONS.name).inc()
             await reactions.send(key=key, value=history(state).model_dump_json().encode())
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer, model_validator
 
-from schemas.alerts import AckResponse, ActionTaken, AlertPriority, Rule
+from schemas.alerts import AckResponse, ActionTaken, AlertPriority, AlertType, Rule
 from streams.clinical.reaction_facts import ReactionFacts
 
 _FACT_FIELDS = tuple(ReactionFacts.model_fields)
@@ -70,3 +70,27 @@ class EpisodeEnding:
     time: datetime
     documented: bool
     nurse_response: AckResponse | None = None
+
+
+class EndedEpisode(BaseModel):
+    """What the correlator remembers of an episode it ended: enough to recognise its triggers
+    when they are evaluated again (so they do not open it twice), and to correct its end when a
+    later-arriving event shows it ended otherwise, or in another priority band, or not at all
+    (docs/clinical-rules.md, "Arrival order"). Not the whole alert: a corrected end is built from
+    the findings, a withdrawal from the title and priority kept here."""
+
+    alert_id: str
+    rule: Rule
+    infusion_id: str
+    #: The event that opened it; "" marks a floor: every trigger of the rule and infusion up to
+    #: ``ended_time`` belongs to an episode ended before this memory was kept.
+    trigger_event_id: str
+    onset_time: datetime
+    ended_time: datetime
+    outcome: str
+    #: Late events withdrew its support: its triggers are free to open another episode.
+    withdrawn: bool = False
+    #: What its end showed: a corrected end or a withdrawal repeats or corrects them.
+    priority: AlertPriority | None = None
+    type: AlertType | None = None
+    title: str = ""

@@ -9,8 +9,9 @@ from datetime import datetime
 from schemas.alerts import Alert
 from schemas.events import RiskFactor
 from schemas.reactions import ReactionRecord
+from streams.clinical.infusion_state import InfusionState
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import InfusionState, PatientState
+from streams.clinical.state import PatientState
 
 
 @dataclass(slots=True)
@@ -19,6 +20,8 @@ class Evaluation:
 
     alerts: list[Alert] = field(default_factory=list)
     reactions: list[ReactionRecord] = field(default_factory=list)
+    #: The ledger changed beyond ``reactions`` (a record corrected or withdrawn): rewrite it.
+    ledger_changed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,5 +37,11 @@ class EvaluationContext:
     now: datetime
     #: Event time known to have passed without events (the R5 timer's wall clock), if any.
     horizon: datetime | None = None
+    #: The next infusion's start, when ``infusion`` is an earlier one: what happens from then on
+    #: belongs to the next infusion.
+    until: datetime | None = None
     #: The result being built.
     result: Evaluation = field(default_factory=Evaluation)
+
+    def before_next_infusion(self, when: datetime) -> bool:
+        return self.until is None or when < self.until

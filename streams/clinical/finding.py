@@ -46,6 +46,11 @@ class Finding:
     modifiers: tuple[Rule, ...] = ()
     #: Facts for the reaction ledger (R1-R3), but for the peak pain: see ``onset_facts``.
     facts: ReactionFacts = field(default_factory=ReactionFacts)
+    #: Other events that may have opened the same episode in another arrival order (R8: every
+    #: pump state of the run above the limit).
+    also_triggers: tuple[str, ...] = ()
+    #: When the condition itself ended, if it has (R8: the rate came back within limits).
+    condition_ended_at: datetime | None = None
 
     @property
     def onset_facts(self) -> ReactionFacts:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from schemas.events import SymptomKind
 from schemas.reactions import ReactionHistory, ReactionRecord
 from streams.clinical.episodes import ClinicalEpisode, EpisodeEnding
-from streams.clinical.state import InfusionState, PatientState
+from streams.clinical.infusion_state import InfusionState
+from streams.clinical.state import PatientState
 
 if TYPE_CHECKING:
     from streams.kafka.connection import KafkaConnection
@@ -55,6 +56,31 @@ def reaction_record(
             round(context.dose_rate_mg_kg_min(tolerated), 3) if tolerated is not None else None
         ),
     )
+
+
+def corrected_record(state: PatientState, alert_id: str, ending: EpisodeEnding) -> bool:
+    """Correct the record of ``alert_id`` after a late event showed its episode ended otherwise
+    (how, when, and the nurse's judgement, which R7 reads); True when there was one."""
+    for index, record in enumerate(state.reactions):
+        if record.alert_id == alert_id:
+            state.reactions[index] = record.model_copy(
+                update={
+                    "outcome": ending.outcome[:200],
+                    "ended_time": max(ending.time, record.onset_time),
+                    "nurse_response": ending.nurse_response,
+                }
+            )
+            return True
+    return False
+
+
+def withdrawn_record(state: PatientState, alert_id: str) -> bool:
+    """Take the record of ``alert_id`` out: late events showed its episode was no reaction to
+    the infusion after all (R7 no longer cites it); True when there was one."""
+    kept = [r for r in state.reactions if r.alert_id != alert_id]
+    removed = len(kept) != len(state.reactions)
+    state.reactions = kept
+    return removed
 
 
 def history(state: PatientState) -> ReactionHistory:

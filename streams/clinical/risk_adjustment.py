@@ -5,7 +5,7 @@ infusion's start, not a reaction."""
 
 from __future__ import annotations
 
-from schemas.alerts import AlertType, RecommendationCode, Rule
+from schemas.alerts import AlertType, Recommendation, RecommendationCode, Rule
 from schemas.events import InfusionContext, RiskFactor
 from streams.clinical import recommendation_texts
 from streams.clinical.evaluation import EvaluationContext
@@ -23,10 +23,26 @@ def risk_factors(context: InfusionContext, rules: RulesConfig) -> tuple[RiskFact
 
 
 def apply_r4(ctx: EvaluationContext, finding: Finding) -> Finding:
-    """``finding`` as R4 adjusts it for the infusion's risk factors (unchanged without any)."""
+    """``finding`` as R4 adjusts it for the infusion's risk factors (unchanged without any): its
+    priority and modifiers. Its recommendations are adjusted when its alert is built
+    (:func:`r4_recommendations`): most findings of an evaluation are already published and
+    unchanged, and need none."""
     risk = ctx.risk
     if not risk or (finding.type is AlertType.ADVISORY and finding.rule is not Rule.R8):
         return finding
+    return finding.with_changes(
+        priority=raised(finding.priority, ctx.rules.r4.priority_steps),
+        modifiers=(*finding.modifiers, Rule.R4),
+    )
+
+
+def r4_recommendations(
+    risk: tuple[RiskFactor, ...], finding: Finding
+) -> tuple[Recommendation, ...]:
+    """The recommendations of a finding R4 adjusted: hydration emphasised (added when missing),
+    the analgesic chosen for the risk factors (acetaminophen, avoiding NSAIDs, with renal risk)."""
+    if Rule.R4 not in finding.modifiers:
+        return finding.recommendations
     recommendations = []
     for rec in finding.recommendations:
         if rec.code is RecommendationCode.HYDRATE:
@@ -36,8 +52,4 @@ def apply_r4(ctx: EvaluationContext, finding: Finding) -> Finding:
         recommendations.append(rec)
     if not any(r.code is RecommendationCode.HYDRATE for r in recommendations):
         recommendations.append(recommendation_texts.hydrate_emphasised(risk))
-    return finding.with_changes(
-        priority=raised(finding.priority, ctx.rules.r4.priority_steps),
-        recommendations=tuple(recommendations),
-        modifiers=(*finding.modifiers, Rule.R4),
-    )
+    return tuple(recommendations)

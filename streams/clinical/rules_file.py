@@ -144,8 +144,12 @@ def load_rules(path: Path | None = None) -> RulesConfig:
         document = tomllib.loads(source.read_text(encoding="utf-8"))
     except OSError as exc:
         raise RulesFileError(f"rules file {source}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RulesFileError(f"rules file {source}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise RulesFileError(f"rules file {source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise RulesFileError(f"rules file {source}: not valid TOML: nested too deeply") from None
     try:
         return RulesConfig.model_validate(document)
     except ValidationError as exc:

@@ -1,24 +1,21 @@
-"""Per-patient infusion state: the running infusion, its rate history and recent reports.
+"""Per-patient state: the current infusion (and the two before it), recent reports, vital
+signs, acknowledgements, the reaction ledger and the episodes, open and ended.
 
 Pure data and functions (no Faust, no I/O): :func:`streams.clinical.step.clinical_step` applies an
-event to a :class:`PatientState` (:func:`apply_event`); the clinical agent loads and stores it.
+event to a :class:`PatientState` (:func:`apply_event`); the clinical agent loads and stores it. One
+infusion's own state (its pump facts and rate history) is ``infusion_state.py``'s.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel
 
 from schemas.alerts import AlertAck
 from schemas.base import event_time_sort_key
 from schemas.events import (
     InfusionCompleted,
-    InfusionContext,
     InfusionPaused,
     InfusionResumed,
     InfusionStarted,
@@ -30,7 +27,8 @@ from schemas.events import (
     VitalSigns,
 )
 from schemas.reactions import ReactionRecord
-from streams.clinical.episodes import ClinicalEpisode
+from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
+from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
 
 #: Event ids remembered per patient for idempotence (an infusion has a few hundred events).
 SEEN_EVENT_IDS_KEPT = 2000
@@ -40,166 +38,25 @@ VITALS_KEPT = 300
 ACKS_KEPT = 50
 INFUSIONS_REMEMBERED = 50
 REACTIONS_KEPT = 50
-
-
-@dataclass(frozen=True, slots=True)
-class RatePoint:
-    """The pump's state after one pump event."""
-
-    event_id: str
-    event_time: datetime
-    rate_ml_h: float
-    status: PumpStatus
-
-
-@dataclass(frozen=True, slots=True)
-class RateStep:
-    """A rise of the running rate above the last rate the patient ran at."""
-
-    event_id: str
-    event_time: datetime
-    rate_before_ml_h: float
-    rate_after_ml_h: float
-
-    @property
-    def key(self) -> str:
-        """Identifies the step and what it is known to be: a late event that changes the rate
-        before it changes the key."""
-        return f"{self.event_id}:{self.rate_before_ml_h:g}:{self.rate_after_ml_h:g}"
-
-
-class PumpFact(BaseModel):
-    """What one pump event says about the infusion's rate and status."""
-
-    model_config = ConfigDict(frozen=True)
-
-    infusion_id: str
-    event_id: str
-    event_time: datetime
-    status: PumpStatus
-    #: The new rate for a start, rate change or resumption; None keeps the rate in force.
-    rate_ml_h: float | None = None
-
-
-def _fact_order(fact: PumpFact) -> tuple[datetime, str]:
-    return event_time_sort_key(fact.event_time, fact.event_id)
-
-
-class InfusionState(BaseModel):
-    infusion_id: str
-    context: InfusionContext
-    #: Pump facts sorted by event time, whatever order they arrived in; the rate history is
-    #: derived from them, so a late event corrects everything after it. Add with ``add_facts``.
-    facts: list[PumpFact]
-    #: The last vitals set at or before the start (event time): the pre-infusion baseline.
-    baseline_vitals: VitalSigns | None = None
-    #: The rate history, one point per fact: kept up to date by ``add_facts``, rebuilt on load,
-    #: never stored (the table holds the facts alone).
-    _history: list[RatePoint] = PrivateAttr(default_factory=list)
-
-    def model_post_init(self, context: Any, /) -> None:
-        self._history = []
-        self._update_history_from(0)
-
-    @property
-    def _points(self) -> list[RatePoint]:
-        # The private attribute straight from pydantic's storage: ``self._history`` goes through
-        # BaseModel.__getattr__ on every read, which cost ~15 % of the clinical step (measured).
-        private = self.__pydantic_private__
-        assert private is not None
-        points: list[RatePoint] = private["_history"]
-        return points
-
-    @property
-    def started_at(self) -> datetime:
-        return self.facts[0].event_time
-
-    def end_fact(self) -> PumpFact | None:
-        """The stop or completion, if the infusion has ended (the first, in event time)."""
-        for fact in self.facts:
-            if fact.status in {PumpStatus.STOPPED, PumpStatus.COMPLETED}:
-                return fact
-        return None
-
-    def current_rate_ml_h(self) -> float:
-        history = self._points
-        return history[-1].rate_ml_h if history else 0.0
-
-    def slowed_or_paused_after(self, when: datetime, rate_ml_h: float) -> RatePoint | None:
-        """The first pump state after ``when`` that runs slower than ``rate_ml_h`` or is paused."""
-        for point in self._points:
-            if point.event_time <= when:
-                continue
-            if point.status is PumpStatus.PAUSED or (
-                point.status is PumpStatus.RUNNING and point.rate_ml_h < rate_ml_h
-            ):
-                return point
-        return None
-
-    @property
-    def rate_history(self) -> Sequence[RatePoint]:
-        """The pump's state after each fact, in event time (a start or change sets the rate; a
-        pause, stop or completion keeps the last one)."""
-        return self._points
-
-    def point_at(self, when: datetime) -> RatePoint | None:
-        """The pump's state in force at ``when`` (event time)."""
-        points = self._points
-        index = bisect_right(points, when, key=lambda point: point.event_time)
-        return points[index - 1] if index else None
-
-    def rate_ml_h_at(self, when: datetime) -> float:
-        """The rate in force at ``when`` (event time); 0 before the infusion started."""
-        point = self.point_at(when)
-        return point.rate_ml_h if point is not None else 0.0
-
-    def is_infusing_at(self, when: datetime) -> bool:
-        """Started and not yet stopped or completed at ``when`` (a pause still counts)."""
-        point = self.point_at(when)
-        return point is not None and point.status in {PumpStatus.RUNNING, PumpStatus.PAUSED}
-
-    def rate_increases(self) -> list[RateStep]:
-        """Every increase relative to the last running rate; a resumption is an increase only
-        when it exceeds the pre-pause rate."""
-        steps: list[RateStep] = []
-        last_running: float | None = None
-        for point in self._points:
-            if point.status is not PumpStatus.RUNNING:
-                continue
-            if last_running is not None and point.rate_ml_h > last_running:
-                steps.append(
-                    RateStep(point.event_id, point.event_time, last_running, point.rate_ml_h)
-                )
-            last_running = point.rate_ml_h
-        return steps
-
-    def add_facts(self, facts: list[PumpFact]) -> None:
-        """Insert ``facts`` in event-time order (after any equal key: arrival order breaks ties)
-        and update the rate history from the first inserted one on."""
-        if not facts:
-            return
-        first = len(self.facts)
-        for fact in facts:
-            index = bisect_right(self.facts, _fact_order(fact), key=_fact_order)
-            self.facts.insert(index, fact)
-            first = min(first, index)
-        self._update_history_from(first)
-
-    def _update_history_from(self, index: int) -> None:
-        points = self._points
-        del points[index:]
-        rate = points[-1].rate_ml_h if points else 0.0
-        for fact in self.facts[index:]:
-            if fact.rate_ml_h is not None:
-                rate = fact.rate_ml_h
-            points.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
+#: Infusions started before the current one, kept (with their pump facts) so that their own
+#: events arriving after the next infusion started are still judged against them.
+EARLIER_INFUSIONS_KEPT = 2
+#: Ended episodes remembered per infusion and rule (older ones become a floor).
+ENDED_EPISODES_KEPT = 10
+#: Fields added after the recorded table format: left out of the table value while empty, so
+#: that a state without them is stored byte for byte as before.
+ADDED_TABLE_FIELDS = ("earlier_infusions", "ended_episodes", "quiet_horizon")
 
 
 class PatientState(BaseModel):
     """Everything the pipeline keeps about one patient (one Faust table entry)."""
 
     patient_ref: str
+    #: The current infusion: the one whose start is latest in event time (not the last read).
     infusion: InfusionState | None = None
+    #: Infusions that started before the current one (the newest ``EARLIER_INFUSIONS_KEPT``),
+    #: oldest first: their late events are still judged against their own facts.
+    earlier_infusions: list[InfusionState] = []
     #: Vital signs sorted by event time (the newest ``VITALS_KEPT``).
     vitals: list[VitalSigns] = []
     recent_symptoms: list[SymptomReport] = []
@@ -207,7 +64,11 @@ class PatientState(BaseModel):
     #: Open episodes, by rule (one open episode per rule; the key is the ``Rule`` value).
     episodes: dict[str, ClinicalEpisode] = {}
     #: Per ``infusion_id:rule``: event time up to which triggers belong to ended episodes.
+    #: Still written as before (older workers read it); the correlator reads ``ended_episodes``
+    #: and falls back on this only for a state stored before that existed.
     closed_until: dict[str, datetime] = {}
+    #: Episodes ended, of the infusions kept (``ENDED_EPISODES_KEPT`` per infusion and rule).
+    ended_episodes: list[EndedEpisode] = []
     #: Pump facts of an infusion whose start has not arrived (yet): applied when it does.
     unmatched_pump_facts: list[PumpFact] = []
     #: Infusion ids seen for this patient, oldest first (R6 counts repeated infusions).
@@ -222,6 +83,9 @@ class PatientState(BaseModel):
     #: Wall-clock time (epoch s) the last event for this patient arrived; the R5 timer acts only
     #: when the patient's streams have gone quiet.
     last_arrival_epoch_s: float | None = None
+    #: The latest event time the R5 timer found this patient's streams quiet at (its horizon):
+    #: an R5 check it made due stays due.
+    quiet_horizon: datetime | None = None
 
     @property
     def latest_vitals(self) -> VitalSigns | None:
@@ -231,18 +95,67 @@ class PatientState(BaseModel):
         return [v for v in self.vitals if start <= v.event_time <= end]
 
     def merge_reactions(self, records: list[ReactionRecord]) -> bool:
-        """Add documented reactions not yet known (by alert id); True when any was new."""
+        """Add documented reactions not yet known (by alert id); True when any was new. A record
+        of an episode withdrawn here (an older ledger read back) is not added again."""
         known = {r.alert_id for r in self.reactions}
+        known |= {e.alert_id for e in self.ended_episodes if e.withdrawn}
         new = [r for r in records if r.alert_id not in known]
         self.reactions.extend(new)
         self.reactions.sort(key=lambda r: event_time_sort_key(r.onset_time, r.alert_id))
         del self.reactions[:-REACTIONS_KEPT]
         return bool(new)
 
+    def infusions(self) -> list[InfusionState]:
+        """Every infusion kept, in the order they started (the current one last)."""
+        current = [self.infusion] if self.infusion is not None else []
+        return [*self.earlier_infusions, *current] if self.earlier_infusions else current
+
+    def infusion_by_id(self, infusion_id: str) -> InfusionState | None:
+        current = self.infusion
+        if current is not None and current.infusion_id == infusion_id:
+            return current
+        for infusion in self.earlier_infusions:
+            if infusion.infusion_id == infusion_id:
+                return infusion
+        return None
+
+    def next_start_after(self, infusion: InfusionState) -> PumpFact | None:
+        """The start of the infusion kept that started next after ``infusion``, if any."""
+        if infusion is self.infusion:
+            return None
+        kept = self.infusions()
+        index = next(i for i, kept_one in enumerate(kept) if kept_one is infusion)
+        return kept[index + 1].facts[0] if index + 1 < len(kept) else None
+
+    def remember_ended(self, ended: EndedEpisode) -> None:
+        """Keep ``ended``; beyond ``ENDED_EPISODES_KEPT`` for its infusion and rule, the oldest
+        ones fold into a floor (a trigger up to it belongs to an episode already ended)."""
+        self.ended_episodes.append(ended)
+        same = [
+            e
+            for e in self.ended_episodes
+            if e.infusion_id == ended.infusion_id and e.rule == ended.rule
+        ]
+        if len(same) <= ENDED_EPISODES_KEPT:
+            return
+        dropped = same[: len(same) - ENDED_EPISODES_KEPT + 1]
+        floor = dropped[0].model_copy(
+            update={
+                "alert_id": "",
+                "trigger_event_id": "",
+                "ended_time": max(e.ended_time for e in dropped),
+                "withdrawn": False,
+            }
+        )
+        gone = {id(e) for e in dropped}
+        self.ended_episodes = [e for e in self.ended_episodes if id(e) not in gone]
+        self.ended_episodes.insert(0, floor)
+
     def to_table_value(self) -> bytes:
         """The table value: JSON bytes. (A Faust table with ``value_type=dict`` cannot recover
         its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)"""
-        return self.model_dump_json().encode()
+        empty = {name for name in ADDED_TABLE_FIELDS if not getattr(self, name)}
+        return self.model_dump_json(exclude=empty).encode()
 
     @classmethod
     def from_table_value(cls, patient_ref: str, value: bytes | None) -> PatientState:
@@ -282,7 +195,8 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
         state.vitals.append(event)
         state.vitals.sort(key=lambda v: event_time_sort_key(v.event_time, v.event_id))
         del state.vitals[:-VITALS_KEPT]
-        _update_baseline(state, event)
+        for infusion in state.infusions():
+            _update_baseline(infusion, event)
     elif isinstance(event, SymptomReport):
         state.recent_symptoms.append(event)
         state.recent_symptoms.sort(key=lambda s: event_time_sort_key(s.event_time, s.event_id))
@@ -291,8 +205,9 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
         _start_infusion(state, event)
     elif not isinstance(event, PumpAlarm):  # an alarm does not change rate or status
         fact = _pump_fact(event)
-        if state.infusion is not None and state.infusion.infusion_id == fact.infusion_id:
-            state.infusion.add_facts([fact])
+        owner = state.infusion_by_id(fact.infusion_id)
+        if owner is not None:
+            owner.add_facts([fact])
         else:
             # Its start has not arrived: without the context (weight, product) it cannot be
             # judged yet, but it must not be lost.
@@ -306,24 +221,39 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
         infusion_id=event.infusion_id, event_id=event.event_id, event_time=event.event_time,
         status=PumpStatus.RUNNING, rate_ml_h=event.rate_ml_h,
     )  # fmt: skip
-    if state.infusion is not None and state.infusion.infusion_id == event.infusion_id:
-        state.infusion.add_facts([start])
+    known = state.infusion_by_id(event.infusion_id)
+    if known is not None:
+        known.add_facts([start])
         return
     waiting = [f for f in state.unmatched_pump_facts if f.infusion_id == event.infusion_id]
     state.unmatched_pump_facts = [
         f for f in state.unmatched_pump_facts if f.infusion_id != event.infusion_id
     ]
-    state.infusion = InfusionState(infusion_id=event.infusion_id, context=event.context, facts=[])
-    state.infusion.add_facts([start, *waiting])
+    infusion = InfusionState(infusion_id=event.infusion_id, context=event.context, facts=[])
+    infusion.add_facts([start, *waiting])
     for vitals in state.vitals:
-        _update_baseline(state, vitals)
+        _update_baseline(infusion, vitals)
+    # The current infusion is the one that started last in event time: a start read late (an
+    # earlier infusion's) joins the earlier infusions instead of taking its place.
+    current = state.infusion
+    if current is None:
+        state.infusion = infusion
+    elif fact_order(infusion.facts[0]) > fact_order(current.facts[0]):
+        state.earlier_infusions.append(current)
+        state.infusion = infusion
+    else:
+        state.earlier_infusions.append(infusion)
+    state.earlier_infusions.sort(key=lambda i: fact_order(i.facts[0]))
+    if len(state.earlier_infusions) > EARLIER_INFUSIONS_KEPT:
+        del state.earlier_infusions[:-EARLIER_INFUSIONS_KEPT]
+        kept = {i.infusion_id for i in state.infusions()}
+        state.ended_episodes = [e for e in state.ended_episodes if e.infusion_id in kept]
     if event.infusion_id not in state.infusions_seen:
         _remember(state.infusions_seen, event.infusion_id, INFUSIONS_REMEMBERED)
 
 
-def _update_baseline(state: PatientState, vitals: VitalSigns) -> None:
-    infusion = state.infusion
-    if infusion is None or vitals.event_time > infusion.started_at:
+def _update_baseline(infusion: InfusionState, vitals: VitalSigns) -> None:
+    if vitals.event_time > infusion.started_at:
         return
     current = infusion.baseline_vitals
     if current is None or vitals.event_time >= current.event_time:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
-from schemas.events import SymptomKind, SymptomReport
+from schemas.events import InfusionStarted, SymptomKind, SymptomReport
 from schemas.reactions import ReactionHistory, ReactionRecord
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
@@ -47,10 +47,32 @@ class Step:
     #: For a back-pain report, the dose rate running at its event time (the metrics band it);
     #: None for every other message, which saves the lookup on the per-event path.
     event_dose_rate_mg_kg_min: float | None = None
+    #: A documented reaction was corrected (a late event showed its episode ended otherwise):
+    #: the ledger is rewritten even when ``reactions`` is empty.
+    ledger_changed: bool = False
 
 
 def _is_back_pain(event: ClinicalEventModel) -> bool:
     return isinstance(event, SymptomReport) and event.symptom is SymptomKind.BACK_PAIN
+
+
+def _concerns_earlier_infusions(state: PatientState, message: ClinicalMessage) -> bool:
+    """Whether ``message`` may change what an infusion before the current one calls for: an
+    infusion's start (it bounds the others), the ledger (R7 of each), a pump event of an earlier
+    infusion, any event older than the current infusion's start; or an episode of an earlier
+    infusion is still open. Otherwise only the current infusion is judged (the usual case)."""
+    current = state.infusion
+    if not state.earlier_infusions or current is None:
+        return False
+    if isinstance(message, InfusionStarted | ReactionHistory):
+        return True
+    if any(e.infusion_id != current.infusion_id for e in state.episodes.values()):
+        return True
+    if isinstance(message, QuietStreamCheck):
+        return False
+    if getattr(message, "infusion_id", None) not in (None, current.infusion_id):
+        return True
+    return message.event_time < current.started_at
 
 
 def clinical_step(
@@ -60,7 +82,13 @@ def clinical_step(
     the patient's arrival time (``last_arrival_epoch_s``, read by the R5 timer)."""
     before = InfusionSnapshot.of(state)
     if isinstance(message, QuietStreamCheck):
-        evaluation = evaluate(state, rules, now, horizon=message.horizon)
+        evaluation = evaluate(
+            state,
+            rules,
+            now,
+            horizon=message.horizon,
+            earlier_infusions=_concerns_earlier_infusions(state, message),
+        )
     elif isinstance(message, ReactionHistory):
         # The ledger, read back (ours, or documented elsewhere): R7 reads it.
         if not state.merge_reactions(list(message.reactions)):
@@ -71,7 +99,9 @@ def clinical_step(
         if not apply_event(state, message):
             return Step(applied=False, before=before, after=before, duplicate=True)
         state.last_arrival_epoch_s = now.timestamp()
-        evaluation = evaluate(state, rules, now)
+        evaluation = evaluate(
+            state, rules, now, earlier_infusions=_concerns_earlier_infusions(state, message)
+        )
         return Step(
             applied=True,
             before=before,
@@ -79,6 +109,7 @@ def clinical_step(
             late=watermark is not None and watermark - message.event_time > rules.timing.grace,
             alerts=tuple(evaluation.alerts),
             reactions=tuple(evaluation.reactions),
+            ledger_changed=evaluation.ledger_changed,
             observed=message,
             event_dose_rate_mg_kg_min=(
                 dose_rate_at(state, message.event_time) if _is_back_pain(message) else None
@@ -90,4 +121,5 @@ def clinical_step(
         after=InfusionSnapshot.of(state),
         alerts=tuple(evaluation.alerts),
         reactions=tuple(evaluation.reactions),
+        ledger_changed=evaluation.ledger_changed,
     )

@@ -5,17 +5,18 @@ job."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas.alerts import AlertPriority, AlertType, Evidence, Recommendation, Rule
+from schemas.alerts import ActionTaken, AlertPriority, AlertType, Evidence, Recommendation, Rule
 from schemas.events import SymptomKind, SymptomReport
 from streams.clinical import recommendation_texts
 from streams.clinical.episodes import ClinicalEpisode
 from streams.clinical.evaluation import EvaluationContext
 from streams.clinical.finding import BACK_PAIN_RULES, Finding
+from streams.clinical.infusion_state import RateStep
 from streams.clinical.reaction_facts import ReactionFacts
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import RateStep
 from streams.clinical.vitals_assessment import abnormal_findings, usable_baseline, vitals_evidence
 
 PROGRESSIVE_SIGNS = ("weakness", "numbness", "tingling", "spreading")
@@ -26,14 +27,16 @@ def _minutes(later: datetime, earlier: datetime) -> float:
 
 
 def back_pain_reports(ctx: EvaluationContext) -> list[SymptomReport]:
-    """Back-pain reports (NRS >= 1) made while this infusion was running or paused."""
-    infusion = ctx.infusion
+    """Back-pain reports (NRS >= 1) made while this infusion was running or paused (and before
+    the next infusion started)."""
+    infusion, until = ctx.infusion, ctx.until
     return [
         r
         for r in ctx.state.recent_symptoms
         if r.symptom is SymptomKind.BACK_PAIN
         and r.pain_score
         and r.infusion_id in (None, infusion.infusion_id)
+        and (until is None or r.event_time < until)
         and infusion.is_infusing_at(r.event_time)
     ]
 
@@ -188,6 +191,8 @@ def r3_findings(ctx: EvaluationContext) -> list[Finding]:
             continue
         if not infusion.started_at <= report.event_time <= horizon:
             continue
+        if not ctx.before_next_infusion(report.event_time):
+            continue
         meningism = "neck_stiffness" in signs
         infusing = infusion.is_infusing_at(report.event_time)
         recommendations = [
@@ -228,17 +233,15 @@ def r3_findings(ctx: EvaluationContext) -> list[Finding]:
 
 
 def pain_drop_after(
-    ctx: EvaluationContext, episode: ClinicalEpisode, until: datetime
+    ctx: EvaluationContext, action_time: datetime, pain_at_action: int, until: datetime
 ) -> SymptomReport | None:
     """A back-pain report after the action, by ``until``, at least a meaningful change lower."""
-    assert episode.action_time is not None
-    assert episode.pain_at_action is not None
     meaningful = ctx.rules.pain_bands.meaningful_change
     for report in ctx.state.recent_symptoms:
         if (
             report.symptom is SymptomKind.BACK_PAIN
-            and episode.action_time < report.event_time <= until
-            and (report.pain_score or 0) <= episode.pain_at_action - meaningful
+            and action_time < report.event_time <= until
+            and (report.pain_score or 0) <= pain_at_action - meaningful
         ):
             return report
     return None
@@ -251,29 +254,39 @@ def r5_due(episode: ClinicalEpisode, rules: RulesConfig) -> datetime | None:
     return episode.action_time + rules.r5.persistence_window
 
 
-def r5_finding(ctx: EvaluationContext, episode: ClinicalEpisode) -> Finding | None:
+@dataclass(frozen=True, slots=True)
+class NurseAction:
+    """What the nurse did about a back-pain episode: the first slowing or pause (pump or
+    acknowledgement), every kind of action, and the pain then."""
+
+    action_time: datetime
+    actions: tuple[ActionTaken, ...]
+    pain_at_action: int | None
+
+
+def r5_finding(
+    ctx: EvaluationContext, anchor_alert_id: str, onset_time: datetime, action: NurseAction
+) -> Finding | None:
     """R5: no drop of >= 2 NRS points within 30 min of slowing or pausing -> second-line options
     for the clinician (trigger-point injection, dry needling; neuropathic agents; neurology).
-    The caller decides the check is due; None when pain eased."""
+    ``anchor_alert_id`` and ``onset_time`` are the back-pain episode's; the caller decides the
+    check is due (the finding's onset is the due time). None when pain eased."""
     state, rules = ctx.state, ctx.rules
-    due = r5_due(episode, rules)
-    assert due is not None
-    assert episode.action_time is not None
-    if pain_drop_after(ctx, episode, due) is not None:
+    due = action.action_time + rules.r5.persistence_window
+    pain_at_action = action.pain_at_action
+    if pain_at_action is not None and pain_drop_after(ctx, action.action_time, pain_at_action, due):
         return None
     later = [
         r
         for r in state.recent_symptoms
-        if r.symptom is SymptomKind.BACK_PAIN and episode.action_time < r.event_time <= due
+        if r.symptom is SymptomKind.BACK_PAIN and action.action_time < r.event_time <= due
     ]
     latest = later[-1].pain_score if later else None
     neuro = any(
-        neurological_signs(r)
-        for r in state.recent_symptoms
-        if episode.onset_time <= r.event_time <= due
+        neurological_signs(r) for r in state.recent_symptoms if onset_time <= r.event_time <= due
     )
     priority = rules.r5.priority_with_neuro_signs if neuro else rules.r5.priority
-    minutes = _minutes(due, episode.action_time)
+    minutes = _minutes(due, action.action_time)
     recommendations = [recommendation_texts.second_line_pain(neuropathic=neuro)]
     if neuro:
         recommendations.append(recommendation_texts.neurology_consult(meningism=False))
@@ -282,18 +295,18 @@ def r5_finding(ctx: EvaluationContext, episode: ClinicalEpisode) -> Finding | No
         rule=Rule.R5,
         infusion_id=ctx.infusion.infusion_id,
         onset_time=due,
-        trigger_event_id=f"{episode.alert_id}:r5",
-        anchor=episode.alert_id,
+        trigger_event_id=f"{anchor_alert_id}:r5",
+        anchor=anchor_alert_id,
         priority=priority,
         type=AlertType.PHYSIOLOGICAL,
         title=(
             f"Back pain {shown}, {minutes:g} min after slowing from "
-            f"{episode.pain_at_action}/10: consider second-line options"
+            f"{pain_at_action}/10: consider second-line options"
         ),
         recommendations=tuple(recommendations),
         evidence=Evidence(
             pain_score=latest,
-            pain_score_at_action=episode.pain_at_action,
+            pain_score_at_action=pain_at_action,
             minutes_since_action=minutes,
             rate_after_ml_h=ctx.infusion.current_rate_ml_h(),
             vitals=vitals_evidence(state.latest_vitals),

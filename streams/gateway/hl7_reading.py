@@ -141,13 +141,18 @@ def read_header(payload: bytes) -> Header:
     first = _segments_text(payload[:4096].decode("latin-1")).split("\r", 1)[0]
     try:
         return Message(hl7.parse(first)).header if first.startswith("MSH") else Header()
-    except (ParseException, ValueError, IndexError, KeyError):
+    # hl7's parser asserts on repeated delimiters in MSH-1/MSH-2 ("MSH|^^~\&|...").
+    except (ParseException, ValueError, IndexError, KeyError, AssertionError):
         return Header()
 
 
 def _parsed(text: str) -> Message | Rejection:
     try:
         return Message(hl7.parse(_segments_text(text)))
+    except AssertionError:  # hl7's parser, on repeated delimiters in MSH-1/MSH-2
+        return Rejection(
+            RejectReason.NOT_HL7, "cannot parse the message: MSH-1/MSH-2 repeat a delimiter"
+        )
     except (ParseException, ValueError, IndexError, KeyError) as exc:
         return Rejection(RejectReason.NOT_HL7, f"cannot parse the message: {exc}")
 

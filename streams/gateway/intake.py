@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
@@ -94,6 +95,8 @@ def build_intake_app(
             body = await request.read()  # client_max_size stops a chunked body at the limit
         except web.HTTPRequestEntityTooLarge:
             return too_large()
+        except RequestPayloadError as exc:  # e.g. a Content-Encoding the body does not match
+            return answer("invalid", 400, {"error": "invalid", "detail": f"unreadable body: {exc}"})
         try:
             report = SymptomReport.model_validate_json(body)
         except ValidationError as exc:

@@ -118,7 +118,9 @@ class FrameDecoder:
             self._skipping = None
             del self._buffer[: restart + 1]
             return True
-        body = self._buffer if end < 0 else self._buffer[:end]
+        # Without its end block yet, a trailing 0x1C may be the first half of it: not the body's.
+        partial_end = 1 if end < 0 and self._buffer.endswith(END_BLOCK[:1]) else 0
+        body = self._buffer[: len(self._buffer) - partial_end] if end < 0 else self._buffer[:end]
         seen = (self._skipping[1] if self._skipping else 0) + len(body)
         if seen > self.max_message_bytes:
             head = self._skipping[0] if self._skipping else bytes(body[:OVERSIZED_HEAD_BYTES])
@@ -126,9 +128,8 @@ class FrameDecoder:
         if end < 0:
             if self._skipping is not None:
                 # Keep nothing of an oversized frame but a possible split end block.
-                keep = 1 if self._buffer.endswith(END_BLOCK[:1]) else 0
-                self._skipping = (self._skipping[0], seen - keep)
-                del self._buffer[: len(self._buffer) - keep]
+                self._skipping = (self._skipping[0], seen)
+                del self._buffer[: len(self._buffer) - partial_end]
             return False
         if self._skipping is not None:
             out.append(Oversized(self._skipping[0], seen))

@@ -258,8 +258,11 @@ def _age(rows: list[Row], facts: MessageFacts) -> int | Rejection:
     if facts.birth_date:
         try:
             born = hl7_date(facts.birth_date)
-        except ValueError as exc:
-            return Rejection(RejectReason.INVALID_VALUE, f"PID-7: {exc}", "PID^1^7")
+        except ValueError:
+            # Never the value itself: a date of birth is an identifier (DOMAIN.md §5).
+            return Rejection(
+                RejectReason.INVALID_VALUE, "PID-7 is not an HL7 date (YYYYMMDD)", "PID^1^7"
+            )
         return _years_between(born, facts.event_time.date())
     return _missing(
         "the patient's age for an infusion start: PID-7 (date of birth) or OBX "

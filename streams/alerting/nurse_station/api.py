@@ -26,6 +26,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from mode import Service
@@ -114,7 +115,8 @@ def build_nurse_station(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         if request.path.startswith("/api/"):
-            given = request.headers.get("Authorization", "").encode()
+            # A header's undecodable bytes arrive as surrogates: compare them, never raise.
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(given, expected):
                 raise web.HTTPUnauthorized(
                     text="missing or wrong bearer token",
@@ -159,7 +161,7 @@ def build_nurse_station(
         if current is None:
             raise web.HTTPNotFound(text=f"no open alert {alert_id!r}")
         try:
-            body = AckRequest.model_validate_json(await request.read())
+            body = AckRequest.model_validate_json(await _body(request))
         except ValidationError as exc:
             problems = "; ".join(problem_lines(exc, top_level="body"))
             raise web.HTTPBadRequest(text=problems) from None
@@ -180,7 +182,7 @@ def build_nurse_station(
         # The one schema decides what is valid (the same model ingest applies); the page shows
         # each problem under the form.
         try:
-            report = SymptomReport.model_validate_json(await request.read())
+            report = SymptomReport.model_validate_json(await _body(request))
         except ValidationError as exc:
             problems = [
                 {"field": p.field() or None, "reason": p.reason.removeprefix("Value error, ")}
@@ -284,3 +286,11 @@ class NurseStation(Service):
             await self._runner.cleanup()
         if self._producer is not None:
             await self._producer.stop()
+
+
+async def _body(request: web.Request) -> bytes:
+    """The request's body; a 400 when it cannot be read (a Content-Encoding it does not match)."""
+    try:
+        return await request.read()
+    except RequestPayloadError as exc:
+        raise web.HTTPBadRequest(text=f"cannot read the body: {exc}") from None

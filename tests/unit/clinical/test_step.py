@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import PumpStatus
 from schemas.reactions import ReactionHistory
-from streams.clinical.state import InfusionState, PatientState, PumpFact
+from streams.clinical.infusion_state import InfusionState, PumpFact
+from streams.clinical.state import PatientState
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
 from tests.support.events import Patient
