@@ -311,7 +311,7 @@ def test_a_bad_setting_names_the_variable_and_the_reason() -> None:
 
 
 def test_an_unknown_setting_lists_the_valid_names() -> None:
-    line = error_line(run("topics", "create", PUMPSTREAM_KAFKA_BOOTSTARP="127.0.0.1:9092"))
+    line = error_line(run("topics", "create", PUMPSTREAM_KAFKA_BOOTSTARP="never-read"))
     assert "unknown setting(s) PUMPSTREAM_KAFKA_BOOTSTARP: remove or rename them" in line
     assert "PUMPSTREAM_KAFKA_BOOTSTRAP" in line
 
