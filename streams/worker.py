@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +15,30 @@ import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from schemas.topics import ALERT_ACKS, CLINICAL_TOPICS, RAW_TOPICS, REACTIONS
+from schemas.topics import ALERT_ACKS, ALL_TOPICS, CLINICAL_TOPICS, RAW_TOPICS, REACTIONS
 from streams.alerting.roster import Roster
 from streams.app import create_app
 from streams.clinical.rules_file import RulesConfig
 from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import ConsumerLagProbe
+from streams.kafka.produce_failures import ProduceFailureSensor, describe_failure
+from streams.kafka.topic_layout import TopicLayoutProbe
+from streams.kafka.transport import PumpstreamApp
 from streams.metrics.families import FlowMetrics, WorkerMetrics
-from streams.metrics.labels import WardLabels
+from streams.metrics.labels import WardLabels, topic_label
 from streams.metrics.server import WorkerHealth, serve_metrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Exit code of a worker that stops on a broker fault: the CLI's code for an operational problem
+#: its one line explains (streams/cli/errors.py).
+BROKER_FAULT_EXIT_CODE = 2
+#: How long a worker that stops on a broker fault stays frozen first (its event loop held, so
+#: nothing more is processed or committed) while /readyz answers 503 and /metrics shows the
+#: cause: longer than Prometheus' default 15 s scrape interval, so the count is scraped.
+BROKER_FAULT_HOLD_S = 16.0
 
 
 def run_worker(
@@ -65,6 +80,8 @@ def run_worker(
         )
     )
     app = create_app(settings, kafka, metrics, rules, roster, ready_file=ready_file)
+    if isinstance(app, PumpstreamApp):
+        app.recover_to_true_ends(kafka)  # Tansu under-reports a changelog's end
     consumed = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)]
     register_lag_monitor(
         app,
@@ -74,6 +91,14 @@ def run_worker(
         interval_s=settings.metrics_lag_interval_s,
     )
     register_health(app, health)
+    stop = BrokerFaultStop(health)
+    register_produce_failures(app, metrics.flow, stop)
+    register_topic_check(
+        app,
+        TopicLayoutProbe(kafka, ALL_TOPICS, partitions=settings.topic_partitions),
+        stop,
+        interval_s=settings.metrics_lag_interval_s,
+    )
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
     worker.execute_from_commandline()
 
@@ -125,3 +150,86 @@ def register_health(app: faust.App, health: WorkerHealth, *, tick_s: float = 1.0
     app.timer(tick_s, name="health_heartbeat")(heartbeat)
     app.on_rebalance_complete.connect(assigned)  # type: ignore[arg-type]
     app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
+
+
+class BrokerFaultStop:
+    """Stops the worker on a broker fault it cannot recover from by itself (docs/reliability.md,
+    "Broker faults"): marks it not ready, holds its event loop for ``hold_s`` (nothing more is
+    processed or committed, so a restarted worker reads again whatever followed the last commit;
+    probes and scrapes, served from another thread, still answer), writes one line on stderr and
+    ends the process with :data:`BROKER_FAULT_EXIT_CODE` without Faust's shutdown, which would
+    commit offsets. A supervisor (systemd, Kubernetes, Compose) restarts it."""
+
+    def __init__(
+        self,
+        health: WorkerHealth,
+        *,
+        hold_s: float = BROKER_FAULT_HOLD_S,
+        exit_process: Callable[[int], None] = os._exit,
+    ) -> None:
+        self.health = health
+        self.hold_s = hold_s
+        self._exit = exit_process
+        self.reason: str | None = None
+
+    def __call__(self, reason: str) -> None:
+        if self.reason is not None:
+            return
+        self.reason = reason
+        self.health.broker_failed(reason)
+        time.sleep(self.hold_s)  # blocks the loop on purpose: see the class docstring
+        line = (
+            f"error: {reason}; the worker stops (exit code {BROKER_FAULT_EXIT_CODE}) so that a "
+            "supervisor restarts it\n"
+        )
+        # File descriptor 2 itself: Faust's worker turns sys.stderr into a WARNING logger.
+        os.write(sys.__stderr__.fileno() if sys.__stderr__ else 2, line.encode())
+        self._exit(BROKER_FAULT_EXIT_CODE)
+
+
+def register_produce_failures(
+    app: faust.App, metrics: FlowMetrics, stop: Callable[[str], None]
+) -> None:
+    """Count every message the producer gave up on, then stop the worker: Faust would go on
+    and commit past it, an alert lost for good while the worker looks healthy."""
+
+    def failed(topic: str, exc: BaseException) -> None:
+        metrics.produce_errors.labels(topic_label(topic)).inc()
+        stop(
+            f"{describe_failure(topic, exc)}: going on would commit past it, an alert lost while "
+            "the worker looks healthy; a new worker reads again from the last committed offset"
+        )
+
+    app.sensors.add(ProduceFailureSensor(failed))
+
+
+def register_topic_check(
+    app: faust.App,
+    probe: TopicLayoutProbe,
+    stop: Callable[[str], None],
+    *,
+    interval_s: float,
+) -> None:
+    """Every ``interval_s``, check that the broker still has the worker's topics with their
+    partition count; stop the worker when it lost them (a restarted in-memory broker)."""
+
+    async def check_topics() -> None:
+        try:
+            problem = await probe.problem()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # Unreachable: the lag monitor marks /readyz; the next tick asks again.
+            log.debug("topics not checked: %s", exc)
+            await probe.close()
+            return
+        if problem is not None:
+            stop(
+                f"{problem}: the broker lost its data (the embedded broker keeps its topics in "
+                "memory, and a restart loses them), and this worker's assignment points at "
+                "topics that are gone; a new worker creates them again"
+            )
+
+    async def close_probe(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await probe.close()
+
+    app.timer(interval_s, name="check_topic_layout")(check_topics)
+    app.on_before_shutdown.connect(close_probe)  # type: ignore[arg-type]

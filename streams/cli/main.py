@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from streams.cli.chaos import _register_chaos
 from streams.cli.errors import debug_log_level, faust_start_errors, report, with_fix
 from streams.cli.fhir import _register_fhir
 from streams.cli.fuzz import _register_fuzz
@@ -93,7 +94,13 @@ def _settings() -> Settings:
 @cli.command()
 def broker(
     port: Annotated[
-        int, typer.Option(help="Loopback port; 0 picks a free one.", min=0, max=65535)
+        int,
+        typer.Option(
+            help="Loopback port; 0 picks a free one. A given port can be used again at once "
+            "after a stop (a relay holds it; docs/reliability.md).",
+            min=0,
+            max=65535,
+        ),
     ] = 0,
 ) -> None:
     """Run the embedded Kafka-protocol broker (Tansu, memory storage) until Ctrl-C or SIGTERM."""
@@ -109,6 +116,7 @@ def broker(
         binary=settings.broker_bin,
         log_path=log_path,
         ready_timeout_s=settings.broker_ready_timeout_s,
+        relay=port != 0,  # Tansu does not set SO_REUSEADDR: a fixed port is held by a relay
     ) as embedded:
         console.print(f"PUMPSTREAM_KAFKA_BOOTSTRAP={embedded.bootstrap}")
         err_console.print(
@@ -358,6 +366,7 @@ def _register_alerting(cli: typer.Typer) -> None:
 
 
 _register_alerting(cli)
+_register_chaos(cli)
 _register_fuzz(cli)
 _register_gateway(cli)
 _register_fhir(cli)

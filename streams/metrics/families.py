@@ -17,7 +17,14 @@ from schemas.alerts import AckResponse, ActionTaken, AlertPhase, AlertPriority
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import SymptomKind
 from schemas.notifications import DELIVERED_KINDS, NotificationKind
-from schemas.topics import ALERT_ACKS, ALERT_TICKS, ALERTS, CLINICAL_TOPICS, RAW_TOPICS
+from schemas.topics import (
+    ALERT_ACKS,
+    ALERT_TICKS,
+    ALERTS,
+    ALL_TOPICS,
+    CLINICAL_TOPICS,
+    RAW_TOPICS,
+)
 from streams.metrics.labels import (
     AGENT_STAGES,
     CLINICAL_RULES,
@@ -26,6 +33,7 @@ from streams.metrics.labels import (
     DOSE_RATE_BANDS,
     LIFECYCLE_IGNORE_REASONS,
     NOT_RUNNING_BAND,
+    OTHER_TOPIC,
     PAIN_BANDS,
     SKIP_REASONS,
     UNSCORED_BAND,
@@ -98,10 +106,20 @@ class FlowMetrics:
             ["stage"],
             registry=registry,
         )
+        self.produce_errors = Counter(
+            f"{PREFIX}_produce_errors_total",
+            "Messages the worker's producer gave up on (Kafka did not accept them), by topic "
+            "(a registry topic, else other: a table's changelog). The worker then stops.",
+            ["topic"],
+            registry=registry,
+        )
         for topic in (*RAW_TOPICS, *CLINICAL_TOPICS):
             self.events_in.labels(topic.name)
         for stage in AGENT_STAGES:
             self.agent_failures.labels(stage)
+        for spec in ALL_TOPICS:
+            self.produce_errors.labels(spec.name)
+        self.produce_errors.labels(OTHER_TOPIC)
 
 
 class IngestMetrics:

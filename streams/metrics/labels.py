@@ -40,6 +40,9 @@ PAIN_BANDS: tuple[tuple[str, int], ...] = (
 #: A report without a pain score (chills, flushing, nausea...).
 UNSCORED_BAND = "unscored"
 
+#: Topics outside the registry (Faust's changelog and assignor topics) are exported as this.
+OTHER_TOPIC = "other"
+
 #: Wards not configured in ``PUMPSTREAM_METRICS_WARDS`` are exported as this.
 OTHER_WARD = "other"
 DEFAULT_WARDS: tuple[str, ...] = ("infusion-centre",)
@@ -81,6 +84,14 @@ def rule_label(rule: str) -> str:
     return rule if rule in CLINICAL_RULES or rule in TECHNICAL_RULES else "other"
 
 
+def topic_label(topic: str) -> str:
+    """A registry topic's name as it is, any other topic (a table's changelog) as ``other``."""
+    return topic if topic in _REGISTRY_TOPICS else OTHER_TOPIC
+
+
+_REGISTRY_TOPICS = frozenset(t.name for t in ALL_TOPICS)
+
+
 class WardLabels:
     """Maps a ward to its label: configured wards as they are, any other ward to ``other``."""
 
@@ -103,7 +114,7 @@ def allowed_label_values(
     topics = frozenset(t.name for t in ALL_TOPICS)
     channels = channel_types or {}
     return {
-        "topic": topics,
+        "topic": topics | {OTHER_TOPIC},
         "reason": frozenset(r.value for r in DeadLetterReason)
         | frozenset(SKIP_REASONS)
         | frozenset(LIFECYCLE_IGNORE_REASONS),

@@ -118,3 +118,88 @@ def test_broker_that_never_answers_times_out_with_a_clear_error(tmp_path: Path) 
     assert result.returncode == 2
     assert b"did not accept connections" in result.stderr
     assert b"within 1 s" in result.stderr
+
+
+def _start_broker(port: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [*PUMPSTREAM, "broker", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(PUMPSTREAM_DATA_DIR=str(data_dir)),
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().decode().strip()
+
+
+def test_broker_restarts_at_once_on_the_same_port(tmp_path: Path) -> None:
+    """Tansu 0.6.0 alone is refused its port for 30-60 s after a stop (TIME_WAIT, no
+    SO_REUSEADDR); with ``--port`` a relay holds the port and the new broker gets it at once."""
+    from streams.cli.local.embedded_broker import free_port
+
+    port = free_port()
+    for attempt in range(3):
+        proc, line = _start_broker(port, tmp_path / f"run-{attempt}")
+        try:
+            assert line == f"PUMPSTREAM_KAFKA_BOOTSTRAP={LOOPBACK}:{port}", line + (
+                proc.stderr.read().decode() if proc.stderr and proc.poll() else ""
+            )
+            # A Kafka client round trip through the relay (it leaves connections behind that
+            # the stop closes: the TIME_WAIT that used to block the next start).
+            created = subprocess.run(
+                [*PUMPSTREAM, "topics", "create"],
+                capture_output=True,
+                env=cli_env(PUMPSTREAM_KAFKA_BOOTSTRAP=f"{LOOPBACK}:{port}"),
+                timeout=60,
+                check=False,
+            )
+            assert created.returncode == 0, created.stderr.decode()
+            assert b"created 16 topic(s)" in created.stdout, "a new broker has no topics"
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=15)
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, err.decode()
+        assert not _accepts(port)
+
+
+def test_the_relay_refuses_then_holds_then_relays_again() -> None:
+    """The relay's outages, against a plain echo server: ``pause()`` refuses connections,
+    ``pause(blackhole=True)`` accepts and never answers, ``resume()`` relays again."""
+    import socketserver
+    import threading
+
+    from streams.cli.local.relay import TcpRelay
+
+    class Echo(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            while data := self.request.recv(1024):
+                self.request.sendall(data)
+
+    server = socketserver.ThreadingTCPServer((LOOPBACK, 0), Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    relay = TcpRelay(LOOPBACK, 0, LOOPBACK, server.server_address[1]).start()
+
+    def echo() -> bytes | None:
+        try:
+            with socket.create_connection((LOOPBACK, relay.port), timeout=1) as sock:
+                sock.sendall(b"ping")
+                return sock.recv(4)
+        except OSError:
+            return None
+
+    try:
+        assert echo() == b"ping"
+        relay.pause()
+        assert not _accepts(relay.port)
+        relay.resume()
+        assert echo() == b"ping"
+        relay.pause(blackhole=True)
+        assert _accepts(relay.port)
+        assert echo() is None, "accepted, never answered"
+        relay.resume()
+        assert echo() == b"ping"
+    finally:
+        relay.stop()
+        server.shutdown()
+        server.server_close()

@@ -125,3 +125,12 @@ def test_alertmanager_routes_to_operators(labels: list[str], receiver: str) -> N
 def test_no_receiver_reaches_nurses() -> None:
     receivers = _yaml(ALERTMANAGER_CONFIG)["receivers"]
     assert all(r["name"].startswith("operators") for r in receivers)
+
+
+def test_a_failed_produce_alerts_at_once() -> None:
+    """A worker whose producer gave up stops within seconds (docs/reliability.md): its counter
+    is scraped once or twice and then goes stale, so the rule must not wait with a ``for``."""
+    rule = next(r for r in _alert_rules() if r["alert"] == "PumpstreamProduceFailing")
+    assert "for" not in rule
+    assert rule["labels"]["severity"] == "critical"
+    assert "pumpstream_produce_errors_total" in rule["expr"]
