@@ -310,6 +310,11 @@ def _register_channel_agent(
         )
         if outcome is DeliveryOutcome.DELIVERED:
             deliveries[record_key] = clock().isoformat()
+            # Wait until the record is on the broker: Faust would send it later, with the next
+            # batch, and a worker killed before then pages again after the takeover. What is
+            # left is the moment between the peer's answer and this write; the receiver can
+            # drop that repeat by its Idempotency-Key / MSH-10 (the notification id).
+            await app.producer.flush()
         record_page(
             metrics,
             name,
