@@ -1,6 +1,6 @@
-"""The clinical stage's agent and R5 timer: parse -> load the patient's state -> step
-(:func:`streams.clinical.step.clinical_step`) -> store -> observe -> publish alerts and reaction
-records."""
+"""The clinical stage's agent and R5 timer: parse -> the patient's state (in memory,
+``state_store``) -> step (:func:`streams.clinical.step.clinical_step`) -> mark dirty -> observe
+-> publish alerts and reaction records (buffered; the commit flushes them with the snapshots)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from streams.clinical.quiet_streams import quiet_patients_due
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
+from streams.clinical.state_store import register_checkpoints
 from streams.clinical.step import ClinicalMessage, Step, clinical_step
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
@@ -51,6 +52,7 @@ def register_clinical(
     ledger: all share the patient_ref key and the partition count, so one worker sees all of a
     patient's events and owns their state."""
     state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
+    states = register_checkpoints(app, state_table)
     alerts = raw_topic(app, ALERTS.name)
     reactions = raw_topic(app, REACTIONS.name)
     timer_topic = raw_topic(app, CLINICAL_TIMER.name)
@@ -81,26 +83,29 @@ def register_clinical(
             return None
         return parsed
 
-    async def publish(state: PatientState, step: Step) -> None:
+    def publish(state: PatientState, step: Step) -> None:
+        """Into the producer's buffer, without yielding (see ``state_store``): the commit that
+        snapshots this step's state flushes these first."""
         key = state.patient_ref.encode()
         for alert in step.alerts:
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
             metrics.flow.events_out.labels(ALERTS.name).inc()
-            await alerts.send(key=key, value=alert.model_dump_json().encode())
+            alerts.send_soon(key=key, value=alert.model_dump_json().encode())
         for record in step.reactions:
             metrics.reactions.labels(record.rule).inc()
         if step.reactions or step.ledger_changed:
             metrics.flow.events_out.labels(REACTIONS.name).inc()
-            await reactions.send(key=key, value=history(state).model_dump_json().encode())
+            reactions.send_soon(key=key, value=history(state).model_dump_json().encode())
 
-    async def handle(message: Any) -> None:
+    def handle(message: Any) -> None:
         started = time.perf_counter()
         topic = message.topic
         parsed = parse(message)
         if parsed is None:
             return
-        patient_ref = parsed.patient_ref
-        state = PatientState.from_table_value(patient_ref, state_table.get(patient_ref))
+        state = states.get(parsed.patient_ref)
+        # Dirty before the step: a step that fails half-way has still changed the state.
+        states.mark_dirty(state.patient_ref, message.partition)
         step = clinical_step(state, parsed, rules, clock())
         if step.duplicate:
             metrics.duplicates.labels(topic).inc()
@@ -108,9 +113,8 @@ def register_clinical(
             metrics.late_events.labels(topic).inc()
         if not step.applied:
             return
-        state_table[patient_ref] = state.to_table_value()
         observer.observe(step)
-        await publish(state, step)
+        publish(state, step)
         metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
 
     async def clinical(stream: Any) -> None:
@@ -118,10 +122,10 @@ def register_clinical(
             message = event.message
             metrics.flow.events_in.labels(message.topic).inc()
             try:
-                await handle(message)
+                handle(message)
             except Exception as exc:
-                # Nothing was stored (the state is stored only after a whole step), so the
-                # patient's state is as before this message.
+                # What the step changed before it failed stays in the patient's state (it is
+                # not copied per event); the message is kept whole in processing.dlq.
                 metrics.flow.agent_failures.labels("clinical").inc()
                 metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
                 letter = DeadLetter(
@@ -139,7 +143,7 @@ def register_clinical(
         for the grace. A failure is logged and retried at the next tick, never fatal."""
         try:
             now = clock()
-            for patient_ref in quiet_patients_due(state_table.items(), rules, now, grace_s):
+            for patient_ref in quiet_patients_due(states.items(), rules, now, grace_s):
                 check = QuietStreamCheck(patient_ref=patient_ref, horizon=now)
                 metrics.flow.events_out.labels(CLINICAL_TIMER.name).inc()
                 await timer_topic.send(

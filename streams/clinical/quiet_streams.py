@@ -3,7 +3,6 @@ because their streams have gone quiet (docs/clinical-rules.md, "R5 is time-drive
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,24 +12,20 @@ from streams.clinical.symptom_rules import r5_due
 
 
 def quiet_patients_due(
-    table_items: Iterable[tuple[str, bytes | None]],
+    states: Iterable[tuple[str, PatientState]],
     rules: RulesConfig,
     now: datetime,
     grace_s: float,
 ) -> list[str]:
-    """Patients (from the state table) with an R5 check due by ``now`` whose streams have been
-    quiet for ``grace_s``: the timer asks the agent to evaluate them with ``now`` as horizon."""
+    """Patients (the owned states) with an R5 check due by ``now`` whose streams have been quiet
+    for ``grace_s``: the timer asks the agent to evaluate them with ``now`` as horizon."""
     due_refs = []
     quiet_before = now.timestamp() - grace_s
-    for patient_ref, value in table_items:
-        if not value:
+    for patient_ref, state in states:
+        if not state.episodes:
             continue
-        document = json.loads(value)  # cheaper than validating every patient on every tick
-        if not document.get("episodes"):
+        if (state.last_arrival_epoch_s or 0.0) > quiet_before:
             continue
-        if (document.get("last_arrival_epoch_s") or 0.0) > quiet_before:
-            continue
-        state = PatientState.model_validate(document)
         for episode in state.episodes.values():
             due = r5_due(episode, rules)
             if due is not None and not episode.persistence_checked and due <= now:

@@ -202,6 +202,7 @@ def test_the_timer_asks_only_for_quiet_patients_with_a_due_check() -> None:
     _, state = run(events)
     quiet = state.model_copy(update={"last_arrival_epoch_s": at(100).timestamp()})
     busy = state.model_copy(update={"last_arrival_epoch_s": at(116).timestamp()})
-    items = [("quiet", quiet.to_table_value()), ("busy", busy.to_table_value()), ("empty", None)]
+    empty = PatientState(patient_ref="empty")
+    items = [("quiet", quiet), ("busy", busy), ("empty", empty)]
     assert quiet_patients_due(items, RULES, at(114), grace_s=120) == [], "not due before 115"
     assert quiet_patients_due(items, RULES, at(117), grace_s=120) == ["quiet"]

@@ -1,0 +1,61 @@
+"""The in-memory patient states and their checkpoint: one snapshot per dirty patient per commit,
+recovered values decoded on first use, a snapshot that restores the same state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streams.clinical.state import PatientState
+from streams.clinical.state_store import PatientStates
+from streams.clinical.step import clinical_step
+from tests.support.clinical_scenarios import NOW, RULES
+from tests.support.events import Patient
+
+
+class _Table:
+    """The two things PatientStates uses of a Faust table: its store and send_changelog."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.changelog: list[tuple[int, str, bytes]] = []
+
+    def send_changelog(self, partition: int, key: str, value: bytes) -> None:
+        self.changelog.append((partition, key, value))
+
+
+P = Patient("pt-store")
+Q = Patient("pt-other")
+
+
+def test_one_snapshot_per_dirty_patient_per_checkpoint() -> None:
+    table = _Table()
+    states = PatientStates(table)
+    for event in [P.start(), P.rate(30, 84.0), P.vitals(35), Q.start(), P.pain(40, 6)]:
+        state = states.get(event.patient_ref)
+        clinical_step(state, event, RULES, NOW)
+        states.mark_dirty(event.patient_ref, 3 if event.patient_ref == P.ref else 1)
+    assert table.changelog == [], "nothing is written per event"
+    assert states.checkpoint() == 2
+    assert sorted((p, k) for p, k, _ in table.changelog) == [(1, Q.ref), (3, P.ref)]
+    assert states.checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
+    written = {k: v for _, k, v in table.changelog}
+    assert PatientState.from_table_value(P.ref, written[P.ref]) == states.get(P.ref)
+    assert states.snapshots_written == 2
+    assert states.snapshot_bytes_written == sum(len(v) for v in written.values())
+
+
+def test_a_recovered_value_is_decoded_once_and_then_kept_as_an_object() -> None:
+    original = PatientState(patient_ref=P.ref)
+    clinical_step(original, P.start(), RULES, NOW)
+    table = _Table()
+    table.data[P.ref] = original.to_table_value()  # what changelog recovery leaves in the store
+    states = PatientStates(table)
+    state = states.get(P.ref)
+    assert state == original
+    assert table.data[P.ref] is state
+    assert [ref for ref, _ in states.items()] == [P.ref]
+
+
+def test_a_patient_never_seen_gets_a_fresh_state() -> None:
+    states = PatientStates(_Table())
+    assert states.get("pt-new") == PatientState(patient_ref="pt-new")
