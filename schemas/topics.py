@@ -15,6 +15,7 @@ from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import PUMP_EVENT_ADAPTER, SymptomReport, VitalSigns
 from schemas.notifications import AlertNotification, LifecycleTick
 from schemas.reactions import ReactionHistory
+from schemas.telemetry import TelemetryBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,14 @@ SYMPTOMS_RAW = TopicSpec(
     "Symptom reports from patients or nurses (JSON, unvalidated).",
     _adapter(SymptomReport),
     dlq="symptoms.raw.dlq",
+)
+TELEMETRY_RAW = TopicSpec(
+    "telemetry.raw",
+    "Batched vital signs: many patients' readings per message, every patient of a batch on the "
+    "partition it is produced to (JSON, unvalidated; validated by the clinical agent itself).",
+    _adapter(TelemetryBatch),
+    key="batch (produced to an explicit partition)",
+    dlq="telemetry.raw.dlq",
 )
 PUMP_EVENTS = TopicSpec("pump.events", "Validated pump events.", PUMP_EVENT_ADAPTER)
 VITALS = TopicSpec("vitals", "Validated vital signs.", _adapter(VitalSigns))
@@ -106,11 +115,13 @@ PROCESSING_DLQ = TopicSpec(
 )
 DEAD_LETTER_TOPICS: tuple[TopicSpec, ...] = (
     *(_dead_letter_spec(t) for t in RAW_TOPICS),
+    _dead_letter_spec(TELEMETRY_RAW),
     PROCESSING_DLQ,
 )
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     *RAW_TOPICS,
+    TELEMETRY_RAW,
     *DEAD_LETTER_TOPICS,
     *CLINICAL_TOPICS,
     ALERTS,

@@ -17,7 +17,7 @@ import faust
 
 from streams.alerting.agents import register_alerting
 from streams.alerting.roster import Roster
-from streams.clinical.agent import register_clinical
+from streams.clinical.agent import TelemetryIntake, register_clinical
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
@@ -75,8 +75,9 @@ def create_app(
     )
     register_ingest(app, metrics.ingest, limits, clock)
     observer = ClinicalObserver(metrics.clinical, metrics.clinical.wards)
+    telemetry = TelemetryIntake(limits, settings.topic_partitions, metrics.ingest.dead_letters)
     register_clinical(
-        app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s
+        app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s, telemetry
     )
     register_alerting(app, settings, kafka, roster, metrics.alerting, clock)
     if ready_file is not None:

@@ -15,7 +15,14 @@ import faust
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
-from schemas.topics import ALERT_ACKS, ALL_TOPICS, CLINICAL_TOPICS, RAW_TOPICS, REACTIONS
+from schemas.topics import (
+    ALERT_ACKS,
+    ALL_TOPICS,
+    CLINICAL_TOPICS,
+    RAW_TOPICS,
+    REACTIONS,
+    TELEMETRY_RAW,
+)
 from streams.alerting.roster import Roster
 from streams.app import create_app
 from streams.clinical.rules_file import RulesConfig
@@ -82,7 +89,9 @@ def run_worker(
     app = create_app(settings, kafka, metrics, rules, roster, ready_file=ready_file)
     if isinstance(app, PumpstreamApp):
         app.recover_to_true_ends(kafka)  # Tansu under-reports a changelog's end
-    consumed = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)]
+    consumed = [
+        t.name for t in (*RAW_TOPICS, TELEMETRY_RAW, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)
+    ]
     register_lag_monitor(
         app,
         ConsumerLagProbe(kafka, settings.app_id, consumed),

@@ -47,7 +47,6 @@ from streams.cli.fuzz_inputs import (
     RawInput,
     hostile_inputs,
     hostile_patients,
-    partition_of,
     reacting_patient,
 )
 from streams.cli.fuzz_report import FuzzReport, print_report
@@ -56,6 +55,7 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
+from streams.kafka.partitioning import partition_of
 from streams.kafka.reading import TopicReader
 from streams.settings import Settings
 

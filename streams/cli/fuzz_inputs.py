@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from schemas.events import (
     InfusionContext,
     InfusionStarted,
@@ -30,6 +28,7 @@ from schemas.events import (
 from schemas.ivig_products import IvigProduct
 from schemas.topics import PUMP_EVENTS_RAW, RAW_TOPICS, SYMPTOMS_RAW, VITALS_RAW
 from simulators.clock import derive_rng
+from streams.kafka.partitioning import partition_of
 
 #: Pseudonymous refs the hostile inputs use (their events build up clinical state too).
 HOSTILE_PATIENTS = 400
@@ -311,12 +310,6 @@ KINDS: tuple[tuple[str, float, Builder], ...] = (
     ("oversize", 0.04, _oversize),
 )
 KIND_NAMES = (*(kind for kind, _, _ in KINDS), "key_mismatch")
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as aiokafka and Faust use) gives
-    ``key``."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def hostile_patients(partitions: int = 1, avoid: int | None = None) -> list[str]:

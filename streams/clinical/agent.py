@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,8 @@ from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.dead_letters import DeadLetterReason
+from schemas.events import VitalSigns
+from schemas.telemetry import TelemetryBatch
 from schemas.topics import (
     ALERT_ACKS,
     ALERTS,
@@ -22,6 +25,7 @@ from schemas.topics import (
     CLINICAL_TOPICS,
     PROCESSING_DLQ,
     REACTIONS,
+    TELEMETRY_RAW,
 )
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.quiet_streams import quiet_patients_due
@@ -29,7 +33,9 @@ from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
 from streams.clinical.state_store import register_checkpoints
-from streams.clinical.step import ClinicalMessage, Step, clinical_step
+from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_step
+from streams.clinical.telemetry import read_batch
+from streams.ingest.validation import IngestLimits
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import ClinicalMetrics
@@ -40,6 +46,17 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "patient-state"
 
 
+@dataclass(frozen=True, slots=True)
+class TelemetryIntake:
+    """What reading ``telemetry.raw`` needs beyond the clinical stage's own: ingest's limits,
+    the partition count (to tell this partition's patients from others'), and ingest's dead
+    letter counter (``pumpstream_dead_letters_total``, by raw topic and reason)."""
+
+    limits: IngestLimits
+    partitions: int
+    dead_letters: Any
+
+
 def register_clinical(
     app: faust.App,
     rules: RulesConfig,
@@ -47,10 +64,12 @@ def register_clinical(
     clock: Callable[[], datetime],
     observer: ClinicalObserver,
     quiet_check_interval_s: float,
+    telemetry: TelemetryIntake,
 ) -> None:
-    """One agent over the validated clinical topics, the nurses' acknowledgements and the reaction
-    ledger: all share the patient_ref key and the partition count, so one worker sees all of a
-    patient's events and owns their state."""
+    """One agent over the validated clinical topics, the telemetry batches, the nurses'
+    acknowledgements and the reaction ledger: all share the partition count, and every record
+    of a patient lands on the patient's partition, so one worker sees all of a patient's events
+    and owns their state."""
     state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
     states = register_checkpoints(app, state_table)
     alerts = raw_topic(app, ALERTS.name)
@@ -59,7 +78,10 @@ def register_clinical(
     adapters = {
         spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
     }
-    source = raw_topic(app, *adapters)
+    source = raw_topic(app, *adapters, TELEMETRY_RAW.name)
+    telemetry_raw = raw_topic(app, TELEMETRY_RAW.name)
+    assert TELEMETRY_RAW.dlq is not None
+    telemetry_dlq = raw_topic(app, TELEMETRY_RAW.dlq)
     failures = raw_topic(app, PROCESSING_DLQ.name)
     sink = DeadLetterSink(log)
     grace_s = rules.timing.grace.total_seconds()
@@ -117,12 +139,76 @@ def register_clinical(
         publish(state, step)
         metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
 
+    async def handle_telemetry(message: Any) -> None:
+        """A batch of readings: dead letters and readings of other partitions first (they may
+        wait for the broker), then each patient's readings in one step, without yielding."""
+        started = time.perf_counter()
+        reading = read_batch(
+            message.value,
+            partition=message.partition,
+            partitions=telemetry.partitions,
+            arrival=clock(),
+            limits=telemetry.limits,
+        )
+        readings = metrics.telemetry_readings
+        for rejected in reading.rejected:
+            readings.labels("dead_lettered").inc()
+            telemetry.dead_letters.labels(TELEMETRY_RAW.name, rejected.reason.value).inc()
+            metrics.flow.events_out.labels(TELEMETRY_RAW.dlq).inc()
+            letter = DeadLetter(
+                rejected.reason, rejected.detail, message.topic, message.partition, message.offset
+            )
+            await sink.send(telemetry_dlq, message.key, rejected.value, letter)
+        for owner, vitals in reading.elsewhere.items():
+            readings.labels("forwarded").inc(len(vitals))
+            metrics.flow.events_out.labels(TELEMETRY_RAW.name).inc()
+            forwarded = TelemetryBatch(batch_id=f"{reading.batch_id or 'batch'}.p{owner}",
+                                       vitals=vitals)  # fmt: skip
+            await telemetry_raw.send(
+                key=message.key, value=forwarded.model_dump_json().encode(), partition=owner
+            )
+        failed: list[tuple[str, list[VitalSigns], Exception]] = []
+        now = clock()
+        for patient_ref, vitals in reading.by_patient.items():
+            try:
+                state = states.get(patient_ref)
+                states.mark_dirty(patient_ref, message.partition)
+                step = vitals_step(state, vitals, rules, now)
+                if step.duplicate:
+                    metrics.duplicates.labels(message.topic).inc()
+                metrics.late_events.labels(message.topic).inc(step.late_count)
+                if step.applied:
+                    observer.observe(step)
+                    publish(state, step)
+            except Exception as exc:
+                failed.append((patient_ref, vitals, exc))
+        readings.labels("accepted").inc(reading.accepted - sum(len(v) for _, v, _ in failed))
+        for patient_ref, vitals, error in failed:
+            # One patient's failure costs only that patient's readings, kept whole.
+            readings.labels("set_aside").inc(len(vitals))
+            metrics.flow.agent_failures.labels("clinical").inc()
+            metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
+            letter = DeadLetter(
+                DeadLetterReason.PROCESSING_FAILED,
+                f"{type(error).__name__} in the clinical step (batch {reading.batch_id!r}): "
+                f"{error}",
+                message.topic,
+                message.partition,
+                message.offset,
+            )
+            kept = TelemetryBatch(batch_id=reading.batch_id or "batch", vitals=vitals)
+            await sink.send(failures, patient_ref.encode(), kept.model_dump_json().encode(), letter)
+        metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
+
     async def clinical(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
             metrics.flow.events_in.labels(message.topic).inc()
             try:
-                handle(message)
+                if message.topic == TELEMETRY_RAW.name:
+                    await handle_telemetry(message)
+                else:
+                    handle(message)
             except Exception as exc:
                 # What the step changed before it failed stays in the patient's state (it is
                 # not copied per event); the message is kept whole in processing.dlq.

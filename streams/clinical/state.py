@@ -8,6 +8,7 @@ infusion's own state (its pump facts and rate history) is ``infusion_state.py``'
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -181,9 +182,27 @@ def _remember(items: list[str], item: str, keep: int) -> None:
     del items[:-keep]
 
 
+def _vitals_key(vitals: VitalSigns) -> tuple[datetime, str]:
+    return event_time_sort_key(vitals.event_time, vitals.event_id)
+
+
+def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
+    """Whether ``event`` was applied already. A vital-signs set within the kept readings is
+    looked up in them (sorted: a bisection) instead of in the event ids, which would cost a scan
+    of up to ``SEEN_EVENT_IDS_KEPT`` ids per reading; an older one (trimmed, or never kept) is
+    looked up in the event ids."""
+    if isinstance(event, VitalSigns) and state.vitals:
+        key = _vitals_key(event)
+        if key >= _vitals_key(state.vitals[0]):
+            index = bisect_left(state.vitals, key, key=_vitals_key)
+            # (An id sent again with another event time counts as a new reading here.)
+            return index < len(state.vitals) and _vitals_key(state.vitals[index]) == key
+    return event.event_id in state.seen_event_ids
+
+
 def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
     """Apply ``event`` to ``state`` in place; return False when it was already applied."""
-    if event.event_id in state.seen_event_ids:
+    if _seen_before(state, event):
         return False
     _remember(state.seen_event_ids, event.event_id, SEEN_EVENT_IDS_KEPT)
     if state.watermark is None or event.event_time > state.watermark:
@@ -192,8 +211,7 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
         state.acks.append(event)
         del state.acks[:-ACKS_KEPT]
     elif isinstance(event, VitalSigns):
-        state.vitals.append(event)
-        state.vitals.sort(key=lambda v: event_time_sort_key(v.event_time, v.event_id))
+        insort(state.vitals, event, key=_vitals_key)
         del state.vitals[:-VITALS_KEPT]
         for infusion in state.infusions():
             _update_baseline(infusion, event)

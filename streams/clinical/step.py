@@ -8,12 +8,13 @@ the unit tests and ``pumpstream bench rules`` call the same function.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
-from schemas.events import InfusionStarted, SymptomKind, SymptomReport
+from schemas.events import InfusionStarted, SymptomKind, SymptomReport, VitalSigns
 from schemas.reactions import ReactionHistory, ReactionRecord
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
@@ -50,6 +51,8 @@ class Step:
     #: A documented reaction was corrected (a late event showed its episode ended otherwise):
     #: the ledger is rewritten even when ``reactions`` is empty.
     ledger_changed: bool = False
+    #: Of a batch of vital signs (:func:`vitals_step`): how many were late.
+    late_count: int = 0
 
 
 def _is_back_pain(event: ClinicalEventModel) -> bool:
@@ -123,3 +126,69 @@ def clinical_step(
         reactions=tuple(evaluation.reactions),
         ledger_changed=evaluation.ledger_changed,
     )
+
+
+def vitals_step(
+    state: PatientState, vitals: Sequence[VitalSigns], rules: RulesConfig, now: datetime
+) -> Step:
+    """Apply one patient's vital-sign sets from a telemetry batch. The rules run only for a
+    reading that can change what they call for (:func:`_vitals_can_matter`), and then as if it
+    had come alone, so a batch calls for exactly what its readings one by one would; any other
+    reading is a few list operations, whatever the length of the infusion."""
+    before = InfusionSnapshot.of(state)
+    grace = rules.timing.grace
+    applied = late_count = 0
+    alerts: list[Alert] = []
+    reactions: list[ReactionRecord] = []
+    ledger_changed = evaluated = False
+    for reading in vitals:
+        watermark = state.watermark
+        if not apply_event(state, reading):
+            continue
+        applied += 1
+        state.last_arrival_epoch_s = now.timestamp()
+        if watermark is not None and watermark - reading.event_time > grace:
+            late_count += 1
+        if not _vitals_can_matter(state, reading, watermark, rules):
+            continue
+        evaluation = evaluate(
+            state, rules, now, earlier_infusions=_concerns_earlier_infusions(state, reading)
+        )
+        evaluated = True
+        alerts += evaluation.alerts
+        reactions += evaluation.reactions
+        ledger_changed = ledger_changed or evaluation.ledger_changed
+    if not applied:
+        return Step(applied=False, before=before, after=before, duplicate=True)
+    return Step(
+        applied=True,
+        before=before,
+        after=InfusionSnapshot.of(state) if evaluated else before,
+        late=late_count > 0,
+        late_count=late_count,
+        alerts=tuple(alerts),
+        reactions=tuple(reactions),
+        ledger_changed=ledger_changed,
+    )
+
+
+def _vitals_can_matter(
+    state: PatientState, reading: VitalSigns, watermark: datetime | None, rules: RulesConfig
+) -> bool:
+    """Whether a reading just applied can change any rule's finding. Vital signs act only
+    through R2 (abnormal readings within its window of a symptom report) and as the evidence of
+    open episodes; a reading older than the patient's newest event may also move an infusion's
+    baseline or an ended episode's R5 check. Otherwise the rules would find what they found."""
+    if state.infusion is None:
+        return False  # nothing is judged before an infusion starts (its start re-judges)
+    if state.episodes:
+        return True
+    when = reading.event_time
+    if watermark is None or when < watermark:
+        return True
+    window = timedelta(minutes=rules.r2.vitals_window_min)
+    for report in reversed(state.recent_symptoms):  # sorted by event time
+        if report.event_time > when + window:
+            continue
+        return report.event_time >= when - window
+    return False

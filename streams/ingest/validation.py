@@ -89,7 +89,7 @@ def validate_raw(
         if any(e["type"] == "json_invalid" for e in errors):
             return Rejected(DeadLetterReason.NOT_JSON, _describe(errors))
         return Rejected(DeadLetterReason.SCHEMA_VIOLATION, _describe(errors))
-    implausible = None if arrival is None else _implausible_time(event.event_time, arrival, limits)
+    implausible = None if arrival is None else implausible_time(event.event_time, arrival, limits)
     if implausible is not None:
         return Rejected(DeadLetterReason.IMPLAUSIBLE_TIME, implausible)
     patient_ref: str = event.patient_ref
@@ -102,7 +102,7 @@ def validate_raw(
     return Accepted(event, patient_ref.encode(), event.model_dump_json().encode())
 
 
-def _implausible_time(event_time: datetime, arrival: datetime, limits: IngestLimits) -> str | None:
+def implausible_time(event_time: datetime, arrival: datetime, limits: IngestLimits) -> str | None:
     """Why ``event_time`` is not plausible for a message arriving at ``arrival``, or None."""
     if event_time < arrival - limits.max_age:
         return (

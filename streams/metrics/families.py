@@ -24,6 +24,7 @@ from schemas.topics import (
     ALL_TOPICS,
     CLINICAL_TOPICS,
     RAW_TOPICS,
+    TELEMETRY_RAW,
 )
 from streams.metrics.labels import (
     AGENT_STAGES,
@@ -113,7 +114,7 @@ class FlowMetrics:
             ["topic"],
             registry=registry,
         )
-        for topic in (*RAW_TOPICS, *CLINICAL_TOPICS):
+        for topic in (*RAW_TOPICS, TELEMETRY_RAW, *CLINICAL_TOPICS):
             self.events_in.labels(topic.name)
         for stage in AGENT_STAGES:
             self.agent_failures.labels(stage)
@@ -135,9 +136,13 @@ class IngestMetrics:
             ["topic", "reason"],
             registry=registry,
         )
-        for raw in RAW_TOPICS:
+        for raw in (*RAW_TOPICS, TELEMETRY_RAW):
             for reason in DeadLetterReason:
                 self.dead_letters.labels(raw.name, reason.value)
+
+
+#: The ``outcome`` label of ``pumpstream_telemetry_readings_total``.
+TELEMETRY_OUTCOMES = ("accepted", "dead_lettered", "forwarded", "set_aside")
 
 
 class ClinicalMetrics:
@@ -167,6 +172,16 @@ class ClinicalMetrics:
             ["topic"],
             registry=registry,
         )
+        self.telemetry_readings = Counter(
+            f"{PREFIX}_telemetry_readings_total",
+            "Vital-sign readings in telemetry batches, by outcome: accepted (applied), "
+            "dead_lettered (telemetry.raw.dlq), forwarded (to their patient's partition), "
+            "set_aside (processing.dlq).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in TELEMETRY_OUTCOMES:
+            self.telemetry_readings.labels(outcome)
         self.reactions = Counter(
             f"{PREFIX}_reactions_documented_total",
             "Reaction records written to the ledger, by rule.",

@@ -13,10 +13,10 @@ from streams.cli.fuzz_inputs import (
     KIND_NAMES,
     hostile_inputs,
     hostile_patients,
-    partition_of,
     reacting_patient,
 )
 from streams.ingest.validation import Accepted, validate_raw
+from streams.kafka.partitioning import partition_of
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NEVER_ACCEPTED = (

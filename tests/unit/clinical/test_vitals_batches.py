@@ -1,0 +1,113 @@
+"""Vital signs in telemetry batches (:func:`vitals_step`) call for exactly what the same readings
+one by one (:func:`clinical_step`) call for, although the rules run once per batch and only when
+readings can matter: the same episodes started and ended, the same final state, for every
+clinical scenario with readings of any values and times inserted anywhere."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.alerts import Alert, AlertPhase
+from schemas.events import VitalSigns
+from streams.clinical.state import ClinicalEventModel, PatientState
+from streams.clinical.step import clinical_step, vitals_step
+from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
+from tests.support.events import Patient
+
+P = Patient("pt-batch")
+
+readings = st.lists(
+    st.tuples(
+        st.integers(min_value=-30, max_value=260),  # minute
+        st.sampled_from([70, 80, 95, 128]),  # heart rate
+        st.sampled_from([36.8, 38.3]),  # temperature
+        st.sampled_from([125, 85]),  # systolic
+        st.integers(min_value=0, max_value=40),  # arrival position among the scenario's events
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _arrivals(name: str, drawn: list[tuple[int, int, float, int, int]]) -> list[ClinicalEventModel]:
+    events: list[ClinicalEventModel] = list(SCENARIOS[name].build(P))
+    extra = sorted(drawn, key=lambda d: d[4])
+    for offset, (minute, hr, temp, sbp, position) in enumerate(extra):
+        vitals = P.vitals(minute + 0.5, hr=hr, temp=temp, sbp=sbp)
+        events.insert(min(position + offset, len(events)), vitals)
+    return events
+
+
+def _one_by_one(events: list[ClinicalEventModel]) -> tuple[list[Alert], PatientState]:
+    state = PatientState(patient_ref=P.ref)
+    alerts: list[Alert] = []
+    for event in events:
+        alerts += clinical_step(state, event, RULES, NOW).alerts
+    return alerts, state
+
+
+def _batched(events: list[ClinicalEventModel]) -> tuple[list[Alert], PatientState]:
+    """Consecutive readings go as one batch, as a telemetry message delivers them."""
+    state = PatientState(patient_ref=P.ref)
+    alerts: list[Alert] = []
+    batch: list[VitalSigns] = []
+    for event in [*events, None]:
+        if isinstance(event, VitalSigns):
+            batch.append(event)
+            continue
+        if batch:
+            alerts += vitals_step(state, batch, RULES, NOW).alerts
+            batch = []
+        if event is not None:
+            alerts += clinical_step(state, event, RULES, NOW).alerts
+    return alerts, state
+
+
+def _transitions(alerts: list[Alert]) -> set[tuple[str, AlertPhase]]:
+    return {(a.alert_id, a.phase) for a in alerts if a.phase is not AlertPhase.UPDATE}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(SCENARIOS)), drawn=readings)
+def test_batched_readings_call_for_what_readings_one_by_one_call_for(
+    name: str, drawn: list[tuple[int, int, float, int, int]]
+) -> None:
+    events = _arrivals(name, drawn)
+    single_alerts, single_state = _one_by_one(events)
+    batch_alerts, batch_state = _batched(events)
+    assert _transitions(batch_alerts) == _transitions(single_alerts)
+    assert batch_state == single_state
+    # The latest word on each episode is the same (an update may be folded into a later one).
+    last_single = {a.alert_id: a for a in single_alerts}
+    last_batch = {a.alert_id: a for a in batch_alerts}
+    assert {k: (a.phase, a.priority, a.title) for k, a in last_batch.items()} == {
+        k: (a.phase, a.priority, a.title) for k, a in last_single.items()
+    }
+
+
+def test_readings_with_no_report_near_and_no_open_episode_skip_the_rules() -> None:
+    """The point of the batch path: a quiet patient's reading costs no rule evaluation."""
+    state = PatientState(patient_ref=P.ref)
+    clinical_step(state, P.start(), RULES, NOW)
+    step = vitals_step(state, [P.vitals(10), P.vitals(11)], RULES, NOW)
+    assert step.applied and not step.alerts
+    assert step.after is step.before, "no evaluation: the snapshot is not even taken again"
+    assert len(state.vitals) == 2
+
+
+def test_an_abnormal_reading_near_a_report_raises_r2_from_a_batch() -> None:
+    state = PatientState(patient_ref=P.ref)
+    for event in [P.start(), P.pain(30, 4)]:
+        clinical_step(state, event, RULES, NOW)
+    step = vitals_step(state, [P.vitals(34), P.vitals(35, temp=38.3)], RULES, NOW)
+    assert [(a.rule, a.phase) for a in step.alerts] == [("R2", AlertPhase.START)]
+
+
+def test_a_repeated_batch_changes_nothing() -> None:
+    state = PatientState(patient_ref=P.ref)
+    clinical_step(state, P.start(), RULES, NOW)
+    batch = [P.vitals(10), P.vitals(11)]
+    assert vitals_step(state, batch, RULES, NOW).applied
+    again = vitals_step(state, batch, RULES, NOW)
+    assert again.duplicate and not again.applied
