@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.events import InfusionContext, InfusionStarted, Measurement, RateChanged, VitalSigns
 from schemas.ivig_products import IvigProduct
-from schemas.topics import PUMP_EVENTS_RAW, VITALS_RAW
+from schemas.topics import PUMP_EVENTS_RAW, TELEMETRY_RAW, VITALS_RAW
 from simulators.recording import event_json
+from simulators.sim_event import SimEvent
+from simulators.telemetry_batches import batch_telemetry, readings_in
 from streams.kafka.connection import KafkaConnection
 
 SLOTS = 10
@@ -25,20 +27,25 @@ SLOTS = 10
 
 @dataclass(frozen=True, slots=True)
 class LoadResult:
+    #: Events sent (pump events and vital-sign readings, batched or not).
     sent: int
     elapsed_s: float
     target_per_s: float
     #: How far the sender fell behind its schedule at worst (0 when it kept up).
     max_behind_s: float
+    #: Kafka messages those events took (fewer than ``sent`` with telemetry batches).
+    messages: int = 0
 
     @property
     def achieved_per_s(self) -> float:
         return self.sent / self.elapsed_s if self.elapsed_s else 0.0
 
     def summary(self) -> str:
+        batched = f" in {self.messages} Kafka messages" if self.messages != self.sent else ""
         return (
-            f"sent {self.sent} messages in {self.elapsed_s:.1f} s: {self.achieved_per_s:.0f} msg/s "
-            f"(target {self.target_per_s:.0f} msg/s, at worst {self.max_behind_s:.2f} s behind)"
+            f"sent {self.sent} events{batched} in {self.elapsed_s:.1f} s: "
+            f"{self.achieved_per_s:.0f} events/s (target {self.target_per_s:.0f}/s, at worst "
+            f"{self.max_behind_s:.2f} s behind)"
         )
 
 
@@ -93,13 +100,16 @@ async def run_load(
     interval_s: float,
     duration_s: float,
     on_sent: Callable[[int], None] = lambda count: None,
+    batch: bool = False,
 ) -> LoadResult:
-    """Send :func:`planned_messages` messages on schedule; ``on_sent`` gets the count of each
-    slot once the broker has acknowledged it."""
+    """Send :func:`planned_messages` events on schedule; ``on_sent`` gets the count of each
+    slot once the broker has acknowledged it. With ``batch`` the monitors' readings of a slot
+    go as one telemetry batch per partition (``telemetry.raw``)."""
     patients = max(pumps, monitors)
     producer = kafka.producer(acks=1, linger_ms=5)
     await producer.start()
-    sent = 0
+    partitions = len(await producer.partitions_for(TELEMETRY_RAW.name)) if batch else 0
+    sent = messages = 0
     max_behind = 0.0
     start_time = datetime.now(UTC)
     began = time.monotonic()
@@ -114,14 +124,31 @@ async def run_load(
                     max_behind = max(max_behind, -delay)
                 at = start_time + timedelta(seconds=(tick + slot / SLOTS) * interval_s)
                 pending = []
-                for patient in range(slot, patients, SLOTS):
-                    for topic, key, value in _messages(patient, tick, at, pumps, monitors):
-                        pending.append(await producer.send(topic, key=key, value=value))
+                slot_events = [
+                    SimEvent(0.0, topic, key, value)
+                    for patient in range(slot, patients, SLOTS)
+                    for topic, key, value in _messages(patient, tick, at, pumps, monitors)
+                ]
+                if batch:
+                    slot_events = batch_telemetry(
+                        slot_events, partitions=partitions, window_s=interval_s
+                    )
+                for event in slot_events:
+                    pending.append(
+                        await producer.send(
+                            event.topic, key=event.key, value=event.value,
+                            partition=event.partition,
+                        )
+                    )  # fmt: skip
                 await asyncio.gather(*pending)
-                sent += len(pending)
-                on_sent(len(pending))
+                count = readings_in(slot_events) + sum(
+                    1 for e in slot_events if e.topic == PUMP_EVENTS_RAW.name
+                )
+                sent += count
+                messages += len(pending)
+                on_sent(count)
         await producer.flush()
     finally:
         await producer.stop()
     target = (pumps + monitors) / interval_s
-    return LoadResult(sent, time.monotonic() - began, target, max_behind)
+    return LoadResult(sent, time.monotonic() - began, target, max_behind, messages)

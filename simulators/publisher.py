@@ -29,10 +29,16 @@ async def publish(
                 delay = started + event.offset_s / speed - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                await producer.send_and_wait(event.topic, key=event.key, value=event.value)
+                await producer.send_and_wait(
+                    event.topic, key=event.key, value=event.value, partition=event.partition
+                )
             else:
                 # As fast as possible: let the producer batch; per-partition order is kept.
-                pending.append(await producer.send(event.topic, key=event.key, value=event.value))
+                pending.append(
+                    await producer.send(
+                        event.topic, key=event.key, value=event.value, partition=event.partition
+                    )
+                )
             on_sent(event)
         await asyncio.gather(*pending)
         return len(events)

@@ -14,3 +14,5 @@ class SimEvent:
     value: bytes
     #: What this message is meant to show (ground truth for tests and the demo summary).
     note: str = ""
+    #: The partition to produce to (telemetry batches); None: the key's partition.
+    partition: int | None = None

@@ -15,13 +15,13 @@ from typing import Any
 
 import faust
 
+from schemas.raw_validation import IngestLimits
 from streams.alerting.agents import register_alerting
 from streams.alerting.roster import Roster
 from streams.clinical.agent import TelemetryIntake, register_clinical
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
-from streams.ingest.validation import IngestLimits
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.transport import PumpstreamApp
 from streams.metrics.families import WorkerMetrics

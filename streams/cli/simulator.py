@@ -195,6 +195,14 @@ def replay(
             "(default: 127.0.0.1:PUMPSTREAM_GATEWAY_MLLP_PORT)."
         ),
     ] = None,
+    telemetry_window_s: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Pack vital signs into telemetry batches (telemetry.raw), one per partition per "
+            "this many simulated seconds; 0 sends each reading alone to vitals.raw.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Publish a recording's NDJSON files to the raw topics, or (--hl7) send its HL7 files
     through the gateway."""
@@ -212,6 +220,11 @@ def replay(
         raise PumpstreamError("--gateway needs --hl7 (without it, replay publishes to Kafka)")
 
     events = _read_recording(directory)  # a bad recording is reported before Kafka is probed
+    if telemetry_window_s > 0:
+        from simulators.telemetry_batches import batch_telemetry
+
+        partitions = load_settings().topic_partitions
+        events = batch_telemetry(events, partitions=partitions, window_s=telemetry_window_s)
     kafka = _kafka(bootstrap)
 
     async def go() -> int:
@@ -352,6 +365,13 @@ def load(
     interval_s: Annotated[float, typer.Option(min=0.01, help="Seconds between reports.")] = 1.0,
     duration_s: Annotated[float, typer.Option(min=0.1, help="How long to run.")] = 30.0,
     bootstrap: BootstrapOpt = None,
+    batch: Annotated[
+        bool,
+        typer.Option(
+            help="Send the monitors' readings as telemetry batches (telemetry.raw, one per "
+            "partition per send slot) instead of one message each.",
+        ),
+    ] = False,
 ) -> None:
     """Load mode: N pumps and M monitors reporting every interval, for benchmarks."""
     from simulators.load_generator import planned_messages, run_load
@@ -367,7 +387,7 @@ def load(
         with LoadProgress(planned) as progress:
             result = await run_load(
                 kafka, pumps=pumps, monitors=monitors, interval_s=interval_s,
-                duration_s=duration_s, on_sent=progress.sent,
+                duration_s=duration_s, on_sent=progress.sent, batch=batch,
             )  # fmt: skip
         console.print(result.summary())
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import VitalSigns
+from schemas.raw_validation import IngestLimits
 from schemas.telemetry import TelemetryBatch
 from schemas.topics import (
     ALERT_ACKS,
@@ -35,7 +36,6 @@ from streams.clinical.state import PatientState
 from streams.clinical.state_store import register_checkpoints
 from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_step
 from streams.clinical.telemetry import read_batch
-from streams.ingest.validation import IngestLimits
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import ClinicalMetrics

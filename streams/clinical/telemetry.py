@@ -20,8 +20,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import VitalSigns
+from schemas.raw_validation import IngestLimits, Rejected, implausible_time, validate_raw
 from schemas.telemetry import TelemetryBatch
-from streams.ingest.validation import IngestLimits, Rejected, implausible_time, validate_raw
 from streams.kafka.partitioning import partition_of
 
 _BATCH = TypeAdapter(TelemetryBatch)

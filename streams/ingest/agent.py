@@ -13,8 +13,8 @@ from typing import Any
 import faust
 
 from schemas.dead_letters import DeadLetterReason
+from schemas.raw_validation import IngestLimits, Rejected, validate_raw
 from schemas.topics import PROCESSING_DLQ, RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
-from streams.ingest.validation import IngestLimits, Rejected, validate_raw
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import IngestMetrics

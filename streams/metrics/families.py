@@ -37,6 +37,7 @@ from streams.metrics.labels import (
     OTHER_TOPIC,
     PAIN_BANDS,
     SKIP_REASONS,
+    TELEMETRY_OUTCOMES,
     UNSCORED_BAND,
     WardLabels,
 )
@@ -139,10 +140,6 @@ class IngestMetrics:
         for raw in (*RAW_TOPICS, TELEMETRY_RAW):
             for reason in DeadLetterReason:
                 self.dead_letters.labels(raw.name, reason.value)
-
-
-#: The ``outcome`` label of ``pumpstream_telemetry_readings_total``.
-TELEMETRY_OUTCOMES = ("accepted", "dead_lettered", "forwarded", "set_aside")
 
 
 class ClinicalMetrics:

@@ -89,6 +89,9 @@ def topic_label(topic: str) -> str:
     return topic if topic in _REGISTRY_TOPICS else OTHER_TOPIC
 
 
+#: The ``outcome`` label of ``pumpstream_telemetry_readings_total``.
+TELEMETRY_OUTCOMES = ("accepted", "dead_lettered", "forwarded", "set_aside")
+
 _REGISTRY_TOPICS = frozenset(t.name for t in ALL_TOPICS)
 
 
@@ -134,7 +137,7 @@ def allowed_label_values(
         "action_taken": frozenset(a.value for a in ActionTaken),
         "kind": frozenset(k.value for k in NotificationKind),
         "result": frozenset(DELIVERY_RESULTS),
-        "outcome": frozenset(DELIVERY_OUTCOMES),
+        "outcome": frozenset((*DELIVERY_OUTCOMES, *TELEMETRY_OUTCOMES)),
         "channel": frozenset(channels),
         "channel_type": frozenset(channels.values()),
     }

@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from schemas.dead_letters import HEADER_DETAIL, DeadLetterReason
+from schemas.raw_validation import Accepted, IngestLimits, Rejected, validate_raw
 from schemas.topics import TopicSpec
-from streams.ingest.validation import Accepted, IngestLimits, Rejected, validate_raw
 from streams.kafka.dead_letters import (
     MAX_DETAIL_CHARS,
     MAX_WHOLE_VALUE_BYTES,

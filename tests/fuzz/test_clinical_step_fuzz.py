@@ -21,11 +21,11 @@ from schemas.events import (
     SymptomReport,
 )
 from schemas.ivig_products import IvigProduct
+from schemas.raw_validation import Accepted, validate_raw
 from schemas.topics import PUMP_EVENTS_RAW, SYMPTOMS_RAW, VITALS_RAW
 from streams.clinical.rules_file import load_rules
 from streams.clinical.state import PatientState
 from streams.clinical.step import clinical_step
-from streams.ingest.validation import Accepted, validate_raw
 from tests.fuzz.budget import budget
 from tests.fuzz.hostile_json import VALID_EVENTS, dumps
 from tests.fuzz.ingest_promises import ARRIVAL

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime
 
+from schemas.raw_validation import Accepted, validate_raw
 from schemas.topics import topic_by_name
 from streams.cli.fuzz_inputs import (
     GOOD_PATIENT,
@@ -15,7 +16,6 @@ from streams.cli.fuzz_inputs import (
     hostile_patients,
     reacting_patient,
 )
-from streams.ingest.validation import Accepted, validate_raw
 from streams.kafka.partitioning import partition_of
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from schemas.dead_letters import HEADER_REASON
+from schemas.raw_validation import Accepted, validate_raw
 from schemas.topics import RAW_TOPICS, topic_by_name
 from streams.gateway.acks import AckCode
 from streams.gateway.health import GatewayHealth
@@ -38,7 +39,6 @@ from streams.gateway.mllp_listener import ListenerLimits, MllpListener
 from streams.gateway.pseudonym import Pseudonymiser
 from streams.gateway.receiver import Answer, Hl7Receiver
 from streams.gateway.rejections import RejectReason
-from streams.ingest.validation import Accepted, validate_raw
 from streams.metrics.families import GatewayMetrics
 from tests.fuzz.budget import budget
 from tests.fuzz.hl7_messages import MRN, PATIENT_NAME, TEMPLATES, hl7_payloads

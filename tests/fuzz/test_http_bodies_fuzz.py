@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.events import SymptomReport
+from schemas.raw_validation import Accepted, validate_raw
 from schemas.topics import SYMPTOMS_RAW
 from streams.alerting.board import EpisodeBoard
 from streams.alerting.lifecycle import on_alert
@@ -24,7 +25,6 @@ from streams.alerting.nurse_station import api
 from streams.alerting.nurse_station.api import build_nurse_station
 from streams.alerting.roster import parse_roster
 from streams.gateway.intake import INTAKE_PATH, build_intake_app
-from streams.ingest.validation import Accepted, validate_raw
 from tests.fuzz.budget import budget
 from tests.fuzz.hostile_json import hostile_json, json_values, valid_json
 from tests.fuzz.served_app import ServedApp, raw_request, served

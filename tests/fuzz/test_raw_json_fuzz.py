@@ -13,8 +13,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from schemas.dead_letters import DeadLetterReason
+from schemas.raw_validation import Accepted, IngestLimits, Rejected, validate_raw
 from schemas.topics import RAW_TOPICS, SYMPTOMS_RAW, TopicSpec
-from streams.ingest.validation import Accepted, IngestLimits, Rejected, validate_raw
 from tests.fuzz.budget import budget
 from tests.fuzz.hostile_json import hostile_json, patient_refs, valid_json
 from tests.fuzz.ingest_promises import ARRIVAL, DEFAULT_LIMITS

@@ -95,11 +95,11 @@ async def test_replay_keeps_the_recorded_pace_and_load_mode_sends_valid_events(
 ) -> None:
     import time
 
+    from schemas.raw_validation import Accepted, validate_raw
     from schemas.topics import VITALS_RAW, topic_by_name
     from simulators.load_generator import run_load
     from simulators.recording import read_recording, write_recording
     from simulators.sim_event import SimEvent
-    from streams.ingest.validation import Accepted, validate_raw
 
     day = tmp_path / "day"
     simulate_day(scenario_with(chairs=1), 1, day, hl7=False)

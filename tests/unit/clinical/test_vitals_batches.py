@@ -91,7 +91,8 @@ def test_readings_with_no_report_near_and_no_open_episode_skip_the_rules() -> No
     state = PatientState(patient_ref=P.ref)
     clinical_step(state, P.start(), RULES, NOW)
     step = vitals_step(state, [P.vitals(10), P.vitals(11)], RULES, NOW)
-    assert step.applied and not step.alerts
+    assert step.applied
+    assert not step.alerts
     assert step.after is step.before, "no evaluation: the snapshot is not even taken again"
     assert len(state.vitals) == 2
 
@@ -110,4 +111,5 @@ def test_a_repeated_batch_changes_nothing() -> None:
     batch = [P.vitals(10), P.vitals(11)]
     assert vitals_step(state, batch, RULES, NOW).applied
     again = vitals_step(state, batch, RULES, NOW)
-    assert again.duplicate and not again.applied
+    assert again.duplicate
+    assert not again.applied

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.dead_letters import DeadLetterReason
+from schemas.raw_validation import Accepted, IngestLimits, Rejected, validate_raw
 from schemas.topics import PUMP_EVENTS_RAW, SYMPTOMS_RAW, VITALS_RAW, TopicSpec
-from streams.ingest.validation import Accepted, IngestLimits, Rejected, validate_raw
 from tests.support.events import Patient
 
 ARRIVAL = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -12,6 +12,7 @@ import pytest
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import SymptomReport
 from schemas.json_schema_export import export_json_schemas
+from schemas.raw_validation import Accepted, Rejected, validate_raw
 from schemas.topics import (
     ALL_TOPICS,
     CLINICAL_TOPICS,
@@ -19,12 +20,12 @@ from schemas.topics import (
     PROCESSING_DLQ,
     RAW_TOPICS,
     SYMPTOMS_RAW,
+    TELEMETRY_RAW,
     VALIDATED_TOPIC,
     VITALS_RAW,
     topic_by_name,
 )
 from simulators.scripted_sessions import MALFORMED_PUMP_MESSAGE, demo_script, expected_r1_patients
-from streams.ingest.validation import Accepted, Rejected, validate_raw
 
 PAIN = SymptomReport(
     event_id="s-1", patient_ref="pt-9", event_time=datetime(2026, 1, 1, 9, tzinfo=UTC),
@@ -82,7 +83,9 @@ def test_topic_names_follow_the_convention() -> None:
 
 
 def test_every_raw_topic_has_a_dlq_and_a_validated_topic() -> None:
-    assert {s.dlq for s in RAW_TOPICS} | {PROCESSING_DLQ.name} == {
+    """Telemetry batches have a dead-letter topic but no validated topic: the clinical agent
+    reads them itself (one hop per batch)."""
+    assert {s.dlq for s in (*RAW_TOPICS, TELEMETRY_RAW)} | {PROCESSING_DLQ.name} == {
         s.name for s in DEAD_LETTER_TOPICS
     }
     assert all(s.name.endswith(".dlq") for s in DEAD_LETTER_TOPICS)

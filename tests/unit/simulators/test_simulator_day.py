@@ -10,13 +10,13 @@ import hl7
 import pytest
 
 from schemas.events import RateChanged
+from schemas.raw_validation import Accepted, validate_raw
 from schemas.topics import RAW_TOPICS, topic_by_name
 from simulators.hl7_feed import pcd10_messages, read_hl7_file
 from simulators.recording import read_recording, to_sim_events, write_recording
 from simulators.scenario import ScenarioError, load_scenario, scenario_from_toml
 from simulators.sim_event import SimEvent
 from simulators.simulated_day import simulate_day
-from streams.ingest.validation import Accepted, validate_raw
 from tests.support.simulator_scenarios import scenario_with
 
 

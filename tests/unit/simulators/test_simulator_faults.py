@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from schemas.dead_letters import DeadLetterReason
+from schemas.raw_validation import Accepted, Rejected, validate_raw
 from schemas.topics import topic_by_name
 from simulators.clock import SimClock
 from simulators.faults import FAULT_NAMES, FaultReport, apply_faults
@@ -17,7 +18,6 @@ from simulators.infusion_centre import InfusionCentre
 from simulators.recording import to_sim_events
 from simulators.scenario import FaultSpec, load_scenario
 from simulators.sim_event import SimEvent
-from streams.ingest.validation import Accepted, Rejected, validate_raw
 
 SCENARIO = load_scenario("infusion-day")
 SEED = 11
