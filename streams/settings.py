@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         description="Longest a worker's fetch may wait at the broker (Faust's fixed 1500 ms adds "
         "up to 1.5 s per hop; docs/benchmarks.md).",
     )
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="The worker's event loop: uvloop (faster per message; docs/benchmarks.md) or "
+        "the standard library's asyncio.",
+    )
     commit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
         default=2.8, description="How often a worker commits consumed offsets (Faust's default)."
     )

@@ -48,6 +48,15 @@ BROKER_FAULT_EXIT_CODE = 2
 BROKER_FAULT_HOLD_S = 16.0
 
 
+def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """The worker's loop: uvloop's (libuv) or the standard library's."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 def run_worker(
     settings: Settings,
     kafka: KafkaConnection,
@@ -77,7 +86,7 @@ def run_worker(
             settings.bind_address,
             server.server_port,
         )
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop(settings.event_loop)
     asyncio.set_event_loop(loop)
     loop.run_until_complete(
         ensure_topics(
