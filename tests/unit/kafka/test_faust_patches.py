@@ -1,0 +1,51 @@
+"""pumpstream reaches into Faust and aiokafka internals in two places
+(``streams/kafka/transport.py``): the worker consumer's fetch wait, and table recovery to the
+true end of a changelog. These tests fail when an upgrade moves what the patches hook, so that the
+patches are re-tested rather than silently ignored (docs/benchmarks.md, "Upstream proposals")."""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from packaging.version import Version
+
+from streams.kafka import transport
+
+#: The versions the patches were tested with; a newer one must be re-tested first.
+TESTED = {"faust-streaming": ("0.11.3", "0.16"), "aiokafka": ("0.11", "0.15")}
+
+
+def test_the_installed_versions_are_ones_the_patches_were_tested_with() -> None:
+    for package, (lowest, below) in TESTED.items():
+        installed = Version(version(package))
+        assert Version(lowest) <= installed < Version(below), (
+            f"{package} {installed}: re-test streams/kafka/transport.py, then widen TESTED"
+        )
+
+
+async def test_aiokafka_reads_the_fetch_wait_attribute_the_patch_sets_when_it_starts() -> None:
+    consumer = AIOKafkaConsumer(fetch_max_wait_ms=123)  # needs a running loop; never started
+    await consumer.stop()
+    assert consumer._fetch_max_wait_ms == 123
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
+
+
+def test_faust_builds_its_worker_consumer_where_the_patch_overrides_it() -> None:
+    base = faust_aiokafka.AIOKafkaConsumerThread
+    assert "_create_worker_consumer" in vars(base)
+    patched = transport._ConsumerThread._create_worker_consumer
+    assert patched is not base._create_worker_consumer
+    assert "self._create_worker_consumer(" in inspect.getsource(base._create_consumer)
+
+
+def test_faust_recovery_asks_the_highwaters_the_patch_overrides() -> None:
+    base = faust_aiokafka.AIOKafkaConsumerThread
+    assert "self._highwaters" in inspect.getsource(base.highwaters)
+    assert list(inspect.signature(base._highwaters).parameters) == ["self", "partitions"]
+    assert (
+        transport._Consumer._new_consumer_thread is not faust_aiokafka.Consumer._new_consumer_thread
+    )
+    assert transport._Transport.Consumer is transport._Consumer
