@@ -41,7 +41,7 @@ def create_app(
     """The worker's app. ``rules`` and ``roster`` were read and validated by the caller (a bad
     file stops the worker before anything starts); without a roster there is no alerting stage."""
     app = PumpstreamApp(
-        settings.app_id,
+        settings.group_id,
         fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         **kafka.faust_options(),
         store="memory://",
@@ -60,11 +60,13 @@ def create_app(
         # value_type=dict and the json serializer, changelog recovery fails on dict.from_data).
         value_serializer="raw",
         broker_commit_interval=settings.commit_interval_s,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        broker_max_poll_records=settings.max_poll_records,
         # No standby copies: the R5 timer iterates the table and must see only the patients this
         # worker owns (the memory store would also hold standby partitions' keys).
         table_standby_replicas=0,
         web_enabled=False,
-        datadir=str(settings.data_dir / settings.app_id),
+        datadir=str(settings.data_dir / settings.group_id),
         # Static membership (a StatefulSet's pod name): a restarted worker keeps its partitions.
         consumer_group_instance_id=settings.group_instance_id,
     )
@@ -73,13 +75,16 @@ def create_app(
         max_age=timedelta(days=settings.event_time_max_age_days),
         max_ahead=timedelta(seconds=settings.event_time_max_ahead_s),
     )
-    register_ingest(app, metrics.ingest, limits, clock)
-    observer = ClinicalObserver(metrics.clinical, metrics.clinical.wards)
-    telemetry = TelemetryIntake(limits, settings.topic_partitions, metrics.ingest.dead_letters)
-    register_clinical(
-        app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s, telemetry
-    )
-    register_alerting(app, settings, kafka, roster, metrics.alerting, clock)
+    if settings.worker_role in ("all", "ingest"):
+        register_ingest(app, metrics.ingest, limits, clock)
+    if settings.worker_role in ("all", "clinical"):
+        observer = ClinicalObserver(metrics.clinical, metrics.clinical.wards)
+        telemetry = TelemetryIntake(limits, settings.topic_partitions, metrics.ingest.dead_letters)
+        register_clinical(
+            app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s,
+            telemetry,
+        )  # fmt: skip
+        register_alerting(app, settings, kafka, roster, metrics.alerting, clock)
     if ready_file is not None:
         _signal_ready(app, ready_file)
     return app

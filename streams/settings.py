@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.topics import ALERT_ACKS, CLINICAL_TOPICS, RAW_TOPICS, REACTIONS, TELEMETRY_RAW
 from schemas.validation_errors import FieldProblem, field_problems
 from streams.exceptions import PumpstreamError, SettingsError
 from streams.kafka.connection import KafkaConnection, SaslMechanism, SecurityProtocol
@@ -118,6 +119,21 @@ class Settings(BaseSettings):
         default=100,
         description="Longest a worker's fetch may wait at the broker (Faust's fixed 1500 ms adds "
         "up to 1.5 s per hop; docs/benchmarks.md).",
+    )
+    worker_role: Literal["all", "ingest", "clinical"] = Field(
+        default="all",
+        description="What a worker runs: every stage; ingest only (its own consumer group, "
+        'APP_ID-ingest); or clinical and alerting (docs/deploy.md, "Split stages").',
+    )
+    stream_buffer_maxsize: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=4096,
+        description="Events a worker's stream buffers per agent before it pauses fetching "
+        "(Faust's stream_buffer_maxsize; docs/benchmarks.md).",
+    )
+    max_poll_records: Annotated[int, Field(ge=1, le=1_000_000)] | None = Field(
+        default=None,
+        description="Most records one poll of a worker's consumer returns (Faust's "
+        "broker_max_poll_records; unset: no limit).",
     )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
@@ -257,6 +273,18 @@ class Settings(BaseSettings):
         if bad or len(wards) > 50:
             raise ValueError(f"wards must be at most 50 lower-case kebab-case names, got {bad}")
         return ",".join(wards)
+
+    @property
+    def group_id(self) -> str:
+        """The Faust app id (and consumer group) of this worker's role: ingest-only workers form
+        their own group, so they share no partitions with the stateful stages."""
+        return f"{self.app_id}-ingest" if self.worker_role == "ingest" else self.app_id
+
+    def consumed_topics(self) -> list[str]:
+        """The topics this worker's role reads (for the consumer-lag gauge)."""
+        raw = [t.name for t in RAW_TOPICS]
+        stateful = [t.name for t in (TELEMETRY_RAW, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)]
+        return {"all": raw + stateful, "ingest": raw, "clinical": stateful}[self.worker_role]
 
     @property
     def metrics_ward_names(self) -> tuple[str, ...]:

@@ -16,12 +16,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
 from schemas.topics import (
-    ALERT_ACKS,
     ALL_TOPICS,
-    CLINICAL_TOPICS,
-    RAW_TOPICS,
-    REACTIONS,
-    TELEMETRY_RAW,
 )
 from streams.alerting.roster import Roster
 from streams.app import create_app
@@ -70,7 +65,7 @@ def run_worker(
     bad file stops the worker before anything starts."""
     log.info("clinical rules %s; Kafka %s", rules.version, kafka.describe())
     # Faust creates only the last directory level of its datadir.
-    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / settings.group_id).mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
     # Every family of the worker, built once; the roster's channels are known label values.
     metrics = WorkerMetrics(
@@ -98,12 +93,9 @@ def run_worker(
     app = create_app(settings, kafka, metrics, rules, roster, ready_file=ready_file)
     if isinstance(app, PumpstreamApp):
         app.recover_to_true_ends(kafka)  # Tansu under-reports a changelog's end
-    consumed = [
-        t.name for t in (*RAW_TOPICS, TELEMETRY_RAW, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)
-    ]
     register_lag_monitor(
         app,
-        ConsumerLagProbe(kafka, settings.app_id, consumed),
+        ConsumerLagProbe(kafka, settings.group_id, settings.consumed_topics()),
         metrics.flow,
         health,
         interval_s=settings.metrics_lag_interval_s,

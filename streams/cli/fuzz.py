@@ -144,11 +144,16 @@ async def _caught_up(
 ) -> float:
     """Wait until the worker committed everything on the topics it reads; seconds it took."""
     began = time.monotonic()
-    consumed = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
-    if not await wait_until_caught_up(
-        kafka, settings.app_id, consumed, timeout_s=CATCH_UP_TIMEOUT_S
-    ):
-        raise TimeoutError(f"the worker did not consume {what} within {CATCH_UP_TIMEOUT_S:g} s")
+    raw = [t.name for t in RAW_TOPICS]
+    validated = [t.name for t in CLINICAL_TOPICS]
+    groups = (
+        [(f"{settings.app_id}-ingest", raw), (settings.app_id, validated)]
+        if settings.worker_role != "all"
+        else [(settings.app_id, raw + validated)]
+    )
+    for group, consumed in groups:
+        if not await wait_until_caught_up(kafka, group, consumed, timeout_s=CATCH_UP_TIMEOUT_S):
+            raise TimeoutError(f"the worker did not consume {what} within {CATCH_UP_TIMEOUT_S:g} s")
     took = time.monotonic() - began
     progress(f"  the worker consumed {what} {took:.1f} s after the last was sent")
     return took
@@ -250,8 +255,12 @@ async def run_fuzz(
     *,
     burst: int = DEFAULT_BURST,
     run_dir: Path | None = None,
+    split: bool = False,
 ) -> FuzzReport:
-    """Start a broker and a worker, send the inputs, and account for every one of them."""
+    """Start a broker and a worker (``split``: an ingest worker and a clinical one,
+    docs/deploy.md "Split stages"), send the inputs, and account for every one of them."""
+    if split:
+        settings = settings.model_copy(update={"worker_role": "clinical"})
     burst = min(burst, inputs)
     run_dir = run_dir or settings.data_dir / "fuzz"
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -259,26 +268,33 @@ async def run_fuzz(
     with EmbeddedBroker(binary=settings.broker_bin, log_path=run_dir / "broker.log") as broker:
         kafka = broker.connection
         await ensure_topics(kafka, partitions=settings.topic_partitions)
-        metrics_port = free_port()
-        worker = WorkerProcess(
-            broker.bootstrap,
-            run_dir,
-            env={
-                "PUMPSTREAM_METRICS_PORT": str(metrics_port),
-                "PUMPSTREAM_DATA_DIR": str(run_dir / "data"),
-                "PUMPSTREAM_TOPIC_PARTITIONS": str(settings.topic_partitions),
-            },
-        ).start()
+        roles = ["ingest", "clinical"] if split else ["all"]
+        ports = [free_port() for _ in roles]
+        workers = [
+            WorkerProcess(
+                broker.bootstrap,
+                run_dir / role if split else run_dir,
+                env={
+                    "PUMPSTREAM_METRICS_PORT": str(port),
+                    "PUMPSTREAM_DATA_DIR": str(run_dir / "data"),
+                    "PUMPSTREAM_TOPIC_PARTITIONS": str(settings.topic_partitions),
+                    "PUMPSTREAM_WORKER_ROLE": role,
+                },
+            ).start()
+            for role, port in zip(roles, ports, strict=True)
+        ]
         try:
-            ready_s = worker.wait_ready()
-            progress(f"embedded broker on {broker.bootstrap}; worker ready in {ready_s:.1f} s")
+            ready_s = max(worker.wait_ready() for worker in workers)
+            what = "workers (ingest, clinical) ready" if split else "worker ready"
+            progress(f"embedded broker on {broker.bootstrap}; {what} in {ready_s:.1f} s")
             played = await _play(kafka, settings, inputs, seed, burst, sent, progress)
-            samples = await settled_metrics(metrics_port, sent.counts, timeout_s=60)
+            samples = await settled_metrics(ports, sent.counts, timeout_s=60)
             progress("counting the records on the topics")
             census = await take_census(kafka, played.pain_event_id, CATCH_UP_TIMEOUT_S)
         finally:
-            alive = worker.is_running()
-            worker.stop()
+            alive = all(worker.is_running() for worker in workers)
+            for worker in workers:
+                worker.stop()
     census.fill(sent.counts)
     breakdown = _where_the_time_went(played, census.pain_validated_at)
     reasons, failures = {}, {}
@@ -288,7 +304,12 @@ async def run_fuzz(
             reasons[label["topic"], label["reason"]] = value
         elif name == "pumpstream_agent_failures_total":
             failures[label["stage"]] = value
-    log = (run_dir / "worker.log").read_text(encoding="utf-8", errors="replace")
+    logs = (
+        [run_dir / role / "worker.log" for role in ("ingest", "clinical")]
+        if split
+        else [run_dir / "worker.log"]
+    )
+    log = "".join(path.read_text(encoding="utf-8", errors="replace") for path in logs)
     return FuzzReport(
         seed=seed,
         inputs=inputs,
@@ -321,6 +342,13 @@ def _register_fuzz(cli: typer.Typer) -> None:
         burst: Annotated[
             int, typer.Option(min=1, help="Inputs sent as one burst right before the pain report.")
         ] = DEFAULT_BURST,
+        split: Annotated[
+            bool,
+            typer.Option(
+                help="Run ingest in a worker of its own beside a clinical worker "
+                "(PUMPSTREAM_WORKER_ROLE; docs/deploy.md).",
+            ),
+        ] = False,
     ) -> None:
         """Hostile input through a live worker on the embedded broker: every input accounted for
         (topics and /metrics), no agent crash, a valid alert within 2 s after a burst; exit 1 if a
@@ -337,7 +365,12 @@ def _register_fuzz(cli: typer.Typer) -> None:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         report = asyncio.run(
             run_fuzz(
-                settings, inputs, seed, lambda line: err.print(line, markup=False), burst=burst
+                settings,
+                inputs,
+                seed,
+                lambda line: err.print(line, markup=False),
+                burst=burst,
+                split=split,
             )
         )
         print_report(report, console)

@@ -172,12 +172,23 @@ def fill_from_metrics(samples: Samples, counts: dict[str, TopicCount]) -> None:
         )
 
 
-async def settled_metrics(port: int, counts: dict[str, TopicCount], timeout_s: float) -> Samples:
+def scrape_all(ports: list[int]) -> Samples:
+    """Every worker's samples, summed (workers of a split deployment count their own stage)."""
+    total: Samples = {}
+    for port in ports:
+        for key, value in scrape(port).items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
+async def settled_metrics(
+    ports: list[int], counts: dict[str, TopicCount], timeout_s: float
+) -> Samples:
     """/metrics once the worker has read every input sent and written out as many (or the
     deadline passed: then what it says, for the report to show the difference)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        samples = scrape(port)
+        samples = scrape_all(ports)
         fill_from_metrics(samples, counts)
         failed = metric(samples, "pumpstream_agent_failures_total", stage="ingest")
         done = all(c.metric_in == c.sent for c in counts.values()) and sum(

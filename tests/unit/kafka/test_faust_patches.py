@@ -13,6 +13,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from packaging.version import Version
 
 from streams.kafka import transport
+from streams.kafka.connection import KafkaConnection
 
 #: The versions the patches were tested with; a newer one must be re-tested first.
 TESTED = {"faust-streaming": ("0.11.3", "0.16"), "aiokafka": ("0.11", "0.15")}
@@ -27,7 +28,8 @@ def test_the_installed_versions_are_ones_the_patches_were_tested_with() -> None:
 
 
 async def test_aiokafka_reads_the_fetch_wait_attribute_the_patch_sets_when_it_starts() -> None:
-    consumer = AIOKafkaConsumer(fetch_max_wait_ms=123)  # needs a running loop; never started
+    # Built (in a running loop) and never started: nothing connects.
+    consumer = KafkaConnection("127.0.0.1:9").consumer(fetch_max_wait_ms=123)
     await consumer.stop()
     assert consumer._fetch_max_wait_ms == 123
     assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in inspect.getsource(AIOKafkaConsumer.start)
