@@ -24,6 +24,7 @@ from schemas.topics import (
     REACTIONS,
 )
 from streams.clinical.observer import ClinicalObserver
+from streams.clinical.publish_order import in_paging_order
 from streams.clinical.quiet_streams import quiet_patients_due
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
@@ -83,7 +84,7 @@ def register_clinical(
 
     async def publish(state: PatientState, step: Step) -> None:
         key = state.patient_ref.encode()
-        for alert in step.alerts:
+        for alert in in_paging_order(step.alerts):
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
             metrics.flow.events_out.labels(ALERTS.name).inc()
             await alerts.send(key=key, value=alert.model_dump_json().encode())
