@@ -99,6 +99,9 @@ def clinical_step(
         if not apply_event(state, message):
             return Step(applied=False, before=before, after=before, duplicate=True)
         state.last_arrival_epoch_s = now.timestamp()
+        lag = watermark - message.event_time if watermark is not None else None
+        if lag is not None and lag > rules.timing.grace:
+            state.note_late_arrival(message.event_id, round(lag.total_seconds() / 60, 1))
         evaluation = evaluate(
             state, rules, now, earlier_infusions=_concerns_earlier_infusions(state, message)
         )
@@ -106,7 +109,7 @@ def clinical_step(
             applied=True,
             before=before,
             after=InfusionSnapshot.of(state),
-            late=watermark is not None and watermark - message.event_time > rules.timing.grace,
+            late=lag is not None and lag > rules.timing.grace,
             alerts=tuple(evaluation.alerts),
             reactions=tuple(evaluation.reactions),
             ledger_changed=evaluation.ledger_changed,
