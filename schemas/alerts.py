@@ -67,6 +67,8 @@ class RecommendationCode(StrEnum):
     PREMEDICATE = "premedicate"
     CAP_RATE = "cap_rate"
     LOWER_CONCENTRATION = "lower_concentration"
+    #: Technical alerts: check the device or feed the pipeline is blind to (issue 12).
+    CHECK_FEED = "check_feed"
 
 
 class Recommendation(FrozenModel):

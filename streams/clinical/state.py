@@ -45,7 +45,13 @@ EARLIER_INFUSIONS_KEPT = 2
 ENDED_EPISODES_KEPT = 10
 #: Fields added after the recorded table format: left out of the table value while empty, so
 #: that a state without them is stored byte for byte as before.
-ADDED_TABLE_FIELDS = ("earlier_infusions", "ended_episodes", "quiet_horizon", "late_arrivals")
+ADDED_TABLE_FIELDS = (
+    "earlier_infusions",
+    "ended_episodes",
+    "quiet_horizon",
+    "late_arrivals",
+    "technical_alerts",
+)
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
 
@@ -82,6 +88,8 @@ class PatientState(BaseModel):
     #: Event ids that arrived later than the grace behind the patient's newest event time, with
     #: how late (minutes): an alert is "late" only when its own trigger is among them (issue 12).
     late_arrivals: dict[str, float] = {}
+    #: Open technical alerts (``blind_spots.py``): blind-spot key -> the alert's JSON.
+    technical_alerts: dict[str, str] = {}
     #: The newest event time seen for this patient: events older than it by more than the grace
     #: are late.
     watermark: datetime | None = None

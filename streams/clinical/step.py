@@ -15,6 +15,7 @@ from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import InfusionStarted, SymptomKind, SymptomReport
 from schemas.reactions import ReactionHistory, ReactionRecord
+from streams.clinical.blind_spots import technical_alerts
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
 from streams.clinical.rules_file import RulesConfig
@@ -110,7 +111,16 @@ def clinical_step(
             before=before,
             after=InfusionSnapshot.of(state),
             late=lag is not None and lag > rules.timing.grace,
-            alerts=tuple(evaluation.alerts),
+            alerts=(
+                *evaluation.alerts,
+                *technical_alerts(
+                    state,
+                    now,
+                    rules.version,
+                    missing_start_wait_min=rules.technical.missing_start_wait_min,
+                    vitals_silent_min=rules.technical.vitals_silent_min,
+                ),
+            ),
             reactions=tuple(evaluation.reactions),
             ledger_changed=evaluation.ledger_changed,
             observed=message,

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from schemas.alerts import AlertType
 from streams.clinical.recommendation_texts import pause_for_neurological_signs
 from streams.clinical.rules_file import load_rules
 from streams.clinical.state import ADDED_TABLE_FIELDS, PatientState
@@ -60,7 +61,8 @@ def test_the_same_events_give_the_same_table_value_and_alerts(name: str) -> None
     for event in SCENARIOS[name].build(Patient(REF)):
         state = PatientState.from_table_value(REF, state.to_table_value())
         step = clinical_step(state, event, RULES, NOW)
-        alerts += [a.model_dump_json() for a in step.alerts]
+        # Technical alerts (blind_spots.py) came after the recording.
+        alerts += [a.model_dump_json() for a in step.alerts if a.type is not AlertType.TECHNICAL]
     assert alerts == GOLDEN[name]["alerts"]
     assert state.model_dump_json(exclude=set(ADDED_TABLE_FIELDS)) == GOLDEN[name]["state"]
     added = json.loads(state.to_table_value()).keys() - json.loads(GOLDEN[name]["state"]).keys()
