@@ -7,7 +7,9 @@ judge a patient, it says so for that patient rather than staying silent.
   when the start arrives (the waiting events are then applied) or the infusion completes.
 - ``T2`` *vital signs silent*: a running infusion whose vital signs, having arrived during it,
   have stopped for ``vitals_silent_min`` while the patient's other events (pump, symptoms) go on;
-  R2 cannot see abnormal vitals. (A patient with no monitor at all raises nothing.) It ends
+  R2 cannot see abnormal vitals, and nothing has *arrived* from the monitor for as long either
+  (wall clock: topics read in their own order, as in a replay, are no silence). (A patient with
+  no monitor at all raises nothing.) It ends
   when vital signs arrive again or the infusion is no longer running.
 
 Judged on event time (the patient's newest event), like every rule, so replays and late events
@@ -83,10 +85,18 @@ def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]
         )
 
 
-def _vitals_silent(state: PatientState, silent: timedelta) -> Iterator[BlindSpot]:
+def _vitals_silent(
+    state: PatientState, silent: timedelta, now: datetime | None
+) -> Iterator[BlindSpot]:
     infusion = state.infusion
     assert state.watermark is not None
     if infusion is None or not infusion.is_infusing_at(state.watermark):
+        return
+    arrived = state.last_vitals_arrival_epoch_s
+    if now is None or arrived is None or now.timestamp() - arrived < silent.total_seconds():
+        # Silent in event time only: the topics are read in their own order (a replay, a
+        # burst), so the vitals may simply not have been read yet. A monitor is silent when
+        # nothing arrived from it for as long, too.
         return
     during = [v.event_time for v in state.vitals if v.event_time >= infusion.started_at]
     if not during:
@@ -110,12 +120,13 @@ def blind_spots(
     *,
     missing_start_wait_min: float = MISSING_START_WAIT_MIN,
     vitals_silent_min: float = VITALS_SILENT_MIN,
+    now: datetime | None = None,
 ) -> list[BlindSpot]:
     if state.watermark is None:
         return []
     return [
         *_missing_starts(state, timedelta(minutes=missing_start_wait_min)),
-        *_vitals_silent(state, timedelta(minutes=vitals_silent_min)),
+        *_vitals_silent(state, timedelta(minutes=vitals_silent_min), now),
     ]
 
 
@@ -135,6 +146,7 @@ def technical_alerts(
             state,
             missing_start_wait_min=missing_start_wait_min,
             vitals_silent_min=vitals_silent_min,
+            now=now,
         )
     }
     alerts: list[Alert] = []

@@ -51,6 +51,7 @@ ADDED_TABLE_FIELDS = (
     "quiet_horizon",
     "late_arrivals",
     "technical_alerts",
+    "last_vitals_arrival_epoch_s",
 )
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
@@ -90,6 +91,9 @@ class PatientState(BaseModel):
     late_arrivals: dict[str, float] = {}
     #: Open technical alerts (``blind_spots.py``): blind-spot key -> the alert's JSON.
     technical_alerts: dict[str, str] = {}
+    #: When this patient's last vital signs arrived (epoch s, the agent's clock): T2 needs the
+    #: monitor silent in arrival time as well as in event time.
+    last_vitals_arrival_epoch_s: float | None = None
     #: The newest event time seen for this patient: events older than it by more than the grace
     #: are late.
     watermark: datetime | None = None

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
-from schemas.events import InfusionStarted, SymptomKind, SymptomReport
+from schemas.events import InfusionStarted, SymptomKind, SymptomReport, VitalSigns
 from schemas.reactions import ReactionHistory, ReactionRecord
 from streams.clinical.blind_spots import technical_alerts
 from streams.clinical.correlator import evaluate
@@ -100,6 +100,8 @@ def clinical_step(
         if not apply_event(state, message):
             return Step(applied=False, before=before, after=before, duplicate=True)
         state.last_arrival_epoch_s = now.timestamp()
+        if isinstance(message, VitalSigns):
+            state.last_vitals_arrival_epoch_s = now.timestamp()
         lag = watermark - message.event_time if watermark is not None else None
         if lag is not None and lag > rules.timing.grace:
             state.note_late_arrival(message.event_id, round(lag.total_seconds() / 60, 1))
