@@ -10,7 +10,15 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, Field
 
-from schemas.base import EventId, FrozenModel, InfusionId, PainScore, PatientRef, RateMlH
+from schemas.base import (
+    AddsOptionalFields,
+    EventId,
+    FrozenModel,
+    InfusionId,
+    PainScore,
+    PatientRef,
+    RateMlH,
+)
 from schemas.events import RiskFactor
 
 
@@ -59,6 +67,8 @@ class RecommendationCode(StrEnum):
     PREMEDICATE = "premedicate"
     CAP_RATE = "cap_rate"
     LOWER_CONCENTRATION = "lower_concentration"
+    #: Technical alerts: check the device or feed the pipeline is blind to (issue 12).
+    CHECK_FEED = "check_feed"
 
 
 class Recommendation(FrozenModel):
@@ -170,8 +180,10 @@ class ActionTaken(StrEnum):
     NONE = "none"
 
 
-class AlertAck(FrozenModel):
+class AlertAck(AddsOptionalFields):
     """A nurse's response to an alert (topic ``alerts.acks``, key = patient_ref)."""
+
+    ADDED_OPTIONAL = frozenset({"responder_id", "page_id"})
 
     event_id: EventId
     alert_id: Annotated[str, Field(min_length=1, max_length=64)]
@@ -180,3 +192,11 @@ class AlertAck(FrozenModel):
     action_taken: ActionTaken = ActionTaken.NONE
     responder_role: Annotated[str, Field(min_length=1, max_length=32)] = "nurse"
     event_time: AwareDatetime
+    #: The responder's roster id (staff, not patient, data), so that each nurse's answer is
+    #: theirs rather than a shared role's (issue 12).
+    responder_id: (
+        Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")] | None
+    ) = None
+    #: Set when one answer to a page of several episodes is copied to each member episode: the
+    #: page's id. The clinical stage applies every copy; the lifecycle only the page's own.
+    page_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None

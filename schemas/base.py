@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    Strict,
+    model_serializer,
+)
 
 #: Pseudonymous patient reference: never a name, MRN or date of birth (DOMAIN.md §5).
 PatientRef = Annotated[
@@ -52,6 +60,24 @@ class FrozenModel(BaseModel):
     ``null`` downstream)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class AddsOptionalFields(FrozenModel):
+    """A model that gained optional fields after its JSON was first stored or published: those
+    fields (``ADDED_OPTIONAL``) are left out while ``None`` or empty, so stored table values and
+    recorded messages stay byte for byte what they were, and a worker of the previous release
+    (which forbids unknown fields) still reads everything that does not use them."""
+
+    ADDED_OPTIONAL: ClassVar[frozenset[str]] = frozenset()
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_additions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.ADDED_OPTIONAL:
+                if name in data and data[name] in (None, [], ()):
+                    del data[name]
+        return data
 
 
 class ClinicalEvent(FrozenModel):

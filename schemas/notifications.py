@@ -14,7 +14,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field
 
 from schemas.alerts import Alert, AlertAck
-from schemas.base import FrozenModel
+from schemas.base import AddsOptionalFields, FrozenModel
 
 #: Namespace of notification ids (UUIDv5 of alert id, kind and sequence).
 NOTIFICATION_NAMESPACE = uuid.UUID("6f1d3c2e-5b0a-4c8e-9d8f-2a7e4b1c9e01")
@@ -28,9 +28,20 @@ class NotificationKind(StrEnum):
     ESCALATE = "escalate"
     RESPONSE = "response"
     END = "end"
+    #: The page's content changed (a member episode updated, joined or ended) without paging
+    #: anyone: the nurse station's board shows it, no channel delivers it (issue 12).
+    REFRESH = "refresh"
 
 
-#: Kinds that delivery channels send; a nurse response only updates the station's view.
+#: Kinds that ring a person's pager: a new page, a page whose priority rose, an escalation.
+#: ``end`` never pages (it clears alert managers and the board); ``refresh`` and ``response``
+#: only update the nurse station's view.
+PAGING_KINDS = frozenset(
+    {NotificationKind.START, NotificationKind.UPDATE, NotificationKind.ESCALATE}
+)
+
+#: Kinds that delivery channels send: the pager webhook only the ``PAGING_KINDS``; alert
+#: managers (PCD-04, Alertmanager) also ``end``, which clears the alarm there.
 DELIVERED_KINDS = frozenset(
     {
         NotificationKind.START,
@@ -49,8 +60,11 @@ class Recipient(FrozenModel):
     contact: Annotated[str, Field(min_length=1, max_length=120)]
 
 
-class AlertNotification(FrozenModel):
-    """One transition of one alert episode, with the episode's state after it."""
+class AlertNotification(AddsOptionalFields):
+    """One transition of one page (one alert episode, or several grouped: ``page_alerts``), with
+    the page's state after it."""
+
+    ADDED_OPTIONAL = frozenset({"page_alerts"})
 
     notification_id: Annotated[str, Field(min_length=1, max_length=64)]
     kind: NotificationKind
@@ -64,10 +78,19 @@ class AlertNotification(FrozenModel):
     #: escalation fell due, or the nurse's response. Page latency is measured from here.
     triggered_at: AwareDatetime
     produced_at: AwareDatetime
+    #: A page grouping several rules' episodes about one patient (issue 12): the latest phase of
+    #: each, with its own evidence. ``alert`` is then the page as a whole: the page's id, the
+    #: highest priority, every suggestion merged. Empty for a page of one episode.
+    page_alerts: tuple[Alert, ...] = ()
 
     @property
     def delivered_by_channels(self) -> bool:
         return self.kind in DELIVERED_KINDS
+
+    @property
+    def pages_a_person(self) -> bool:
+        """Whether this transition rings a pager (``end`` and ``refresh`` never do)."""
+        return self.kind in PAGING_KINDS
 
 
 def notification_id(alert_id: str, kind: NotificationKind, sequence: str) -> str:

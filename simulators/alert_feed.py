@@ -8,7 +8,8 @@ from collections.abc import AsyncGenerator
 from pydantic import ValidationError
 
 from schemas.alerts import Alert
-from schemas.topics import ALERTS
+from schemas.notifications import AlertNotification
+from schemas.topics import ALERT_NOTIFICATIONS, ALERTS
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
 
@@ -28,6 +29,20 @@ async def read_all_alerts(kafka: KafkaConnection, *, timeout_s: float = 30.0) ->
     """Every alert on the topic now, from the beginning to the current (true) end."""
     records = await read_topic(kafka, ALERTS.name, timeout_s=timeout_s)
     return [a for r in records if (a := _parse(r.value)) is not None]
+
+
+async def read_all_notifications(
+    kafka: KafkaConnection, *, timeout_s: float = 30.0
+) -> list[AlertNotification]:
+    """Every notification of the alerting stage (empty when it did not run)."""
+    records = await read_topic(kafka, ALERT_NOTIFICATIONS.name, timeout_s=timeout_s)
+    notifications = []
+    for record in records:
+        try:
+            notifications.append(AlertNotification.model_validate_json(record.value or b""))
+        except ValidationError as exc:
+            log.warning("skipped an unreadable notification (%d errors)", exc.error_count())
+    return notifications
 
 
 async def follow_alerts(

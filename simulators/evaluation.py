@@ -7,16 +7,20 @@ rule is the share of labels listing the rule that got at least one such alert. O
 simulated time from the label's onset to the event time of the first matching alert: how long
 the patient had the reaction before the pipeline could say so (report delay included).
 Rules are read from the alerts' ``rule`` field, so new rules are scored without code changes.
+:func:`page_figures` adds the alarm-fatigue view (issue 12): pages per true episode, from
+``alerts.notifications``, the true episodes no alert found, and the technical alerts.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from schemas.alerts import Alert, AlertType
+from schemas.notifications import PAGING_KINDS, AlertNotification, NotificationKind
 from simulators.ground_truth import GroundTruth, LabelKind, TruthLabel
 
 ANY_REACTION = "reactions"
@@ -144,3 +148,71 @@ def format_scores(scores: list[RuleScore]) -> str:
             f"{_minutes(s.onset_to_alert_min)}"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class PageFigures:
+    """Alarm-fatigue figures of a run (issue 12): what reached a person's pager per true
+    episode, which true episodes no alert found, and the technical alerts raised."""
+
+    true_episodes: int
+    missed: tuple[str, ...]
+    #: Notifications that ring a pager: ``start``, ``update`` (priority rose), ``escalate``.
+    pages: int
+    escalations: int
+    #: ``end`` notifications (they clear the board and alert managers; they never page).
+    ends: int
+    technical_alerts: int
+    #: None when the run had no alerting stage (nothing on ``alerts.notifications``).
+    notifications_read: bool
+
+    @property
+    def pages_per_true_episode(self) -> float | None:
+        return self.pages / self.true_episodes if self.true_episodes else None
+
+    @property
+    def first_pages_per_true_episode(self) -> float | None:
+        """Pages without escalations: what the bedside nurse's pager rang."""
+        first = self.pages - self.escalations
+        return first / self.true_episodes if self.true_episodes else None
+
+
+def page_figures(
+    alerts: Iterable[Alert], notifications: Iterable[AlertNotification], truth: GroundTruth
+) -> PageFigures:
+    episodes = alert_episodes(alerts)
+    kinds = Counter(n.kind for n in notifications)
+    missed = tuple(
+        label.label_id
+        for label in truth.labels
+        if not any(matches(e, label) and e.type is not AlertType.TECHNICAL for e in episodes)
+    )
+    return PageFigures(
+        true_episodes=len(truth.labels),
+        missed=missed,
+        pages=sum(count for kind, count in kinds.items() if kind in PAGING_KINDS),
+        escalations=kinds[NotificationKind.ESCALATE],
+        ends=kinds[NotificationKind.END],
+        technical_alerts=sum(1 for e in episodes if e.type is AlertType.TECHNICAL),
+        notifications_read=bool(kinds),
+    )
+
+
+def format_page_figures(figures: PageFigures) -> str:
+    per = figures.pages_per_true_episode
+    first = figures.first_pages_per_true_episode
+    pages = (
+        f"pages per true episode: {_ratio(per)} ({figures.pages} pages, of which "
+        f"{figures.escalations} escalations: {_ratio(first)} without them; "
+        f"{figures.ends} ends, which never page)"
+        if figures.notifications_read
+        else "pages per true episode: n/a (nothing on alerts.notifications: no alerting stage)"
+    )
+    missed = ", ".join(figures.missed) or "none"
+    return "\n".join(
+        (
+            pages,
+            f"true episodes: {figures.true_episodes}; missed: {len(figures.missed)} ({missed})",
+            f"technical alerts: {figures.technical_alerts}",
+        )
+    )

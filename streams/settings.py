@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     )
     nurse_station_port: Annotated[int, Field(ge=0, le=65535)] = 6067
     alerting_tick_s: Annotated[float, Field(ge=0.1, le=10)] = 1.0
+    page_grouping_window_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=300.0,
+        description="Event-time window in which a patient's findings of several rules become "
+        "one page (issue 12).",
+    )
     # The standards gateway (docs/integration.md).
     gateway_mllp_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         default=2575, description="Port of the gateway's HL7 v2 MLLP listener (0: a free one)."

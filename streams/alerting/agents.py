@@ -11,6 +11,7 @@ of ``alerts.lifecycle.ticks``; the lifecycle agent, the only writer of the table
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -40,6 +41,13 @@ from streams.alerting.lifecycle import (
 )
 from streams.alerting.nurse_station.api import NurseStation
 from streams.alerting.observer import record_ignored, record_page, record_transition
+from streams.alerting.page_grouping import (
+    join_page,
+    on_grouped_alert,
+    page_holding,
+    page_to_join,
+    remember_page,
+)
 from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
 from streams.kafka.connection import KafkaConnection
@@ -51,6 +59,8 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 EPISODES_TABLE = "alert-episodes"
+#: patient_ref -> JSON list of the patient's page ids (``alert-episodes`` keys), most recent last.
+PAGES_TABLE = "alert-pages"
 #: The Faust table of pages delivered per channel (changelog topic named after it: keep it).
 DELIVERIES_TABLE = "alert-deliveries"
 #: Dead-letter lines of every alerting agent, rate-limited together.
@@ -71,7 +81,9 @@ def register_alerting(
         log.info("PUMPSTREAM_ALERTING_CONFIG not set: no alert lifecycle, paging or nurse station")
         return
     token = _ack_token(settings)
-    _register_lifecycle(app, roster, metrics, clock, settings.alerting_tick_s)
+    _register_lifecycle(
+        app, roster, metrics, clock, settings.alerting_tick_s, settings.page_grouping_window_s
+    )
     deliveries = _delivery_record(app, roster, clock)
     for name, channel in roster.channels.items():
         if isinstance(channel, WebhookChannel | MllpChannel):
@@ -123,11 +135,13 @@ def _register_lifecycle(
     metrics: AlertingMetrics,
     clock: Callable[[], datetime],
     tick_s: float,
+    grouping_window_s: float,
 ) -> None:
     # Values are the episode's JSON text: with ``value_type=dict`` Faust cannot read the
     # changelog back ("type object 'dict' has no attribute 'from_data'"), so a restarted worker
     # would never finish recovery.
     episodes = app.Table(EPISODES_TABLE, default=None, key_type=str, value_type=str)
+    pages_of = app.Table(PAGES_TABLE, default=None, key_type=str, value_type=str)
     notifications = raw_topic(app, ALERT_NOTIFICATIONS.name)
     ticks = raw_topic(app, ALERT_TICKS.name)
     # One agent over alerts, acks and ticks: co-partitioned by patient_ref, so the worker that
@@ -137,6 +151,41 @@ def _register_lifecycle(
 
     def _load(alert_id: str) -> PagingEpisode | None:
         return PagingEpisode.from_table_value(episodes.get(alert_id))
+
+    def _patient_pages(patient_ref: str) -> list[PagingEpisode]:
+        ids: list[str] = json.loads(pages_of.get(patient_ref) or "[]")
+        return [p for i in ids if (p := _load(i)) is not None]
+
+    def _remember(patient_ref: str, page_id: str) -> None:
+        ids: list[str] = json.loads(pages_of.get(patient_ref) or "[]")
+        known = {i for i in ids if i in episodes}
+        updated = remember_page([i for i in ids if i in known], page_id)
+        if updated != ids:
+            pages_of[patient_ref] = json.dumps(updated)
+
+    def _alert_transition(
+        alert: Alert, now: datetime, partition: int
+    ) -> tuple[str, PagingEpisode | None, Transition]:
+        """(page id, the stored page, its transition) for one alert phase: its own page, the
+        page it was grouped on, a page it joins, or a new page."""
+        own = _load(alert.alert_id)
+        if own is not None:
+            return alert.alert_id, own, on_alert(own, alert, roster, now, partition)
+        pages = _patient_pages(alert.patient_ref)
+        holding = page_holding(pages, alert.alert_id)
+        if holding is not None:
+            return holding.alert_id, holding, on_grouped_alert(holding, alert, roster, now)
+        joined = page_to_join(pages, alert, grouping_window_s)
+        if joined is not None:
+            return joined.alert_id, joined, join_page(joined, alert, roster, now)
+        return alert.alert_id, None, on_alert(None, alert, roster, now, partition)
+
+    def _ack_transition(
+        ack: AlertAck, now: datetime
+    ) -> tuple[str, PagingEpisode | None, Transition]:
+        page = _load(ack.alert_id) or page_holding(_patient_pages(ack.patient_ref), ack.alert_id)
+        page_id = page.alert_id if page is not None else ack.alert_id
+        return page_id, page, on_ack(page, ack, roster, now)
 
     def _transitions(
         topic: str, partition: int, value: bytes, now: datetime
@@ -151,11 +200,11 @@ def _register_lifecycle(
             return due
         if topic == ALERTS.name:
             alert = Alert.model_validate_json(value)
-            before = _load(alert.alert_id)
-            return [(alert.alert_id, before, on_alert(before, alert, roster, now, partition))]
-        ack = AlertAck.model_validate_json(value)
-        before = _load(ack.alert_id)
-        return [(ack.alert_id, before, on_ack(before, ack, roster, now))]
+            transition = _alert_transition(alert, now, partition)
+            if transition[2].episode is not None and not transition[2].ignored:
+                _remember(alert.patient_ref, transition[0])
+            return [transition]
+        return [_ack_transition(AlertAck.model_validate_json(value), now)]
 
     async def handle(message: Any) -> None:
         now = clock()
@@ -288,6 +337,8 @@ def _register_channel_agent(
             return
         if not notification.delivered_by_channels:
             return
+        if isinstance(config, WebhookChannel) and not notification.pages_a_person:
+            return  # the pager rings only for pages: ``end`` never pages (issue 12)
         if not roster.routes_to(name, notification.alert):
             return
         record_key = f"{name}:{notification.notification_id}"

@@ -3,9 +3,12 @@
 Pure functions over a :class:`PagingEpisode` (no Faust, no I/O, the time passed in), so the rules
 of paging can be tested with a fake clock:
 
-- a page goes out on ``start``, on a *material* update (priority, rule, pain score, rate,
-  recommendations or risk factors changed) and on each escalation; re-delivered or repeated
-  alert phases never page again (IHE leaves this to the alert source: DOMAIN.md §3-4);
+- a page goes out on ``start``, on an update that raises the page's priority, and on each
+  escalation; any other *material* update (rule, pain score, rate, recommendations or risk
+  factors changed) only refreshes the nurse station (``refresh``); re-delivered or repeated alert
+  phases change nothing (IHE leaves this to the alert source: DOMAIN.md §3-4);
+- one page may carry several rules' episodes about one patient (``page_grouping.py``): the page
+  is keyed by the id of the episode that opened it and acts (escalates, is acknowledged) as one;
 - an unacknowledged alert escalates to the next person of its ward's chain when its priority's
   timeout has passed (defaults: high 20 s, medium 60 s, low never), then again from there;
 - a nurse response that takes responsibility stops escalation; ``rejected`` escalates at once;
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from schemas.alerts import AckResponse, Alert, AlertAck, AlertPhase
+from schemas.alerts import AckResponse, Alert, AlertAck, AlertPhase, AlertPriority, Recommendation
 from schemas.notifications import AlertNotification, NotificationKind, notification_id
 from streams.alerting.roster import Roster
 
@@ -46,9 +49,25 @@ class PagingEpisode(BaseModel):
     touched_at: AwareDatetime
     #: When the episode opened (its first page): time to acknowledge counts from here.
     opened_at: AwareDatetime | None = None
+    #: Other rules' episodes of the same patient grouped on this page (issue 12): the latest
+    #: phase of each. Empty for a page of one episode.
+    members: tuple[Alert, ...] = ()
+    #: Ids of this page's episodes (its own included) whose ``end`` arrived; the page ends when
+    #: every one of its episodes has ended.
+    ended_members: tuple[str, ...] = ()
+    #: The highest priority a person was paged with (None: ``alert.priority``): an update pages
+    #: again only above it.
+    paged_priority: AlertPriority | None = None
 
     def to_table_value(self) -> str:
-        return self.model_dump_json()
+        # Fields added for page grouping are left out while unused: a page of one episode is
+        # stored byte for byte as before (tests/unit/alerting/test_episode_compatibility.py).
+        unused = {
+            name
+            for name in ("members", "ended_members", "paged_priority")
+            if not getattr(self, name)
+        }
+        return self.model_dump_json(exclude=unused)
 
     @classmethod
     def from_table_value(cls, value: str | None) -> PagingEpisode | None:
@@ -61,6 +80,55 @@ class PagingEpisode(BaseModel):
     @property
     def responsibility_taken(self) -> bool:
         return self.ack is not None and self.ack.response.stops_escalation
+
+    @property
+    def member_ids(self) -> tuple[str, ...]:
+        return (self.alert_id, *(m.alert_id for m in self.members))
+
+    def open_alerts(self) -> tuple[Alert, ...]:
+        """The latest phase of each of the page's episodes not yet ended."""
+        alerts = (self.alert, *self.members)
+        return tuple(a for a in alerts if a.alert_id not in self.ended_members) or (self.alert,)
+
+    @property
+    def priority(self) -> AlertPriority:
+        return max((a.priority for a in self.open_alerts()), key=PRIORITY_RANK.__getitem__)
+
+    @property
+    def highest_paged(self) -> AlertPriority:
+        return self.paged_priority or self.alert.priority
+
+
+#: Priorities in increasing order of urgency.
+PRIORITY_RANK = {AlertPriority.LOW: 0, AlertPriority.MEDIUM: 1, AlertPriority.HIGH: 2}
+
+
+def page_view(episode: PagingEpisode) -> Alert:
+    """The page as one alert: for a page of one episode, that episode's latest phase; for
+    several, the most urgent open episode's phase under the page's id, with the page's priority,
+    every episode's suggestions merged (most urgent first, each code once) and risk factors and
+    modifiers united; each episode's own evidence travels in ``page_alerts``."""
+    if not episode.members:
+        return episode.alert
+    alerts = sorted(episode.open_alerts(), key=lambda a: (-PRIORITY_RANK[a.priority], a.event_time))
+    lead = alerts[0]
+    recommendations: list[Recommendation] = []
+    for alert in alerts:
+        for rec in alert.recommendations:
+            if all(r.code != rec.code for r in recommendations):
+                recommendations.append(rec)
+    others = [a.rule for a in alerts[1:] if a.rule != lead.rule]
+    title = lead.title if not others else f"{lead.title} (+ {', '.join(others)})"
+    return lead.model_copy(
+        update={
+            "alert_id": episode.alert_id,
+            "title": title[:200],
+            "recommendations": tuple(recommendations),
+            "risk_factors": tuple(dict.fromkeys(f for a in alerts for f in a.risk_factors)),
+            "modifiers": tuple(sorted({m for a in alerts for m in a.modifiers})),
+            "event_time": min(a.event_time for a in alerts),
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +167,8 @@ def _notify(
     return AlertNotification(
         notification_id=notification_id(episode.alert_id, kind, sequence),
         kind=kind,
-        alert=episode.alert,
+        alert=page_view(episode),
+        page_alerts=(episode.alert, *episode.members) if episode.members else (),
         step=step,
         recipient=chain[step],
         escalation_due_at=episode.escalation_due_at,
@@ -115,7 +184,7 @@ def _next_due(episode: PagingEpisode, roster: Roster, now: datetime) -> datetime
         return None
     if episode.step + 1 >= len(roster.chain_for(episode.alert)):
         return None
-    timeout_s = roster.escalation_timeout_s(episode.alert)
+    timeout_s = roster.escalation_timeout_s(page_view(episode))
     return None if timeout_s is None else now + timedelta(seconds=timeout_s)
 
 
@@ -134,25 +203,83 @@ def on_alert(
         return Transition(opened, (start,))
     if not episode.is_open:
         return Transition(episode, ignored=True)
-    if alert.phase is AlertPhase.END:
-        ended = episode.model_copy(
-            update={"alert": alert, "ended_at": now, "escalation_due_at": None, "touched_at": now}
-        )
-        return Transition(
-            ended, (_notify(ended, NotificationKind.END, "0", roster, alert.event_time, now),)
-        )
-    if material_fingerprint(alert) == material_fingerprint(episode.alert):
+    return apply_member_phase(episode, alert, roster, now)
+
+
+def apply_member_phase(
+    episode: PagingEpisode, alert: Alert, roster: Roster, now: datetime
+) -> Transition:
+    """A later phase of one of an open page's episodes (its own, or a grouped one): ``end`` of
+    the last open episode ends the page; an update pages again only when it raises the page's
+    priority above what was paged, and otherwise refreshes the nurse station when it is material."""
+    own = alert.alert_id == episode.alert_id
+    previous = episode.alert if own else _member(episode, alert.alert_id)
+    if previous is None or alert.alert_id in episode.ended_members:
         return Transition(episode, ignored=True)
-    updated = episode.model_copy(
-        update={"alert": alert, "updates": episode.updates + 1, "touched_at": now}
+    replaced = _with_phase(episode, alert, own)
+    if alert.phase is AlertPhase.END:
+        ended_ids = (*episode.ended_members, alert.alert_id)
+        if all(i in ended_ids for i in episode.member_ids):
+            ended = replaced.model_copy(
+                update={"ended_at": now, "escalation_due_at": None, "touched_at": now}
+            )
+            if episode.members:
+                ended = ended.model_copy(update={"ended_members": ended_ids})
+            return Transition(
+                ended, (_notify(ended, NotificationKind.END, "0", roster, alert.event_time, now),)
+            )
+        rest = replaced.model_copy(update={"ended_members": ended_ids, "touched_at": now})
+        rest = _retimed(episode, rest, roster, now)
+        note = _notify(
+            rest, NotificationKind.REFRESH, f"end-{alert.alert_id}", roster, alert.event_time, now
+        )
+        return Transition(rest, (note,))
+    if material_fingerprint(alert) == material_fingerprint(previous):
+        return Transition(episode, ignored=True)
+    updated = replaced.model_copy(update={"updates": episode.updates + 1, "touched_at": now})
+    return page_or_refresh(episode, updated, roster, alert.event_time, now)
+
+
+def _member(episode: PagingEpisode, alert_id: str) -> Alert | None:
+    return next((m for m in episode.members if m.alert_id == alert_id), None)
+
+
+def _with_phase(episode: PagingEpisode, alert: Alert, own: bool) -> PagingEpisode:
+    if own:
+        return episode.model_copy(update={"alert": alert})
+    members = tuple(alert if m.alert_id == alert.alert_id else m for m in episode.members)
+    return episode.model_copy(update={"members": members})
+
+
+def _retimed(
+    before: PagingEpisode, after: PagingEpisode, roster: Roster, now: datetime
+) -> PagingEpisode:
+    """A new page priority brings its own timeout, counted from now."""
+    if after.priority == before.priority:
+        return after
+    return after.model_copy(update={"escalation_due_at": _next_due(after, roster, now)})
+
+
+def page_or_refresh(
+    before: PagingEpisode,
+    after: PagingEpisode,
+    roster: Roster,
+    triggered_at: datetime,
+    now: datetime,
+) -> Transition:
+    """Page again (``update``) when the page's priority rose above what was paged; otherwise
+    refresh the nurse station only (alarm fatigue: DOMAIN.md §4, issue 12)."""
+    after = _retimed(before, after, roster, now)
+    sequence = str(after.updates)
+    rises = PRIORITY_RANK[after.priority] > PRIORITY_RANK[before.highest_paged]
+    paged = after.priority if rises else before.highest_paged
+    # Kept only when it differs from the own episode's priority (a page of one episode that
+    # only rose is stored as before).
+    after = after.model_copy(
+        update={"paged_priority": None if paged == after.alert.priority else paged}
     )
-    if alert.priority != episode.alert.priority:
-        # A new priority brings its own timeout, counted from now.
-        updated = updated.model_copy(update={"escalation_due_at": _next_due(updated, roster, now)})
-    page = _notify(
-        updated, NotificationKind.UPDATE, str(updated.updates), roster, alert.event_time, now
-    )
-    return Transition(updated, (page,))
+    kind = NotificationKind.UPDATE if rises else NotificationKind.REFRESH
+    return Transition(after, (_notify(after, kind, sequence, roster, triggered_at, now),))
 
 
 def on_ack(
@@ -160,6 +287,9 @@ def on_ack(
 ) -> Transition:
     """Apply one nurse response from ``alerts.acks``."""
     if episode is None or not episode.is_open or ack.event_id in episode.ack_event_ids:
+        return Transition(episode, ignored=True)
+    if ack.page_id is not None and ack.alert_id != ack.page_id:
+        # A copy of the page's answer for one grouped episode: for the clinical stage only.
         return Transition(episode, ignored=True)
     answered = episode.model_copy(
         update={

@@ -306,19 +306,28 @@ def evaluate(
         ),
     ] = False,
 ) -> None:
-    """Precision, recall and onset-to-alert time per rule: the `alerts` topic vs ground truth."""
-    from simulators.alert_feed import read_all_alerts
-    from simulators.evaluation import format_scores, score_alerts
+    """Precision, recall and onset-to-alert time per rule: the `alerts` topic vs ground truth;
+    pages per true episode (`alerts.notifications`), missed episodes and technical alerts."""
+    from simulators.alert_feed import read_all_alerts, read_all_notifications
+    from simulators.evaluation import (
+        format_page_figures,
+        format_scores,
+        page_figures,
+        score_alerts,
+    )
 
     labels = _read_truth(truth)  # a bad file is reported before Kafka is probed
     if pseudonymised:
         labels = _pseudonymised(labels)
-    alerts = asyncio.run(read_all_alerts(_kafka(bootstrap)))
+    kafka = _kafka(bootstrap)
+    alerts = asyncio.run(read_all_alerts(kafka))
+    notifications = asyncio.run(read_all_notifications(kafka))
     console.print(
         f"{labels.scenario} seed {labels.seed}: {labels.infusions} infusions, "
         f"{len(labels.labels)} truth labels, {len(alerts)} alert messages"
     )
     console.print(format_scores(score_alerts(alerts, labels)))
+    console.print(format_page_figures(page_figures(alerts, notifications, labels)))
 
 
 def _pseudonymised(labels: GroundTruth) -> GroundTruth:

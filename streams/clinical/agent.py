@@ -29,6 +29,7 @@ from schemas.topics import (
     TELEMETRY_RAW,
 )
 from streams.clinical.observer import ClinicalObserver
+from streams.clinical.publish_order import in_paging_order
 from streams.clinical.quiet_streams import quiet_patients_due
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
@@ -109,7 +110,7 @@ def register_clinical(
         """Into the producer's buffer, without yielding (see ``state_store``): the commit that
         snapshots this step's state flushes these first."""
         key = state.patient_ref.encode()
-        for alert in step.alerts:
+        for alert in in_paging_order(step.alerts):
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
             metrics.flow.events_out.labels(ALERTS.name).inc()
             alerts.send_soon(key=key, value=alert.model_dump_json().encode())

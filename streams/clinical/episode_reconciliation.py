@@ -96,6 +96,7 @@ def _update(ctx: EvaluationContext, episode: ClinicalEpisode, match: DerivedEpis
     R8's dose rate rose further. The same band changes nothing (no re-page)."""
     _reattribute(episode, match)
     shown = match.shown
+    published_before = len(ctx.result.alerts)
     own = match.finding_for(episode.trigger_event_id)
     corrected = (
         own is not None
@@ -116,6 +117,31 @@ def _update(ctx: EvaluationContext, episode: ClinicalEpisode, match: DerivedEpis
         episode.priority = shown.priority
         episode.severity = max(f.severity for f in match.findings)
         _publish_update(ctx, episode, shown, lowered=True)
+    if len(ctx.result.alerts) == published_before and _evidence_changed(episode, shown):
+        # A late event corrected what the shown report's evidence is (R2's dose rate when the
+        # rate step before the report arrives after it): every open episode shows the state as
+        # it now is, not as it was first read (issue 12). Same priority: no page.
+        _publish_update(ctx, episode, shown)
+
+
+#: Evidence fields derived from the pump facts before the report: they change only when a late
+#: pump event corrects the rate history (vitals read after a report are not a correction).
+_RATE_EVIDENCE = (
+    "rate_before_ml_h",
+    "rate_after_ml_h",
+    "dose_rate_mg_kg_min",
+    "minutes_since_rate_change",
+    "rate_change_event_id",
+    "last_tolerated_rate_ml_h",
+)
+
+
+def _evidence_changed(episode: ClinicalEpisode, shown: Finding) -> bool:
+    published = episode.last_alert.get("evidence") if episode.last_alert else None
+    if published is None:
+        return False
+    before = Evidence.model_validate(published)
+    return any(getattr(before, f) != getattr(shown.evidence, f) for f in _RATE_EVIDENCE)
 
 
 def _publish_update(
@@ -273,13 +299,10 @@ def end_episodes_of_infusions_not_kept(
 
 
 def _late_by_min(ctx: EvaluationContext, finding: Finding) -> float | None:
-    watermark = ctx.state.watermark
-    if watermark is None:
-        return None
-    lag = watermark - finding.onset_time
-    if lag <= ctx.rules.timing.grace:
-        return None
-    return round(lag.total_seconds() / 60, 1)
+    """How late the finding's own trigger arrived (minutes behind the patient's newest event
+    time when it was read, beyond the grace), else None: an update long after the onset, or one
+    a late *other* event caused, is not late (issue 12)."""
+    return ctx.state.late_arrivals.get(finding.trigger_event_id)
 
 
 def _alert(ctx: EvaluationContext, finding: Finding, alert_id: str, phase: AlertPhase) -> Alert:

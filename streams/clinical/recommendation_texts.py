@@ -51,6 +51,18 @@ def pause(reason: str) -> Recommendation:
     )
 
 
+def pause_for_neurological_signs() -> Recommendation:
+    """R3's own rationale: progression is what matters, not back pain settling (guidance l. 25,
+    33: monitor for progression; weakness or spreading numbness needs clinician review)."""
+    return Recommendation(
+        code=RecommendationCode.PAUSE,
+        text=(
+            "Pause the infusion now: neurological symptoms; keep it paused until a clinician "
+            "has reviewed whether they are progressing."
+        ),
+    )
+
+
 def hydrate() -> Recommendation:
     return Recommendation(
         code=RecommendationCode.HYDRATE,

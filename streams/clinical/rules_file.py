@@ -108,6 +108,14 @@ class R8(_Section):
     priority: AlertPriority
 
 
+class Technical(_Section):
+    """Blind spots (``blind_spots.py``): how long pump events may wait for their infusion's
+    start, and vital signs may be silent mid-infusion, before a technical alert."""
+
+    missing_start_wait_min: Annotated[float, Field(gt=0, le=240)] = 5.0
+    vitals_silent_min: Annotated[float, Field(gt=0, le=240)] = 15.0
+
+
 class RulesConfig(_Section):
     """Every threshold the rules read; ``version`` is stamped on every alert."""
 
@@ -122,6 +130,7 @@ class RulesConfig(_Section):
     r6: R6
     r7: R7
     r8: R8
+    technical: Technical = Technical()
 
     def with_lookback_window(self, minutes: float | None) -> RulesConfig:
         """This config with R1's window replaced (the PUMPSTREAM_LOOKBACK_WINDOW_S override)."""

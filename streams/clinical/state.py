@@ -46,7 +46,16 @@ EARLIER_INFUSIONS_KEPT = 2
 ENDED_EPISODES_KEPT = 10
 #: Fields added after the recorded table format: left out of the table value while empty, so
 #: that a state without them is stored byte for byte as before.
-ADDED_TABLE_FIELDS = ("earlier_infusions", "ended_episodes", "quiet_horizon")
+ADDED_TABLE_FIELDS = (
+    "earlier_infusions",
+    "ended_episodes",
+    "quiet_horizon",
+    "late_arrivals",
+    "technical_alerts",
+    "last_vitals_arrival_epoch_s",
+)
+#: Late-arrived event ids remembered per patient (their alerts say "late").
+LATE_ARRIVALS_KEPT = 50
 
 
 class PatientState(BaseModel):
@@ -78,6 +87,14 @@ class PatientState(BaseModel):
     acks: list[AlertAck] = []
     #: Documented reactions (the ``reactions`` ledger), oldest first.
     reactions: list[ReactionRecord] = []
+    #: Event ids that arrived later than the grace behind the patient's newest event time, with
+    #: how late (minutes): an alert is "late" only when its own trigger is among them (issue 12).
+    late_arrivals: dict[str, float] = {}
+    #: Open technical alerts (``blind_spots.py``): blind-spot key -> the alert's JSON.
+    technical_alerts: dict[str, str] = {}
+    #: When this patient's last vital signs arrived (epoch s, the agent's clock): T2 needs the
+    #: monitor silent in arrival time as well as in event time.
+    last_vitals_arrival_epoch_s: float | None = None
     #: The newest event time seen for this patient: events older than it by more than the grace
     #: are late.
     watermark: datetime | None = None
@@ -94,6 +111,12 @@ class PatientState(BaseModel):
 
     def vitals_between(self, start: datetime, end: datetime) -> list[VitalSigns]:
         return [v for v in self.vitals if start <= v.event_time <= end]
+
+    def note_late_arrival(self, event_id: str, late_by_min: float) -> None:
+        """Remember that ``event_id`` arrived ``late_by_min`` late (bounded, oldest dropped)."""
+        self.late_arrivals[event_id] = late_by_min
+        while len(self.late_arrivals) > LATE_ARRIVALS_KEPT:
+            del self.late_arrivals[next(iter(self.late_arrivals))]
 
     def merge_reactions(self, records: list[ReactionRecord]) -> bool:
         """Add documented reactions not yet known (by alert id); True when any was new. A record

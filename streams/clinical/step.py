@@ -16,6 +16,7 @@ from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import InfusionStarted, SymptomKind, SymptomReport, VitalSigns
 from schemas.reactions import ReactionHistory, ReactionRecord
+from streams.clinical.blind_spots import technical_alerts
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
 from streams.clinical.rules_file import RulesConfig
@@ -102,6 +103,11 @@ def clinical_step(
         if not apply_event(state, message):
             return Step(applied=False, before=before, after=before, duplicate=True)
         state.last_arrival_epoch_s = now.timestamp()
+        if isinstance(message, VitalSigns):
+            state.last_vitals_arrival_epoch_s = now.timestamp()
+        lag = watermark - message.event_time if watermark is not None else None
+        if lag is not None and lag > rules.timing.grace:
+            state.note_late_arrival(message.event_id, round(lag.total_seconds() / 60, 1))
         evaluation = evaluate(
             state, rules, now, earlier_infusions=_concerns_earlier_infusions(state, message)
         )
@@ -109,8 +115,17 @@ def clinical_step(
             applied=True,
             before=before,
             after=InfusionSnapshot.of(state),
-            late=watermark is not None and watermark - message.event_time > rules.timing.grace,
-            alerts=tuple(evaluation.alerts),
+            late=lag is not None and lag > rules.timing.grace,
+            alerts=(
+                *evaluation.alerts,
+                *technical_alerts(
+                    state,
+                    now,
+                    rules.version,
+                    missing_start_wait_min=rules.technical.missing_start_wait_min,
+                    vitals_silent_min=rules.technical.vitals_silent_min,
+                ),
+            ),
             reactions=tuple(evaluation.reactions),
             ledger_changed=evaluation.ledger_changed,
             observed=message,
@@ -146,9 +161,11 @@ def vitals_step(
         if not apply_event(state, reading):
             continue
         applied += 1
-        state.last_arrival_epoch_s = now.timestamp()
+        state.last_arrival_epoch_s = state.last_vitals_arrival_epoch_s = now.timestamp()
         if watermark is not None and watermark - reading.event_time > grace:
             late_count += 1
+            lag_min = (watermark - reading.event_time).total_seconds() / 60
+            state.note_late_arrival(reading.event_id, round(lag_min, 1))
         if not _vitals_can_matter(state, reading, watermark, rules):
             continue
         evaluation = evaluate(
@@ -160,6 +177,15 @@ def vitals_step(
         ledger_changed = ledger_changed or evaluation.ledger_changed
     if not applied:
         return Step(applied=False, before=before, after=before, duplicate=True)
+    if state.technical_alerts or state.unmatched_pump_facts:
+        # Readings only end a silent-monitor alert (T2) or move time on for a missing start (T1).
+        alerts += technical_alerts(
+            state,
+            now,
+            rules.version,
+            missing_start_wait_min=rules.technical.missing_start_wait_min,
+            vitals_silent_min=rules.technical.vitals_silent_min,
+        )
     return Step(
         applied=True,
         before=before,

@@ -202,7 +202,7 @@ def r3_findings(ctx: EvaluationContext) -> list[Finding]:
             recommendation_texts.neurology_consult(meningism),
         ]
         if infusing:
-            recommendations.insert(0, recommendation_texts.pause("now: neurological symptoms"))
+            recommendations.insert(0, recommendation_texts.pause_for_neurological_signs())
         when = "during" if infusing else "after"
         findings.append(
             Finding(

@@ -95,6 +95,8 @@ def test_stored_names_are_those_of_the_workers_before_the_house_move(
     } == {
         "patient-state": "pumpstream-patient-state-changelog",
         "alert-episodes": "pumpstream-alert-episodes-changelog",
+        # Added by issue 12 (a patient's pages): a new table, no stored name changed.
+        "alert-pages": "pumpstream-alert-pages-changelog",
         # Added after the house move (issue 14): the pages each channel delivered.
         "alert-deliveries": "pumpstream-alert-deliveries-changelog",
     }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.alerts import Alert, AlertAck
+from schemas.alerts import Alert, AlertAck, AlertType
 from schemas.events import SymptomReport, VitalSigns
 from schemas.reactions import ReactionHistory
 from schemas.topics import (
@@ -89,7 +89,8 @@ async def _run_table(kafka: KafkaConnection) -> TableRun:
     alerts: dict[str, list[Alert]] = {}
     for record in alert_records:
         alert = Alert.model_validate_json(record.value or b"")
-        alerts.setdefault(alert.patient_ref, []).append(alert)
+        if alert.type is not AlertType.TECHNICAL:  # the table is about the clinical rules
+            alerts.setdefault(alert.patient_ref, []).append(alert)
     reaction_records = await read_topic(kafka, REACTIONS.name)
     reactions = {}
     for record in reaction_records:  # compacted topic: the last value per key is the history

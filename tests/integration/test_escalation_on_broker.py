@@ -49,8 +49,10 @@ async def test_unanswered_alert_escalates_across_a_restart_and_an_ack_stops_anot
     worker = start_worker("first", **env)
     # Same patient, so both episodes share a partition and every tick: when the later one
     # escalates, the earlier one would have too, had the ack not stopped it.
+    # Two infusions, so that the two episodes are two pages (one infusion's episodes would go on
+    # one page: issue 12).
     acked = live_alert("episode-acked", rule="R2")
-    unanswered = live_alert("episode-unanswered")
+    unanswered = live_alert("episode-unanswered").model_copy(update={"infusion_id": "inf-pt-1-b"})
     for alert in (acked, unanswered):
         await produce(topics, ALERTS.name, alert.model_dump_json().encode(), b"pt-1")
         await produce(topics, ALERTS.name, alert.model_dump_json().encode(), b"pt-1")  # again

@@ -50,7 +50,12 @@ def scores(evaluation: str) -> dict[str, tuple[str, ...]]:
     """Rule -> (alerts, TP, FP, precision, labels, found, recall) from `evaluate`'s table."""
     lines = evaluation.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("rule"))
-    return {line.split()[0]: tuple(line.split()[1:8]) for line in lines[header + 1 :] if line}
+    rows = {}
+    for line in lines[header + 1 :]:
+        if not line or line.startswith(("pages per", "true episodes", "technical alerts")):
+            break  # the page figures (issue 12) follow the table
+        rows[line.split()[0]] = tuple(line.split()[1:8])
+    return rows
 
 
 def worker(bootstrap: str, run_dir: Path) -> WorkerProcess:

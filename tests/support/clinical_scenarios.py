@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase
+from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase, AlertType
 from schemas.events import RiskFactor, SymptomKind, Validity
 from streams.clinical.finding import PRIORITY_RANK
 from streams.clinical.rules_file import RulesConfig, load_rules
@@ -34,13 +34,18 @@ def run_steps(
     events: Iterable[ClinicalEventModel],
     rules: RulesConfig = RULES,
     now: datetime = NOW,
+    *,
+    technical: bool = False,
 ) -> tuple[list[Alert], PatientState]:
     """Every event through :func:`clinical_step` in the given (arrival) order, as the clinical
-    agent does: every alert, and the patient's state at the end."""
+    agent does: every clinical alert (with ``technical``, the technical alerts about the feed
+    too: tests/unit/clinical/test_blind_spots.py), and the patient's state at the end."""
     state = PatientState(patient_ref=ref)
     alerts: list[Alert] = []
     for event in events:
         alerts += clinical_step(state, event, rules, now).alerts
+    if not technical:
+        alerts = [a for a in alerts if a.type is not AlertType.TECHNICAL]
     return alerts, state
 
 

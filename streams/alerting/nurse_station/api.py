@@ -62,6 +62,10 @@ class AckRequest(BaseModel):
     response: AckResponse
     action_taken: ActionTaken = ActionTaken.NONE
     responder_role: Annotated[str, Field(min_length=1, max_length=32)] = "nurse"
+    #: The nurse's roster id (issue 12): each answer is a person's, not a shared role's.
+    responder_id: (
+        Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")] | None
+    ) = None
 
 
 def _entry_json(entry: BoardEntry) -> dict[str, Any]:
@@ -91,6 +95,7 @@ def _entry_json(entry: BoardEntry) -> dict[str, Any]:
             "response": ack.response.value,
             "action_taken": ack.action_taken.value,
             "responder_role": ack.responder_role,
+            "responder_id": ack.responder_id,
             "event_time": ack.event_time.isoformat(),
             "stops_escalation": ack.response.stops_escalation,
         },
@@ -172,9 +177,24 @@ def build_nurse_station(
             response=body.response,
             action_taken=body.action_taken,
             responder_role=body.responder_role,
+            responder_id=body.responder_id,
             event_time=clock(),
         )
         await send_ack(ack)
+        # A page of several episodes: the answer is copied to each grouped episode, so the
+        # clinical stage applies it to all of them (a "false positive" ends every one); the
+        # lifecycle applies only the page's own (issue 12).
+        for member in current.page_alerts:
+            if member.alert_id != alert_id:
+                await send_ack(
+                    ack.model_copy(
+                        update={
+                            "event_id": f"{ack.event_id}-{member.rule.lower()}",
+                            "alert_id": member.alert_id,
+                            "page_id": alert_id,
+                        }
+                    )
+                )
         log.info("ack %s for alert %s: %s", ack.event_id, alert_id, ack.response.value)
         return web.json_response({"event_id": ack.event_id}, status=202)
 

@@ -156,20 +156,51 @@ def test_redelivered_start_and_ack_change_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("change", "pages"),
+    ("start_priority", "change", "kinds"),
     [
-        pytest.param({"pain": 8, "minute": 3}, False, id="same-evidence-later-report-no-page"),
-        pytest.param({"pain": 9}, True, id="pain-score-changed-pages"),
         pytest.param(
-            {"priority": AlertPriority.MEDIUM, "pain": 8}, True, id="priority-changed-pages"
+            AlertPriority.HIGH, {"pain": 8, "minute": 3}, [], id="same-evidence-later-report-silent"
+        ),
+        pytest.param(
+            AlertPriority.HIGH, {"pain": 9}, ["refresh"], id="pain-changed-same-priority-refreshes"
+        ),
+        pytest.param(
+            AlertPriority.HIGH,
+            {"priority": AlertPriority.MEDIUM, "pain": 8},
+            ["refresh"],
+            id="priority-lowered-refreshes-only",
+        ),
+        pytest.param(
+            AlertPriority.MEDIUM,
+            {"priority": AlertPriority.HIGH, "pain": 8},
+            ["update"],
+            id="priority-raised-pages",
         ),
     ],
 )
-def test_update_pages_only_when_material(change: dict[str, object], pages: bool) -> None:
-    episode = started()
+def test_update_pages_only_when_the_priority_rises(
+    start_priority: AlertPriority, change: dict[str, object], kinds: list[str]
+) -> None:
+    """Issue 12: an update pages again only above the priority already paged; any other
+    material change refreshes the nurse station, which no channel delivers."""
+    episode = on_alert(None, make_alert(priority=start_priority), ROSTER, NOW, partition=1).episode
+    assert episode is not None
     update = make_alert(phase=AlertPhase.UPDATE, **change)  # type: ignore[arg-type]
     transition = on_alert(episode, update, ROSTER, NOW + timedelta(seconds=5), partition=1)
-    assert [n.kind for n in transition.notifications] == (["update"] if pages else [])
+    assert [n.kind for n in transition.notifications] == kinds
+    assert all(n.pages_a_person == (n.kind == "update") for n in transition.notifications)
+
+
+def test_lowered_then_raised_again_pages_only_above_what_was_paged() -> None:
+    episode = on_alert(None, make_alert(priority=AlertPriority.HIGH), ROSTER, NOW, 1).episode
+    assert episode is not None
+    lower = make_alert(phase=AlertPhase.UPDATE, priority=AlertPriority.MEDIUM, pain=5)
+    lowered = on_alert(episode, lower, ROSTER, NOW, 1).episode
+    assert lowered is not None
+    assert lowered.highest_paged is AlertPriority.HIGH
+    back = make_alert(phase=AlertPhase.UPDATE, priority=AlertPriority.HIGH, pain=7)
+    transition = on_alert(lowered, back, ROSTER, NOW, 1)
+    assert [n.kind for n in transition.notifications] == ["refresh"]
 
 
 def test_priority_raise_restarts_the_timer_with_the_new_timeout() -> None:

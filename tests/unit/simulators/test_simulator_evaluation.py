@@ -130,3 +130,36 @@ def test_nurse_acks_then_the_pump_reports_the_slowing() -> None:
     assert len(slowed) == 1
     assert slowed[0].offset_s == pytest.approx(acks[1].offset_s)
     assert centre.visits[0].resolved_s is not None
+
+
+def test_page_figures_count_pages_per_true_episode_missed_and_technical() -> None:
+    """Issue 12: pages (start, priority-raising update, escalate) per true episode; an end or a
+    refresh is no page; a label no clinical alert fell on is missed."""
+    from schemas.notifications import AlertNotification, NotificationKind, Recipient
+    from simulators.evaluation import format_page_figures, page_figures
+
+    alerts = [
+        _alert("b1", "pt-b", "R1", 75), _alert("b2", "pt-b", "R2", 75),
+        _alert("a1", "pt-a", "R1", 62),
+        _alert("t1", "pt-c", "T1", 85, kind=AlertType.TECHNICAL),  # pt-c's reaction: no clinical alert
+    ]  # fmt: skip
+    nurse = Recipient(role="bedside_nurse", name="n", contact="c")
+
+    def note(kind: NotificationKind, alert: Alert) -> AlertNotification:
+        return AlertNotification(notification_id=f"{alert.alert_id}-{kind}", kind=kind,
+                                 alert=alert, step=0, recipient=nurse, triggered_at=T0,
+                                 produced_at=T0)  # fmt: skip
+
+    kinds = [NotificationKind.START, NotificationKind.REFRESH, NotificationKind.START,
+             NotificationKind.ESCALATE, NotificationKind.END, NotificationKind.START]  # fmt: skip
+    notes = [note(k, alerts[i % len(alerts)]) for i, k in enumerate(kinds)]
+    figures = page_figures(alerts, notes, TRUTH)
+    assert (figures.pages, figures.escalations, figures.ends) == (4, 1, 1)
+    assert figures.pages_per_true_episode == 1.0
+    assert figures.missed == ("inf-pt-c:rate_reaction", "inf-pt-d:renal_advisory")
+    assert figures.technical_alerts == 1
+    text = format_page_figures(figures)
+    assert "pages per true episode: 1.00" in text
+    assert "missed: 2" in text
+    assert "technical alerts: 1" in text
+    assert "n/a" in format_page_figures(page_figures(alerts, [], TRUTH))
