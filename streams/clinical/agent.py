@@ -126,9 +126,9 @@ def register_clinical(
         parsed = parse(message)
         if parsed is None:
             return
-        state = states.get(parsed.patient_ref)
-        # Dirty before the step: a step that fails half-way has still changed the state.
-        states.mark_dirty(state.patient_ref, message.partition)
+        # A working copy, kept only when the step succeeds: a message the rules raise on
+        # leaves the patient's state as it was, so it cannot poison the patient's next events.
+        state = states.get(parsed.patient_ref).working_copy()
         step = clinical_step(state, parsed, rules, clock())
         if step.duplicate:
             metrics.duplicates.labels(topic).inc()
@@ -136,6 +136,8 @@ def register_clinical(
             metrics.late_events.labels(topic).inc()
         if not step.applied:
             return
+        states.put(state)
+        states.mark_dirty(state.patient_ref, message.partition)
         observer.observe(step)
         publish(state, step)
         metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
@@ -172,6 +174,9 @@ def register_clinical(
         now = clock()
         for patient_ref, vitals in reading.by_patient.items():
             try:
+                # Readings are applied in place (no copy: the common case is a few list
+                # operations); they passed read_batch's schema and time window. What a failing
+                # step changed stays, and this batch's readings of the patient are set aside.
                 state = states.get(patient_ref)
                 states.mark_dirty(patient_ref, message.partition)
                 step = vitals_step(state, vitals, rules, now)
@@ -211,8 +216,8 @@ def register_clinical(
                 else:
                     handle(message)
             except Exception as exc:
-                # What the step changed before it failed stays in the patient's state (it is
-                # not copied per event); the message is kept whole in processing.dlq.
+                # The step ran on a working copy: the patient's state is as before it; the
+                # message is kept whole in processing.dlq.
                 metrics.flow.agent_failures.labels("clinical").inc()
                 metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
                 letter = DeadLetter(

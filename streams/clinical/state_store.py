@@ -49,6 +49,10 @@ class PatientStates:
         store[patient_ref] = state
         return state
 
+    def put(self, state: PatientState) -> None:
+        """Keep ``state`` as its patient's (a working copy a step succeeded on)."""
+        self._table.data[state.patient_ref] = state
+
     def mark_dirty(self, patient_ref: str, partition: int) -> None:
         self._dirty[patient_ref] = partition
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from streams.clinical.state import PatientState
 from streams.clinical.state_store import PatientStates
 from streams.clinical.step import clinical_step
-from tests.support.clinical_scenarios import NOW, RULES
+from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
 from tests.support.events import Patient
 
 
@@ -59,3 +62,23 @@ def test_a_recovered_value_is_decoded_once_and_then_kept_as_an_object() -> None:
 def test_a_patient_never_seen_gets_a_fresh_state() -> None:
     states = PatientStates(_Table())
     assert states.get("pt-new") == PatientState(patient_ref="pt-new")
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=st.sampled_from(sorted(SCENARIOS)), cut=st.integers(min_value=0, max_value=8))
+def test_a_step_on_a_working_copy_never_touches_the_state_it_was_copied_from(
+    name: str, cut: int
+) -> None:
+    """The clinical agent steps a working copy and keeps it only on success, so a step that
+    raises half-way must have changed nothing the original holds."""
+    events = SCENARIOS[name].build(P)
+    state = PatientState(patient_ref=P.ref)
+    for event in events[:cut]:
+        clinical_step(state, event, RULES, NOW)
+    before = state.model_dump_json()
+    for event in events[cut:]:
+        copy = state.working_copy()
+        clinical_step(copy, event, RULES, NOW)
+        assert state.model_dump_json() == before, "the original changed"
+        state = copy
+        before = state.model_dump_json()
