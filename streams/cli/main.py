@@ -319,6 +319,62 @@ def bench_pipeline(
     _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line), waits))
 
 
+@bench_cli.command("telemetry")
+def bench_telemetry(
+    patients: Annotated[int, typer.Option(min=1, help="Patients in the telemetry.")] = 2000,
+    observations: Annotated[
+        int, typer.Option(min=1, help="Vital-sign observations (1 Hz per patient).")
+    ] = 200_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Readings per envelope.")] = 50,
+    clinical_events: Annotated[
+        int, typer.Option(min=1, help="Unbatched pump events (and readings for the hop test).")
+    ] = 20_000,
+    infusions: Annotated[int, typer.Option(min=1, help="Active infusions for the RSS.")] = 2000,
+    readings_per_infusion: Annotated[
+        int, typer.Option(min=1, help="1 Hz readings per infusion for the RSS.")
+    ] = 100,
+    reports: Annotated[int, typer.Option(min=1, help="Back-pain reports under load.")] = 30,
+    load_per_s: Annotated[
+        float, typer.Option(min=1, help="Telemetry observations/s during the reports.")
+    ] = 10_000.0,
+    loop: Annotated[
+        list[str] | None,
+        typer.Option(help="Worker event loops to compare (repeat; uvloop, asyncio)."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Small sizes, one loop (correctness, not speed).")
+    ] = False,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Where to write the JSON; default DATA_DIR/bench-telemetry.json."
+        ),
+    ] = None,
+) -> None:
+    """A hospital's telemetry through one worker, side by side with the aiokafka ceiling and a
+    naive Faust agent; prints a table and writes JSON (docs/benchmarks.md)."""
+    from streams.cli.telemetry_bench import run
+    from streams.cli.telemetry_bench_report import TelemetryBenchConfig
+
+    settings = _settings()
+    if quick:
+        config = TelemetryBenchConfig.quick(settings.topic_partitions, settings.app_id)
+    else:
+        config = TelemetryBenchConfig(
+            patients=patients, observations=observations, batch_size=batch_size,
+            clinical_events=clinical_events, infusions=infusions,
+            readings_per_infusion=readings_per_infusion, reports=reports, load_per_s=load_per_s,
+            loops=tuple(loop or ("uvloop", "asyncio")), partitions=settings.topic_partitions,
+            app_id=settings.app_id,
+        )  # fmt: skip
+    if any(kind not in ("uvloop", "asyncio") for kind in config.loops):
+        raise InputFileError(f"--loop: {', '.join(config.loops)}: each must be uvloop or asyncio")
+    path = json_path or settings.data_dir / "bench-telemetry.json"
+    report = run(config, path, lambda line: console.print(line, markup=False))
+    console.print(report.table(), markup=False)
+    console.print(f"JSON: {path}")
+
+
 @dashboards_cli.command("generate")
 def dashboards_generate(
     check: Annotated[

@@ -1,0 +1,161 @@
+"""The in-process figures of ``pumpstream bench telemetry``: ``vitals_step``'s cost per
+observation at the start and in the 4th hour of an infusion, the snapshot's, ``read_batch``'s,
+and cProfile listings of both (no broker, no worker)."""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+from schemas.events import InfusionStarted, VitalSigns
+from schemas.raw_validation import IngestLimits
+from streams.cli.telemetry_bench_data import TelemetryData, iso, reading_json, start_event
+from streams.cli.telemetry_bench_report import Figure, TelemetryBenchConfig, TelemetryBenchReport
+from streams.clinical.rules_file import load_rules
+from streams.clinical.state import PatientState
+from streams.clinical.step import clinical_step, vitals_step
+from streams.clinical.telemetry import read_batch
+
+
+def infusion_readings(seconds: int, t0: datetime) -> list[VitalSigns]:
+    return [
+        VitalSigns.model_validate_json(
+            reading_json("inproc", s, iso(t0 + timedelta(seconds=s)), 70.0 + s % 7)
+        )
+        for s in range(seconds)
+    ]
+
+
+def cost_over_infusion(per_call: int) -> tuple[float, float, float, float]:
+    """In process, one patient with 1 Hz vitals for 4 hours through ``vitals_step``,
+    ``per_call`` readings a call: median us/observation over the first minute and over the 4th
+    hour, and the snapshot (``to_table_value``) cost in us at the end of each."""
+    rules = load_rules()
+    t0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    state = PatientState(patient_ref="inproc")
+    start = InfusionStarted.model_validate_json(start_event("inproc", t0 - timedelta(seconds=1)))
+    clinical_step(state, start, rules, t0)
+    readings = infusion_readings(4 * 3600, t0)
+    first: list[float] = []
+    fourth: list[float] = []
+    snapshots: list[float] = []
+    for i in range(0, len(readings), per_call):
+        chunk = readings[i : i + per_call]
+        began = time.perf_counter_ns()
+        vitals_step(state, chunk, rules, chunk[-1].event_time)
+        per_obs_us = (time.perf_counter_ns() - began) / 1000 / len(chunk)
+        if i < 60:
+            first.append(per_obs_us)
+        elif i >= 3 * 3600:
+            fourth.append(per_obs_us)
+        if i + per_call in (60, len(readings)) or (i < 60 <= i + per_call and not snapshots):
+            began = time.perf_counter_ns()
+            state.to_table_value()
+            snapshots.append((time.perf_counter_ns() - began) / 1000)
+    return (statistics.median(first), statistics.median(fourth), snapshots[0], snapshots[-1])
+
+
+def read_batch_cost(data: TelemetryData, partitions: int) -> float:
+    """Median us/observation of ``read_batch`` over the data set's envelopes."""
+    limits = IngestLimits(
+        max_message_bytes=1 << 24, max_age=timedelta(days=3650), max_ahead=timedelta(days=1)
+    )
+    arrival = datetime.now(UTC)
+    costs = []
+    for partition, value in data.envelopes[:2000]:
+        began = time.perf_counter_ns()
+        reading = read_batch(
+            value, partition=partition, partitions=partitions, arrival=arrival, limits=limits
+        )
+        costs.append((time.perf_counter_ns() - began) / 1000 / max(reading.accepted, 1))
+    return statistics.median(costs)
+
+
+def profiles(data: TelemetryData, partitions: int) -> dict[str, str]:
+    """cProfile of one hour of one patient's vitals_step (one reading a call, as the agent calls
+    it at 1 Hz) and of read_batch over the envelopes: the top functions by own time."""
+    out = {}
+    profiler = cProfile.Profile()
+    rules = load_rules()
+    t0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    state = PatientState(patient_ref="inproc")
+    clinical_step(state, InfusionStarted.model_validate_json(start_event("inproc", t0)), rules, t0)
+    readings = infusion_readings(3600, t0 + timedelta(seconds=1))
+    profiler.enable()
+    for reading in readings:
+        vitals_step(state, [reading], rules, reading.event_time)
+    profiler.disable()
+    out["vitals_step"] = _top(profiler)
+    profiler = cProfile.Profile()
+    limits = IngestLimits(
+        max_message_bytes=1 << 24, max_age=timedelta(days=3650), max_ahead=timedelta(days=1)
+    )
+    arrival = datetime.now(UTC)
+    profiler.enable()
+    for partition, value in data.envelopes[:500]:
+        read_batch(
+            value, partition=partition, partitions=partitions, arrival=arrival, limits=limits
+        )
+    profiler.disable()
+    out["read_batch"] = _top(profiler)
+    return out
+
+
+def _top(profiler: cProfile.Profile, lines: int = 14) -> str:
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).strip_dirs().sort_stats("tottime").print_stats(lines)
+    return text.getvalue()
+
+
+def in_process_figures(
+    config: TelemetryBenchConfig, data: TelemetryData, report: TelemetryBenchReport
+) -> None:
+    for per_call in sorted({1, config.batch_size}):
+        runs = [cost_over_infusion(per_call) for _ in range(config.repeats)]
+        first = statistics.median(r[0] for r in runs)
+        fourth = statistics.median(r[1] for r in runs)
+        snap_first = statistics.median(r[2] for r in runs)
+        snap_fourth = statistics.median(r[3] for r in runs)
+        ratio = fourth / first
+        report.figures += [
+            Figure(
+                f"vitals_step_first_min_{per_call}",
+                f"9. vitals_step, 1st minute, {per_call} reading(s)/call",
+                first,
+                "us/obs",
+            ),
+            Figure(
+                f"vitals_step_4th_hour_{per_call}",
+                f"9. vitals_step, 4th hour, {per_call} reading(s)/call",
+                fourth,
+                "us/obs",
+            ),
+            Figure(
+                f"vitals_step_ratio_{per_call}",
+                f"9. 4th hour / 1st minute, {per_call}/call",
+                ratio,
+                "x",
+                "<= 1.2",
+                ratio <= 1.2,
+            ),
+        ]
+    report.figures += [
+        Figure(
+            "snapshot_first_min", "9. snapshot (to_table_value), after 1 minute", snap_first, "us"
+        ),
+        Figure(
+            "snapshot_4th_hour", "9. snapshot (to_table_value), after 4 hours", snap_fourth, "us"
+        ),
+        Figure(
+            "read_batch",
+            "9. read_batch",
+            read_batch_cost(data, config.partitions),
+            "us/obs",
+            note=f"envelopes of {config.batch_size}",
+        ),
+    ]
+    report.profile = profiles(data, config.partitions)
