@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.alerts import Alert, AlertPriority
+from schemas.alerts import Alert, AlertPriority, AlertType
 from schemas.notifications import Recipient
 from schemas.validation_errors import problem_lines
 from streams.alerting.channel_config import ChannelConfig
@@ -62,6 +62,11 @@ class Roster(BaseModel):
     #: Ended episodes are remembered this long (re-delivered phases stay silent); episodes with
     #: no phase for this long are dropped.
     episode_retention_s: Annotated[float, Field(ge=60, le=30 * 24 * 3600)] = 24 * 3600.0
+    #: Advisories (IHE type SA: R6's renal check, R7's premedication, R8's dose rate) page a
+    #: person only at this priority or above. Below it they are information, not alarms
+    #: (DOMAIN.md §4): the nurse station and the alert managers show them, no pager rings.
+    #: Default ``medium``: R8 pages, the low R6 and R7 advisories do not.
+    advisories_page_from: AlertPriority = AlertPriority.MEDIUM
 
     @model_validator(mode="after")
     def _references_exist(self) -> Roster:
@@ -83,6 +88,13 @@ class Roster(BaseModel):
     def channel_types(self) -> dict[str, str]:
         """Channel name -> its ``type``: the ``channel`` and ``channel_type`` metric labels."""
         return {name: config.type for name, config in self.channels.items()}
+
+    def pages_for(self, alert: Alert) -> bool:
+        """Whether ``alert`` alone would page a person (see ``advisories_page_from``)."""
+        if alert.type is not AlertType.ADVISORY:
+            return True
+        order = (AlertPriority.LOW, AlertPriority.MEDIUM, AlertPriority.HIGH)
+        return order.index(alert.priority) >= order.index(self.advisories_page_from)
 
     def ward_for(self, alert: Alert) -> str:
         """The roster ward an alert routes to (its own ward, else the default ward)."""
