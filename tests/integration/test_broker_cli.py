@@ -153,7 +153,7 @@ def test_broker_restarts_at_once_on_the_same_port(tmp_path: Path) -> None:
                 check=False,
             )
             assert created.returncode == 0, created.stderr.decode()
-            assert b"created 16 topic(s)" in created.stdout, "a new broker has no topics"
+            assert b"created 18 topic(s)" in created.stdout, "a new broker has no topics"
             proc.send_signal(signal.SIGTERM)
             _out, err = proc.communicate(timeout=15)
         finally:

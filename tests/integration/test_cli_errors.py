@@ -394,7 +394,7 @@ def test_load_progress_keeps_its_output_clean(broker: EmbeddedBroker) -> None:
     result = run(*args, "--interval-s", "0.2", "--duration-s", "0.5", **TERMINAL)
     assert result.returncode == 0, result.stderr
     [summary] = result.stdout.splitlines()
-    assert summary.startswith("sent 15 messages in ")
+    assert summary.startswith("sent 15 events in ")
     assert "15/15" in result.stderr
 
 
