@@ -31,6 +31,9 @@ class NotificationKind(StrEnum):
     #: The page's content changed (a member episode updated, joined or ended) without paging
     #: anyone: the nurse station's board shows it, no channel delivers it (issue 12).
     REFRESH = "refresh"
+    #: A page of alert types the roster does not page (advisories, by default): the board and
+    #: the alert managers (PCD-04, Alertmanager) show it; no pager rings (issue 12).
+    NOTICE = "notice"
 
 
 #: Kinds that ring a person's pager: a new page, a page whose priority rose, an escalation.
@@ -48,6 +51,7 @@ DELIVERED_KINDS = frozenset(
         NotificationKind.UPDATE,
         NotificationKind.ESCALATE,
         NotificationKind.END,
+        NotificationKind.NOTICE,
     }
 )
 

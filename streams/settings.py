@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         description="Event-time window in which a patient's findings of several rules become "
         "one page (issue 12).",
     )
+    page_hold_s: Annotated[float, Field(ge=0, le=10)] = Field(
+        default=2.0,
+        description="Seconds (wall clock) a new page is held so that findings arriving together "
+        "go out as one page at their final priority; adds to alert -> page latency (issue 12).",
+    )
     # The standards gateway (docs/integration.md).
     gateway_mllp_port: Annotated[int, Field(ge=0, le=65535)] = Field(
         default=2575, description="Port of the gateway's HL7 v2 MLLP listener (0: a free one)."

@@ -11,6 +11,7 @@ of ``alerts.lifecycle.ticks``; the lifecycle agent, the only writer of the table
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -46,7 +47,9 @@ from streams.alerting.page_grouping import (
     on_grouped_alert,
     page_holding,
     page_to_join,
+    page_to_reopen,
     remember_page,
+    reopen_page,
 )
 from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
@@ -82,7 +85,13 @@ def register_alerting(
         return
     token = _ack_token(settings)
     _register_lifecycle(
-        app, roster, metrics, clock, settings.alerting_tick_s, settings.page_grouping_window_s
+        app,
+        roster,
+        metrics,
+        clock,
+        settings.alerting_tick_s,
+        settings.page_grouping_window_s,
+        settings.page_hold_s,
     )
     deliveries = _delivery_record(app, roster, clock)
     for name, channel in roster.channels.items():
@@ -136,6 +145,7 @@ def _register_lifecycle(
     clock: Callable[[], datetime],
     tick_s: float,
     grouping_window_s: float,
+    hold_s: float = 0.0,
 ) -> None:
     # Values are the episode's JSON text: with ``value_type=dict`` Faust cannot read the
     # changelog back ("type object 'dict' has no attribute 'from_data'"), so a restarted worker
@@ -170,15 +180,18 @@ def _register_lifecycle(
         page it was grouped on, a page it joins, or a new page."""
         own = _load(alert.alert_id)
         if own is not None:
-            return alert.alert_id, own, on_alert(own, alert, roster, now, partition)
+            return alert.alert_id, own, on_alert(own, alert, roster, now, partition, hold_s)
         pages = _patient_pages(alert.patient_ref)
         holding = page_holding(pages, alert.alert_id)
         if holding is not None:
-            return holding.alert_id, holding, on_grouped_alert(holding, alert, roster, now)
+            return holding.alert_id, holding, on_grouped_alert(holding, alert, roster, now, hold_s)
         joined = page_to_join(pages, alert, grouping_window_s)
         if joined is not None:
-            return joined.alert_id, joined, join_page(joined, alert, roster, now)
-        return alert.alert_id, None, on_alert(None, alert, roster, now, partition)
+            return joined.alert_id, joined, join_page(joined, alert, roster, now, hold_s)
+        closed = page_to_reopen(pages, alert, grouping_window_s)
+        if closed is not None:
+            return closed.alert_id, closed, reopen_page(closed, alert, roster, now)
+        return alert.alert_id, None, on_alert(None, alert, roster, now, partition, hold_s)
 
     def _ack_transition(
         ack: AlertAck, now: datetime
@@ -246,6 +259,29 @@ def _register_lifecycle(
                     del episodes[alert_id]
             else:
                 episodes[alert_id] = transition.episode.to_table_value()
+                if transition.episode.held_until is not None and (
+                    before is None or before.held_until is None
+                ):
+                    _release_when_due(transition.episode, now)
+
+    releases: set[asyncio.Future[Any]] = set()
+
+    def _release_when_due(page: PagingEpisode, now: datetime) -> None:
+        """A tick to the page's partition when its hold ends, so the release costs one broker
+        hop rather than up to a whole timer interval; the timer below stays the fallback (and
+        the only way after a restart)."""
+        assert page.held_until is not None
+        delay_s = max(0.0, (page.held_until - now).total_seconds())
+
+        def send_tick() -> None:
+            tick = LifecycleTick(sent_at=clock()).model_dump_json().encode()
+            future = asyncio.ensure_future(
+                ticks.send(key=None, value=tick, partition=page.partition)
+            )
+            releases.add(future)
+            future.add_done_callback(releases.discard)
+
+        asyncio.get_running_loop().call_later(delay_s, send_tick)
 
     async def alert_lifecycle(stream: Any) -> None:
         async for event in stream.events():

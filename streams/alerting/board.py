@@ -27,6 +27,8 @@ from streams.kafka.reading import TopicReader
 log = logging.getLogger(__name__)
 
 _PRIORITY_RANK = {AlertPriority.HIGH: 0, AlertPriority.MEDIUM: 1, AlertPriority.LOW: 2}
+#: Closed pages kept for the nurse station's history (most recent first), over every ward.
+HISTORY_KEPT = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class EpisodeBoard:
         self._ward_of = ward_of
         self._retention = timedelta(seconds=retention_s)
         self._entries: dict[str, BoardEntry] = {}
+        #: Closed pages, oldest first: the end notification, with the page's last answer.
+        self._closed: dict[str, BoardEntry] = {}
         self.version = 0
         self.caught_up = False
         self._changed = asyncio.Event()
@@ -52,8 +56,19 @@ class EpisodeBoard:
     def apply(self, notification: AlertNotification) -> None:
         alert_id = notification.alert.alert_id
         if notification.kind is NotificationKind.END:
-            self._entries.pop(alert_id, None)
+            previous = self._entries.pop(alert_id, None)
+            if notification.ack is None and previous is not None and previous.latest.ack:
+                notification = notification.model_copy(update={"ack": previous.latest.ack})
+            self._closed.pop(alert_id, None)
+            self._closed[alert_id] = BoardEntry(
+                latest=notification,
+                started=previous.started if previous else notification,
+                live=previous.live if previous else self.caught_up,
+            )
+            while len(self._closed) > HISTORY_KEPT:
+                del self._closed[next(iter(self._closed))]
         else:
+            self._closed.pop(alert_id, None)  # a page opened again (issue 12)
             previous = self._entries.get(alert_id)
             if previous is not None and notification.produced_at < previous.latest.produced_at:
                 return  # a re-emitted older transition
@@ -86,6 +101,16 @@ class EpisodeBoard:
             chosen,
             key=lambda e: (_PRIORITY_RANK[e.latest.alert.priority], e.started.produced_at),
         )
+
+    def history(self, now: datetime, ward: str | None = None) -> list[BoardEntry]:
+        """Closed pages (of ``ward``) within the retention, most recently closed first."""
+        cutoff = now - self._retention
+        return [
+            entry
+            for entry in reversed(self._closed.values())
+            if entry.latest.produced_at >= cutoff
+            and (ward is None or self._ward_of(entry.latest) == ward)
+        ]
 
     def find(self, alert_id: str) -> AlertNotification | None:
         entry = self._entries.get(alert_id)

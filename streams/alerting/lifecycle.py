@@ -18,6 +18,7 @@ of paging can be tested with a fake clock:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -58,20 +59,47 @@ class PagingEpisode(BaseModel):
     #: The highest priority a person was paged with (None: ``alert.priority``): an update pages
     #: again only above it.
     paged_priority: AlertPriority | None = None
+    #: Nobody has been paged for this page yet: it is held (below), or carries only alert types
+    #: the roster does not page (advisories, by default): the board shows it, the pager is silent.
+    unpaged: bool = False
+    #: The page is held until then (``PUMPSTREAM_PAGE_HOLD_S``), so that findings arriving
+    #: together go out as one page at their final priority; released by a timer tick.
+    held_until: AwareDatetime | None = None
+    #: Times the page was opened again by an episode read after the page had ended although its
+    #: event time lies before that end (cross-topic read order, late data).
+    reopened: int = 0
+    #: Event time of the episode that opened the page (its later phases move ``alert``'s).
+    opened_event_time: AwareDatetime | None = None
 
     def to_table_value(self) -> str:
         # Fields added for page grouping are left out while unused: a page of one episode is
         # stored byte for byte as before (tests/unit/alerting/test_episode_compatibility.py).
         unused = {
             name
-            for name in ("members", "ended_members", "paged_priority")
+            for name in (
+                "members",
+                "ended_members",
+                "paged_priority",
+                "unpaged",
+                "held_until",
+                "reopened",
+                "opened_event_time",
+            )
             if not getattr(self, name)
         }
+        if self.opened_event_time == self.alert.event_time:
+            unused.add("opened_event_time")  # read back from ``alert`` (first_event_time)
         return self.model_dump_json(exclude=unused)
 
     @classmethod
     def from_table_value(cls, value: str | None) -> PagingEpisode | None:
-        return None if value is None else cls.model_validate_json(value)
+        if value is None:
+            return None
+        episode = cls.model_validate_json(value)
+        if episode.opened_event_time is None:
+            # Left out while equal to the alert's (and absent from pages stored before it).
+            episode = episode.model_copy(update={"opened_event_time": episode.alert.event_time})
+        return episode
 
     @property
     def is_open(self) -> bool:
@@ -97,6 +125,17 @@ class PagingEpisode(BaseModel):
     @property
     def highest_paged(self) -> AlertPriority:
         return self.paged_priority or self.alert.priority
+
+    @property
+    def first_event_time(self) -> datetime:
+        """Event time of the page's first finding."""
+        times = [a.event_time for a in (self.alert, *self.members)]
+        return min([self.opened_event_time, *times] if self.opened_event_time else times)
+
+    @property
+    def end_event_time(self) -> datetime:
+        """When (event time) the page's last episode ended; for a closed page only."""
+        return max(a.event_time for a in (self.alert, *self.members))
 
 
 #: Priorities in increasing order of urgency.
@@ -178,9 +217,9 @@ def _notify(
     )
 
 
-def _next_due(episode: PagingEpisode, roster: Roster, now: datetime) -> datetime | None:
+def next_due(episode: PagingEpisode, roster: Roster, now: datetime) -> datetime | None:
     """When the next escalation falls due, or None (answered, ended, or end of the chain)."""
-    if episode.responsibility_taken or not episode.is_open:
+    if episode.responsibility_taken or not episode.is_open or episode.unpaged:
         return None
     if episode.step + 1 >= len(roster.chain_for(episode.alert)):
         return None
@@ -189,29 +228,123 @@ def _next_due(episode: PagingEpisode, roster: Roster, now: datetime) -> datetime
 
 
 def on_alert(
-    episode: PagingEpisode | None, alert: Alert, roster: Roster, now: datetime, partition: int
+    episode: PagingEpisode | None,
+    alert: Alert,
+    roster: Roster,
+    now: datetime,
+    partition: int,
+    hold_s: float = 0.0,
 ) -> Transition:
-    """Apply one alert phase from the ``alerts`` topic."""
+    """Apply one alert phase from the ``alerts`` topic. With ``hold_s`` a new page is held that
+    long (the first page goes out when a tick releases it, at the page's priority by then)."""
     if episode is None:
         if alert.phase is AlertPhase.END:
             return Transition(None, ignored=True)  # its start never reached us: nothing to close
         opened = PagingEpisode(
             alert_id=alert.alert_id, partition=partition, alert=alert, touched_at=now, opened_at=now
         )
-        opened = opened.model_copy(update={"escalation_due_at": _next_due(opened, roster, now)})
-        start = _notify(opened, NotificationKind.START, "0", roster, alert.event_time, now)
-        return Transition(opened, (start,))
+        opened = opened.model_copy(update={"opened_event_time": alert.event_time})
+        if hold_s > 0:
+            held = opened.model_copy(
+                update={"unpaged": True, "held_until": now + timedelta(seconds=hold_s)}
+            )
+            return Transition(held)
+        return first_page(opened, roster, now)
     if not episode.is_open:
         return Transition(episode, ignored=True)
-    return apply_member_phase(episode, alert, roster, now)
+    return apply_member_phase(episode, alert, roster, now, hold_s)
+
+
+def pages_a_person(episode: PagingEpisode, roster: Roster) -> bool:
+    """Whether the page carries an open episode of a type the roster pages (advisories do not,
+    by default: they are shown on the nurse station and sent to alert managers)."""
+    return any(roster.pages_for(a) for a in episode.open_alerts())
+
+
+def first_page(
+    episode: PagingEpisode, roster: Roster, now: datetime, triggered_at: datetime | None = None
+) -> Transition:
+    """The page's first notification: ``start`` (a person is paged, its escalation timer runs),
+    or ``notice`` when it carries only types the roster does not page."""
+    episode = episode.model_copy(update={"held_until": None, "touched_at": now})
+    triggered_at = triggered_at or episode.first_event_time
+    if not pages_a_person(episode, roster):
+        quiet = episode.model_copy(update={"unpaged": True, "escalation_due_at": None})
+        return Transition(
+            quiet, (_notify(quiet, NotificationKind.NOTICE, "0", roster, triggered_at, now),)
+        )
+    paged = episode.model_copy(update={"unpaged": False})
+    paged = paged.model_copy(
+        update={
+            "escalation_due_at": next_due(paged, roster, now),
+            "paged_priority": None if paged.priority == paged.alert.priority else paged.priority,
+        }
+    )
+    return Transition(
+        paged, (_notify(paged, NotificationKind.START, "0", roster, triggered_at, now),)
+    )
+
+
+def _joins_held(episode: PagingEpisode, alert: Alert, hold_s: float) -> bool:
+    """Whether ``alert`` would have reached a held page before its release: its event time lies
+    within the hold of the page's first episode and it was not evaluated late. (Event time, not
+    arrival: a replay at full speed must not coalesce findings minutes apart.)"""
+    if episode.held_until is None or alert.late_by_min is not None:
+        return False
+    return abs(alert.event_time - episode.first_event_time) <= timedelta(seconds=hold_s)
+
+
+def while_held(
+    episode: PagingEpisode,
+    alert: Alert,
+    roster: Roster,
+    now: datetime,
+    hold_s: float,
+    apply: Callable[[PagingEpisode], Transition],
+) -> Transition:
+    """Apply ``alert`` to a page (``apply``), minding the hold: a held page takes a phase that
+    arrives within its hold silently (its first page goes out on release, at the final
+    priority); a phase from beyond the hold releases the page first, as the live clock would
+    have. A page not held is ``apply``-ed as is."""
+    if episode.held_until is None:
+        return apply(episode)
+    if not _joins_held(episode, alert, hold_s):
+        released = first_page(episode, roster, now)
+        assert released.episode is not None
+        after = apply(released.episode)
+        if after.ignored:
+            return released
+        return Transition(after.episode, (*released.notifications, *after.notifications))
+    applied = apply(episode)
+    if applied.ignored or applied.episode is None:
+        return applied
+    after_hold = applied.episode
+    ended = after_hold.ended_at is not None
+    return Transition(
+        after_hold.model_copy(
+            update={
+                # A page whose episodes all ended within the hold never pages anyone.
+                "unpaged": True,
+                "held_until": None if ended else episode.held_until,
+                "escalation_due_at": None,
+                "paged_priority": None,
+            }
+        )
+    )
 
 
 def apply_member_phase(
-    episode: PagingEpisode, alert: Alert, roster: Roster, now: datetime
+    episode: PagingEpisode, alert: Alert, roster: Roster, now: datetime, hold_s: float = 0.0
 ) -> Transition:
     """A later phase of one of an open page's episodes (its own, or a grouped one): ``end`` of
     the last open episode ends the page; an update pages again only when it raises the page's
     priority above what was paged, and otherwise refreshes the nurse station when it is material."""
+    return while_held(
+        episode, alert, roster, now, hold_s, lambda page: _apply_phase(page, alert, roster, now)
+    )
+
+
+def _apply_phase(episode: PagingEpisode, alert: Alert, roster: Roster, now: datetime) -> Transition:
     own = alert.alert_id == episode.alert_id
     previous = episode.alert if own else _member(episode, alert.alert_id)
     if previous is None or alert.alert_id in episode.ended_members:
@@ -225,8 +358,10 @@ def apply_member_phase(
             )
             if episode.members:
                 ended = ended.model_copy(update={"ended_members": ended_ids})
+            sequence = "0" if not episode.reopened else f"reopened-{episode.reopened}"
             return Transition(
-                ended, (_notify(ended, NotificationKind.END, "0", roster, alert.event_time, now),)
+                ended,
+                (_notify(ended, NotificationKind.END, sequence, roster, alert.event_time, now),),
             )
         rest = replaced.model_copy(update={"ended_members": ended_ids, "touched_at": now})
         rest = _retimed(episode, rest, roster, now)
@@ -257,7 +392,7 @@ def _retimed(
     """A new page priority brings its own timeout, counted from now."""
     if after.priority == before.priority:
         return after
-    return after.model_copy(update={"escalation_due_at": _next_due(after, roster, now)})
+    return after.model_copy(update={"escalation_due_at": next_due(after, roster, now)})
 
 
 def page_or_refresh(
@@ -269,6 +404,14 @@ def page_or_refresh(
 ) -> Transition:
     """Page again (``update``) when the page's priority rose above what was paged; otherwise
     refresh the nurse station only (alarm fatigue: DOMAIN.md §4, issue 12)."""
+    if before.unpaged:
+        if not pages_a_person(after, roster):
+            note = _notify(
+                after, NotificationKind.REFRESH, str(after.updates), roster, triggered_at, now
+            )
+            return Transition(after, (note,))
+        # The first finding a person is paged for joined an advisory-only page: its first page.
+        return first_page(after.model_copy(update={"step": 0}), roster, now, triggered_at)
     after = _retimed(before, after, roster, now)
     sequence = str(after.updates)
     rises = PRIORITY_RANK[after.priority] > PRIORITY_RANK[before.highest_paged]
@@ -303,7 +446,7 @@ def on_ack(
     ):
         escalated = answered.model_copy(update={"step": answered.step + 1})
         escalated = escalated.model_copy(
-            update={"escalation_due_at": _next_due(escalated, roster, now)}
+            update={"escalation_due_at": next_due(escalated, roster, now)}
         )
         page = _notify(
             escalated, NotificationKind.ESCALATE, str(escalated.step), roster, ack.event_time, now
@@ -318,7 +461,9 @@ def on_ack(
 
 
 def is_due(episode: PagingEpisode, roster: Roster, now: datetime) -> bool:
-    """Whether a tick would change this episode (escalate it, or forget it)."""
+    """Whether a tick would change this episode (release its hold, escalate it, or forget it)."""
+    if episode.held_until is not None and now >= episode.held_until:
+        return True
     if episode.escalation_due_at is not None and now >= episode.escalation_due_at:
         return True
     return now - episode.touched_at >= timedelta(seconds=roster.episode_retention_s)
@@ -328,12 +473,14 @@ def on_tick(episode: PagingEpisode, roster: Roster, now: datetime) -> Transition
     """Escalate the episode if its timeout has passed; forget it after the retention."""
     if now - episode.touched_at >= timedelta(seconds=roster.episode_retention_s):
         return Transition(None)
+    if episode.held_until is not None:
+        if now < episode.held_until:
+            return Transition(episode, ignored=True)
+        return first_page(episode, roster, now)
     due = episode.escalation_due_at
     if due is None or now < due or not episode.is_open or episode.responsibility_taken:
         return Transition(episode, ignored=True)
     escalated = episode.model_copy(update={"step": episode.step + 1, "touched_at": now})
-    escalated = escalated.model_copy(
-        update={"escalation_due_at": _next_due(escalated, roster, now)}
-    )
+    escalated = escalated.model_copy(update={"escalation_due_at": next_due(escalated, roster, now)})
     page = _notify(escalated, NotificationKind.ESCALATE, str(escalated.step), roster, due, now)
     return Transition(escalated, (page,))

@@ -19,7 +19,9 @@ from streams.alerting.lifecycle import (
     Transition,
     apply_member_phase,
     page_or_refresh,
+    while_held,
 )
+from streams.alerting.lifecycle import next_due as lifecycle_next_due
 from streams.alerting.roster import Roster
 
 #: Default grouping window, seconds of event time: the findings one bedside report, or the
@@ -47,21 +49,69 @@ def page_to_join(pages: list[PagingEpisode], alert: Alert, window_s: float) -> P
     return latest if within or not latest.responsibility_taken else None
 
 
-def join_page(page: PagingEpisode, alert: Alert, roster: Roster, now: datetime) -> Transition:
+def page_to_reopen(
+    pages: list[PagingEpisode], alert: Alert, window_s: float
+) -> PagingEpisode | None:
+    """A closed page of the same infusion that a new episode belongs to although it was read
+    after the page ended: its event time lies between the page's first episode (less the
+    window) and the page's end. The clinical stage reads pump, symptom and vitals topics in its
+    own order, and late data arrive late: the bedside moment was the same."""
+    if alert.phase is AlertPhase.END:
+        return None
+    closed = [
+        p
+        for p in pages
+        if not p.is_open
+        and p.alert.infusion_id == alert.infusion_id
+        and p.first_event_time - timedelta(seconds=window_s) <= alert.event_time <= p.end_event_time
+    ]
+    return max(closed, key=lambda p: p.end_event_time) if closed else None
+
+
+def join_page(
+    page: PagingEpisode, alert: Alert, roster: Roster, now: datetime, hold_s: float = 0.0
+) -> Transition:
     """Add a new episode to an open page: a page again only when the page's priority rises."""
-    joined = page.model_copy(
-        update={"members": (*page.members, alert), "updates": page.updates + 1, "touched_at": now}
+
+    def joined(current: PagingEpisode) -> Transition:
+        update = {
+            "members": (*current.members, alert),
+            "updates": current.updates + 1,
+            "touched_at": now,
+        }
+        return page_or_refresh(
+            current, current.model_copy(update=update), roster, alert.event_time, now
+        )
+
+    return while_held(page, alert, roster, now, hold_s, joined)
+
+
+def reopen_page(page: PagingEpisode, alert: Alert, roster: Roster, now: datetime) -> Transition:
+    """Open a closed page again for an episode of its bedside moment read after its end (see
+    :func:`page_to_reopen`): a page again only when it raises the priority above what was
+    paged; the escalation timer runs again unless someone took responsibility."""
+    reopened = page.model_copy(
+        update={
+            "ended_at": None,
+            "reopened": page.reopened + 1,
+            "ended_members": tuple(dict.fromkeys((*page.ended_members, *page.member_ids))),
+        }
     )
-    return page_or_refresh(page, joined, roster, alert.event_time, now)
+    transition = join_page(reopened, alert, roster, now)
+    after = transition.episode
+    if after is None or after.escalation_due_at is not None or after.unpaged:
+        return transition
+    due = lifecycle_next_due(after, roster, now)
+    return Transition(after.model_copy(update={"escalation_due_at": due}), transition.notifications)
 
 
 def on_grouped_alert(
-    page: PagingEpisode, alert: Alert, roster: Roster, now: datetime
+    page: PagingEpisode, alert: Alert, roster: Roster, now: datetime, hold_s: float = 0.0
 ) -> Transition:
     """A later phase of an episode already on ``page`` (not the page's own id)."""
     if not page.is_open:
         return Transition(page, ignored=True)
-    return apply_member_phase(page, alert, roster, now)
+    return apply_member_phase(page, alert, roster, now, hold_s)
 
 
 def remember_page(page_ids: list[str], page_id: str) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.alerts import Alert, AlertPriority
+from schemas.alerts import Alert, AlertPriority, AlertType
 from schemas.notifications import Recipient
 from schemas.validation_errors import problem_lines
 from streams.alerting.channel_config import ChannelConfig
@@ -40,6 +40,22 @@ class EscalationTimeouts(BaseModel):
         return seconds or None
 
 
+StaffId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class StaffMember(BaseModel):
+    """A nurse (or other responder) who may answer pages at the nurse station (issue 12): each
+    answer names its responder by this id, not by a shared role. Staff, not patient, data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: StaffId
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    role: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")] = "nurse"
+    #: Wards this person works on; empty: every ward.
+    wards: tuple[str, ...] = ()
+
+
 class Ward(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -62,6 +78,14 @@ class Roster(BaseModel):
     #: Ended episodes are remembered this long (re-delivered phases stay silent); episodes with
     #: no phase for this long are dropped.
     episode_retention_s: Annotated[float, Field(ge=60, le=30 * 24 * 3600)] = 24 * 3600.0
+    #: Advisories (IHE type SA: R6's renal check, R7's premedication, R8's dose rate) page a
+    #: person only at this priority or above. Below it they are information, not alarms
+    #: (DOMAIN.md §4): the nurse station and the alert managers show them, no pager rings.
+    #: Default ``medium``: R8 pages, the low R6 and R7 advisories do not.
+    advisories_page_from: AlertPriority = AlertPriority.MEDIUM
+    #: Who may answer pages at the nurse station. When listed, every answer must name one of
+    #: them (``responder_id``); when empty, answers may name nobody (as before issue 12).
+    staff: tuple[StaffMember, ...] = ()
 
     @model_validator(mode="after")
     def _references_exist(self) -> Roster:
@@ -70,6 +94,15 @@ class Roster(BaseModel):
                 f"default_ward {self.default_ward!r} is not one of the wards: "
                 f"{', '.join(sorted(self.wards))}"
             )
+        ids = [member.id for member in self.staff]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"staff ids must be unique: {', '.join(sorted(ids))}")
+        for member in self.staff:
+            strangers = [w for w in member.wards if w not in self.wards]
+            if strangers:
+                raise ValueError(
+                    f"staff {member.id!r} names unknown ward(s) {', '.join(strangers)}"
+                )
         for name, ward in self.wards.items():
             unknown = [c for c in ward.channels if c not in self.channels]
             if unknown:
@@ -83,6 +116,16 @@ class Roster(BaseModel):
     def channel_types(self) -> dict[str, str]:
         """Channel name -> its ``type``: the ``channel`` and ``channel_type`` metric labels."""
         return {name: config.type for name, config in self.channels.items()}
+
+    def staff_member(self, staff_id: str) -> StaffMember | None:
+        return next((m for m in self.staff if m.id == staff_id), None)
+
+    def pages_for(self, alert: Alert) -> bool:
+        """Whether ``alert`` alone would page a person (see ``advisories_page_from``)."""
+        if alert.type is not AlertType.ADVISORY:
+            return True
+        order = (AlertPriority.LOW, AlertPriority.MEDIUM, AlertPriority.HIGH)
+        return order.index(alert.priority) >= order.index(self.advisories_page_from)
 
     def ward_for(self, alert: Alert) -> str:
         """The roster ward an alert routes to (its own ward, else the default ward)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from schemas.topics import ALERTS, CLINICAL_TOPICS, DEAD_LETTER_TOPICS, RAW_TOPI
 from simulators.publisher import publish
 from simulators.scripted_sessions import demo_script, expected_r1_patients
 from simulators.sim_event import SimEvent
+from streams.cli.demo_alerting import AlertingDemo
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.prometheus import (
     DEPLOY_RULES_DIR,
@@ -124,17 +126,25 @@ async def run_demo(
         console.print(f"[green]embedded broker[/] (Tansu) on {broker.bootstrap}")
         await ensure_topics(broker.connection, partitions=settings.topic_partitions)
         metrics_port = free_port()
+        alerting = AlertingDemo.create(run_dir, free_port())
         worker = WorkerProcess(
-            broker.bootstrap, run_dir, env={"PUMPSTREAM_METRICS_PORT": str(metrics_port)}
+            broker.bootstrap,
+            run_dir,
+            env={"PUMPSTREAM_METRICS_PORT": str(metrics_port), **alerting.worker_env()},
         ).start()
         ready_s = await asyncio.to_thread(worker.wait_ready, 60.0)
         console.print(
             f"[green]worker ready[/] in {ready_s:.1f} s; metrics on "
             f"http://{settings.bind_address}:{metrics_port}/metrics; log {worker.log_path}"
         )
+        console.print(
+            f"[green]nurse station[/] {alerting.station_url(settings.bind_address)}\n"
+            f"  (roster {alerting.roster_path}: escalation after 1 s; a simulated nurse answers "
+            "the first escalated page through the ack API)"
+        )
         if prometheus:
             local_prometheus = _start_prometheus(settings, metrics_port, run_dir, console)
-        return await _play(settings, broker.connection, speed, console, worker)
+        return await _play(settings, broker.connection, speed, console, worker, alerting)
     finally:
         if local_prometheus is not None:
             local_prometheus.stop()
@@ -167,6 +177,7 @@ async def _play(
     speed: float,
     console: Console,
     worker: WorkerProcess,
+    alerting: AlertingDemo,
 ) -> int:
     start = datetime.now(UTC).replace(microsecond=0)
     script = demo_script(start)
@@ -177,19 +188,29 @@ async def _play(
     )
     stop = asyncio.Event()
     watcher = asyncio.create_task(_watch(kafka, console, summary, stop))
+    paging = asyncio.create_task(alerting.watch(kafka, settings.bind_address, console, stop))
     began = time.monotonic()
     await publish(kafka, script, speed=speed, on_sent=_progress(console, summary))
     topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
     caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=30)
+    # The page, its escalation and the answer go round the topics after the script ends.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(alerting.completed.wait(), timeout=30)
     # Faust flushes what it sends before it commits: caught up, every alert is on the topic, and
     # the watcher reads on to its end.
     stop.set()
     await watcher
-    return _summarise(console, summary, caught_up, time.monotonic() - began, worker)
+    await paging
+    return _summarise(console, summary, caught_up, time.monotonic() - began, worker, alerting)
 
 
 def _summarise(
-    console: Console, summary: DemoSummary, caught_up: bool, elapsed_s: float, worker: WorkerProcess
+    console: Console,
+    summary: DemoSummary,
+    caught_up: bool,
+    elapsed_s: float,
+    worker: WorkerProcess,
+    alerting: AlertingDemo,
 ) -> int:
     by_rule = Counter(
         f"{a.rule}/{a.priority.value}" for a in summary.alerts if a.phase is AlertPhase.START
@@ -200,8 +221,12 @@ def _summarise(
     console.print(f"  dead letters:    {dict(summary.dead_letters) or 'none'}")
     alerted = {a.patient_ref for a in summary.alerts if a.rule == Rule.R1}
     expected = expected_r1_patients()
-    ok = caught_up and alerted == expected
+    ok = caught_up and alerted == expected and alerting.complete
     console.print(f"  R1 expected for: {sorted(expected)}; alerted: {sorted(alerted)}")
+    console.print(
+        f"  paging:          {alerting.pages} page(s), {alerting.escalations} escalation(s), "
+        f"{alerting.acks} answer(s) through the ack API"
+    )
     if not caught_up:
         console.print(f"[red]the worker did not catch up within 30 s; see {worker.log_path}[/]")
     console.print("[green]demo finished[/]" if ok else "[red]demo did not match its script[/]")

@@ -46,8 +46,11 @@ def _listening(port: int) -> bool:
 
 
 def test_demo_shows_the_scripted_reaction_alert_and_exits_0(tmp_path: Path) -> None:
+    """The whole product (issue 12): the alert, its page, the escalation when nobody answers,
+    and the simulated nurse's answer through the nurse station's ack API. At 240x the reaction
+    stays open 8 s of wall clock: the page's 2 s hold plus the demo roster's 1 s escalation fit."""
     result = subprocess.run(
-        [*DEMO, "--speed", "1200"],
+        [*DEMO, "--speed", "240"],
         capture_output=True, env=_env(tmp_path), timeout=150, check=False,
     )  # fmt: skip
     out = result.stdout.decode()
@@ -56,6 +59,13 @@ def test_demo_shows_the_scripted_reaction_alert_and_exits_0(tmp_path: Path) -> N
     assert "slow_rate:" in out
     assert "dead letter pump.events.raw.dlq: schema_violation" in out
     assert "R1 expected for: ['pt-reacts-01']; alerted: ['pt-reacts-01']" in out
+    assert re.search(
+        r"nurse station http://127\.0\.0\.1:\d+/nurse-station\?ward=infusion-centre#token=", out
+    )
+    assert "PAGE start medium pt-reacts-01 -> bedside nurse (dect-4101): Back pain 6/10" in out
+    assert "ESCALATED pt-reacts-01 -> charge nurse (dect-4100): nobody answered" in out
+    assert "simulated nurse n-demo: POST /api/alerts/.../ack -> 202" in out
+    assert "ANSWERED pt-reacts-01: accepted, slowed, by n-demo" in out
     assert "demo finished" in out
     assert "Traceback" not in out + result.stderr.decode()
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def test_demo_prints_the_metrics_and_prometheus_addresses(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUMPSTREAM_")}
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--speed", "1200", "--prometheus"],
+        [sys.executable, "-m", "streams.cli", "demo", "--speed", "240", "--prometheus"],
         capture_output=True, timeout=150, check=False,
         env={**env, "PUMPSTREAM_DATA_DIR": str(tmp_path), "COLUMNS": "200"},
     )  # fmt: skip

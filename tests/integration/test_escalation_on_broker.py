@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import ConsumerRecord
 
-from schemas.alerts import AckResponse, ActionTaken, AlertAck
+from schemas.alerts import AckResponse, ActionTaken, AlertAck, AlertPriority, AlertType
 from schemas.notifications import AlertNotification, NotificationKind
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS
 from streams.cli.local.worker_process import WorkerProcess
@@ -95,3 +95,32 @@ async def test_unanswered_alert_escalates_across_a_restart_and_an_ack_stops_anot
     assert [n.kind for n in acked_notes] == ["start", "response"], "the ack stopped escalation"
     assert acked_notes[-1].ack is not None
     assert acked_notes[-1].escalation_due_at is None
+
+
+async def test_findings_within_the_hold_are_one_page_and_a_low_advisory_pages_nobody(
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """Issue 12 on the real broker: a low R6 advisory, then an R1 finding of the same moment
+    read a moment later, are one held page that goes out once at medium (no notice first, no
+    priority-raising update); a low advisory alone for another patient is a notice only."""
+    start_worker(**_alerting_env(tmp_path), PUMPSTREAM_PAGE_HOLD_S="2")
+    advisory = live_alert("hold-r6", rule="R6", priority=AlertPriority.LOW).model_copy(
+        update={"type": AlertType.ADVISORY, "title": "Assess renal function"}
+    )
+    finding = live_alert("hold-r1", rule="R1", priority=AlertPriority.MEDIUM)
+    lone = live_alert("lone-r6", rule="R6", priority=AlertPriority.LOW, patient="pt-2").model_copy(
+        update={"type": AlertType.ADVISORY, "title": "Assess renal function"}
+    )
+    await produce(topics, ALERTS.name, advisory.model_dump_json().encode(), b"pt-1")
+    await produce(topics, ALERTS.name, finding.model_dump_json().encode(), b"pt-1")
+    await produce(topics, ALERTS.name, lone.model_dump_json().encode(), b"pt-2")
+    notes = _notes(await read_until(topics, ALERT_NOTIFICATIONS.name, lambda rs: len(rs) >= 2))
+    page = [n for n in notes if n.alert.patient_ref == "pt-1"]
+    assert [(n.kind, n.alert.priority) for n in page] == [
+        (NotificationKind.START, AlertPriority.MEDIUM)
+    ]
+    assert {a.alert_id for a in page[0].page_alerts} == {"hold-r6", "hold-r1"}
+    held_s = (page[0].produced_at - finding.created_at).total_seconds()
+    assert 1.5 <= held_s <= 5.0, f"released after the 2 s hold, within DOMAIN.md's 5 s: {held_s}"
+    assert [n.kind for n in notes if n.alert.patient_ref == "pt-2"] == [NotificationKind.NOTICE]
+    assert not any(n.pages_a_person for n in notes if n.alert.patient_ref == "pt-2")

@@ -20,7 +20,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-from schemas.alerts import AckResponse, ActionTaken, AlertAck
+from schemas.alerts import AckResponse, ActionTaken, AlertAck, AlertPhase, AlertPriority
 from schemas.events import NeurologicalSigns, SymptomKind, SymptomReport
 from schemas.notifications import AlertNotification
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERTS, SYMPTOMS_RAW
@@ -207,3 +207,104 @@ async def test_report_pain_form_sends_a_symptom_report_and_shows_field_problems(
     )
     browser.save_screenshot(str(tmp_path / "report-pain-problems.png"))
     assert len(await read_topic(topics, SYMPTOMS_RAW.name)) == 1
+
+
+STAFF = (
+    '\n[[staff]]\nid = "n-ahmed"\nname = "A. Ahmed"\n\n[[staff]]\nid = "n-berg"\nname = "C. Berg"\n'
+)
+
+
+async def test_a_choice_survives_board_updates_and_names_the_nurse(
+    topics: KafkaConnection,
+    start_worker: Callable[..., WorkerProcess],
+    tmp_path: Path,
+    browser: WebDriver,
+) -> None:
+    """Issue 12: nothing pre-selected; a nurse's unsent choice survives updates of the board
+    (another page arriving, this page's own refresh); a new high-priority page is cued; the ack
+    names the nurse by roster id; the closed page is in the history."""
+    port = free_port()
+    roster = tmp_path / "roster.toml"
+    write_roster(roster)
+    roster.write_text(roster.read_text(encoding="utf-8") + STAFF, encoding="utf-8")
+    start_worker(
+        PUMPSTREAM_ALERTING_CONFIG=str(roster),
+        PUMPSTREAM_NURSE_STATION_PORT=str(port),
+        PUMPSTREAM_ACK_TOKEN=TOKEN,
+        PUMPSTREAM_PAGE_HOLD_S="0",
+    )
+    await _wait_until_serving(f"http://127.0.0.1:{port}/nurse-station")
+    browser.get(f"http://127.0.0.1:{port}/nurse-station?ward=infusion-centre#token={TOKEN}")
+    wait = WebDriverWait(browser, 30, poll_frequency=0.1)
+    wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "0 active"))
+
+    first = live_alert("choice-1", pain=5, priority=AlertPriority.MEDIUM)
+    await produce(topics, ALERTS.name, first.model_dump_json().encode(), b"pt-1")
+    selector = 'section.alert[data-alert-id="choice-1"]'
+    card = wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, selector)))
+    response = Select(card.find_element(By.NAME, "response"))
+    action = Select(card.find_element(By.NAME, "action_taken"))
+    assert response.first_selected_option.get_attribute("value") == "", "nothing pre-selected"
+    assert action.first_selected_option.get_attribute("value") == ""
+    button = card.find_element(By.CLASS_NAME, "ack-button")
+    assert not button.is_enabled(), "no answer without a choice and a nurse"
+
+    response.select_by_value("not_clinically_relevant")
+    action.select_by_value("slowed")
+    assert not button.is_enabled(), "who is answering is still unknown"
+
+    # The board changes while the choice is unsent: another patient's high page, and an
+    # update of this page (pain 5 -> 6, same priority: a refresh, no page).
+    other = live_alert("choice-2", pain=9, patient="pt-2")
+    await produce(topics, ALERTS.name, other.model_dump_json().encode(), b"pt-2")
+    wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "2 active"))
+    update = live_alert("choice-1", pain=6, priority=AlertPriority.MEDIUM, phase=AlertPhase.UPDATE)
+    await produce(topics, ALERTS.name, update.model_dump_json().encode(), b"pt-1")
+    wait.until(
+        expected_conditions.text_to_be_present_in_element((By.CSS_SELECTOR, selector), "pain 6/10")
+    )
+    card = browser.find_element(By.CSS_SELECTOR, selector)
+    assert (
+        Select(card.find_element(By.NAME, "response")).first_selected_option.get_attribute("value")
+        == "not_clinically_relevant"
+    ), "the unsent choice survived both updates"
+    assert (
+        Select(card.find_element(By.NAME, "action_taken")).first_selected_option.get_attribute(
+            "value"
+        )
+        == "slowed"
+    )
+    assert "not sent yet" in card.text
+    # The new high page is cued (the first one, medium and present at load, is not).
+    cue = browser.find_element(By.ID, "cue")
+    assert cue.is_displayed()
+    assert "New high-priority page" in cue.text
+    assert "pt-2" in cue.text
+    high = browser.find_element(By.CSS_SELECTOR, 'section.alert[data-alert-id="choice-2"]')
+    assert "new-high" in (high.get_attribute("class") or "")
+    assert "new-high" not in (card.get_attribute("class") or "")
+    browser.save_screenshot(str(tmp_path / "nurse-station-choice.png"))
+
+    Select(browser.find_element(By.ID, "responder")).select_by_value("n-berg")
+    card.find_element(By.CLASS_NAME, "ack-button").click()
+    wait.until(
+        expected_conditions.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, f"{selector} .ack-status"),
+            "acknowledged: not clinically relevant, action: slowed (C. Berg, n-berg)",
+        )
+    )
+    acks = await read_until(topics, ALERT_ACKS.name, lambda rs: len(rs) >= 1)
+    sent = AlertAck.model_validate_json(acks[0].value or b"")
+    assert (sent.alert_id, sent.response, sent.action_taken, sent.responder_id) == (
+        "choice-1", AckResponse.NOT_CLINICALLY_RELEVANT, ActionTaken.SLOWED, "n-berg",
+    )  # fmt: skip
+
+    ended = live_alert("choice-1", pain=0, priority=AlertPriority.MEDIUM, phase=AlertPhase.END)
+    await produce(topics, ALERTS.name, ended.model_dump_json().encode(), b"pt-1")
+    wait.until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "1 active"))
+    browser.find_element(By.CSS_SELECTOR, "#history summary").click()
+    Select(browser.find_element(By.ID, "history-filter")).select_by_value("closed")
+    item = browser.find_element(By.CSS_SELECTOR, '#history-list [data-alert-id="choice-1"]')
+    assert "closed" in item.text
+    assert "n-berg" in item.text
+    assert not browser.find_elements(By.CSS_SELECTOR, '#history-list [data-alert-id="choice-2"]')

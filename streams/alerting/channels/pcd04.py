@@ -28,6 +28,7 @@ TYPE_CODE = {AlertType.PHYSIOLOGICAL: "SP", AlertType.TECHNICAL: "ST", AlertType
 #: Alert phases of PCD-04 (MDC_ATTR_EVENT_PHASE).
 PHASE = {
     NotificationKind.START: "start",
+    NotificationKind.NOTICE: "start",
     NotificationKind.UPDATE: "update",
     NotificationKind.ESCALATE: "escalate",
     NotificationKind.END: "end",

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.alerts import AckResponse, ActionTaken, AlertAck
 from schemas.events import SymptomReport
+from schemas.notifications import NotificationKind
 from schemas.topics import ALERT_ACKS, SYMPTOMS_RAW
 from schemas.validation_errors import field_problems, problem_lines
 from streams.alerting.board import BoardEntry, EpisodeBoard
@@ -50,6 +51,8 @@ def page_html() -> str:
 
 
 LONG_POLL_S = 20.0
+#: Closed pages sent with each board answer (the page filters them).
+HISTORY_SHOWN = 100
 #: How long a symptom report waits for Kafka's acknowledgement before the page is told to resend.
 SYMPTOM_SEND_TIMEOUT_S = 10.0
 SendAck = Callable[[AlertAck], Awaitable[None]]
@@ -68,7 +71,7 @@ class AckRequest(BaseModel):
     ) = None
 
 
-def _entry_json(entry: BoardEntry) -> dict[str, Any]:
+def _entry_json(entry: BoardEntry, roster: Roster | None = None) -> dict[str, Any]:
     latest = entry.latest
     alert = latest.alert
     ack = latest.ack
@@ -96,11 +99,21 @@ def _entry_json(entry: BoardEntry) -> dict[str, Any]:
             "action_taken": ack.action_taken.value,
             "responder_role": ack.responder_role,
             "responder_id": ack.responder_id,
+            "responder_name": _staff_name(roster, ack.responder_id),
             "event_time": ack.event_time.isoformat(),
             "stops_escalation": ack.response.stops_escalation,
         },
         "started_at": entry.started.produced_at.isoformat(),
+        "closed_at": latest.produced_at.isoformat()
+        if latest.kind is NotificationKind.END
+        else None,
+        "live": entry.live,
     }
+
+
+def _staff_name(roster: Roster | None, staff_id: str | None) -> str | None:
+    member = roster.staff_member(staff_id) if roster and staff_id else None
+    return member.name if member else None
 
 
 def build_nurse_station(
@@ -142,7 +155,14 @@ def build_nurse_station(
 
     async def wards(request: web.Request) -> web.Response:
         return web.json_response(
-            {"wards": sorted(roster.wards), "default_ward": roster.default_ward}
+            {
+                "wards": sorted(roster.wards),
+                "default_ward": roster.default_ward,
+                "staff": [
+                    {"id": m.id, "name": m.name, "role": m.role, "wards": list(m.wards)}
+                    for m in roster.staff
+                ],
+            }
         )
 
     async def alerts(request: web.Request) -> web.Response:
@@ -154,9 +174,16 @@ def build_nurse_station(
         except ValueError:
             raise web.HTTPBadRequest(text="after: not an integer") from None
         version = await board.wait_changed(after, LONG_POLL_S) if after >= 0 else board.version
-        entries = board.entries(clock(), ward)
+        now = clock()
+        entries = board.entries(now, ward)
+        history = board.history(now, ward)[:HISTORY_SHOWN]
         return web.json_response(
-            {"ward": ward, "version": version, "alerts": [_entry_json(e) for e in entries]},
+            {
+                "ward": ward,
+                "version": version,
+                "alerts": [_entry_json(e, roster) for e in entries],
+                "history": [_entry_json(e, roster) for e in history],
+            },
             headers={"Cache-Control": "no-store"},
         )
 
@@ -170,13 +197,21 @@ def build_nurse_station(
         except ValidationError as exc:
             problems = "; ".join(problem_lines(exc, top_level="body"))
             raise web.HTTPBadRequest(text=problems) from None
+        responder_role = body.responder_role
+        if roster.staff:
+            responder = roster.staff_member(body.responder_id) if body.responder_id else None
+            if responder is None:
+                raise web.HTTPBadRequest(
+                    text="responder_id: name one of the roster's staff (who is answering?)"
+                )
+            responder_role = responder.role
         ack = AlertAck(
             event_id=f"ack-{uuid.uuid4().hex}",
             alert_id=alert_id,
             patient_ref=current.alert.patient_ref,
             response=body.response,
             action_taken=body.action_taken,
-            responder_role=body.responder_role,
+            responder_role=responder_role,
             responder_id=body.responder_id,
             event_time=clock(),
         )

@@ -65,8 +65,19 @@ def _page(name: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
     return episodes, steps
 
 
+def _without_opened_event_time(value: str) -> str:
+    """Issue 12 stores when (event time) a page opened once a later phase moved its alert's
+    event time (a late episode can then re-open the page it belongs to); everything else is
+    as before."""
+    fields = json.loads(value)
+    fields.pop("opened_event_time", None)
+    return json.dumps(fields, separators=(",", ":"))
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN))
 def test_the_same_alerts_give_the_same_episodes_and_pages(name: str) -> None:
     episodes, steps = _page(name)
     assert steps == GOLDEN[name]["steps"]
-    assert episodes == GOLDEN[name]["episodes"]
+    assert {k: _without_opened_event_time(v) for k, v in episodes.items()} == {
+        k: _without_opened_event_time(v) for k, v in GOLDEN[name]["episodes"].items()
+    }

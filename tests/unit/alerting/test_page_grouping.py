@@ -12,6 +12,7 @@ from schemas.alerts import (
     AlertAck,
     AlertPhase,
     AlertPriority,
+    AlertType,
     RecommendationCode,
 )
 from schemas.notifications import AlertNotification, NotificationKind
@@ -21,6 +22,8 @@ from streams.alerting.page_grouping import (
     on_grouped_alert,
     page_holding,
     page_to_join,
+    page_to_reopen,
+    reopen_page,
 )
 from streams.alerting.roster import parse_roster
 from streams.clinical.publish_order import in_paging_order
@@ -33,7 +36,8 @@ WINDOW_S = 300.0
 class Pages:
     """The lifecycle agent's routing (streams/alerting/agents.py) over dicts, for tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_s: float = 0.0) -> None:
+        self.hold_s = hold_s
         self.pages: dict[str, PagingEpisode] = {}
         self.sent: list[AlertNotification] = []
 
@@ -43,20 +47,25 @@ class Pages:
             self.pages[page_id] = transition.episode
 
     def alert(self, alert: Alert, now: datetime) -> None:
+        hold = self.hold_s
         own = self.pages.get(alert.alert_id)
         if own is not None:
-            self._store(alert.alert_id, on_alert(own, alert, ROSTER, now, 0))
+            self._store(alert.alert_id, on_alert(own, alert, ROSTER, now, 0, hold))
             return
         pages = list(self.pages.values())
         holding = page_holding(pages, alert.alert_id)
         if holding is not None:
-            self._store(holding.alert_id, on_grouped_alert(holding, alert, ROSTER, now))
+            self._store(holding.alert_id, on_grouped_alert(holding, alert, ROSTER, now, hold))
             return
         joined = page_to_join(pages, alert, WINDOW_S)
         if joined is not None:
-            self._store(joined.alert_id, join_page(joined, alert, ROSTER, now))
+            self._store(joined.alert_id, join_page(joined, alert, ROSTER, now, hold))
             return
-        self._store(alert.alert_id, on_alert(None, alert, ROSTER, now, 0))
+        closed = page_to_reopen(pages, alert, WINDOW_S)
+        if closed is not None:
+            self._store(closed.alert_id, reopen_page(closed, alert, ROSTER, now))
+            return
+        self._store(alert.alert_id, on_alert(None, alert, ROSTER, now, 0, hold))
 
     def ack(self, ack: AlertAck, now: datetime) -> None:
         page = self.pages.get(ack.alert_id) or page_holding(list(self.pages.values()), ack.alert_id)
@@ -195,3 +204,110 @@ def test_publish_order_keeps_each_episodes_phases_and_puts_ends_first() -> None:
     assert [(a.alert_id, a.phase.value) for a in ordered] == [
         ("old", "end"), ("r2", "start"), ("r1", "start"), ("r1", "end"), ("r6", "start"),
     ]  # fmt: skip
+
+
+# --- The hold, quiet advisories and late members (issue 12, page target) ---------------------
+
+
+def _advisory(alert_id: str = "r6", priority: AlertPriority = AlertPriority.LOW) -> Alert:
+    return make_alert(alert_id, rule="R6", priority=priority).model_copy(
+        update={"type": AlertType.ADVISORY, "title": "Assess renal function"}
+    )
+
+
+def test_findings_arriving_within_the_hold_go_out_once_at_their_final_priority() -> None:
+    """R1 medium, then seconds later R2 high and an R1 update: one page, at high, on release."""
+    pages = Pages(hold_s=2.0)
+    pages.alert(_r1(), T0)
+    pages.alert(_r2().model_copy(update={"event_time": T0 + timedelta(seconds=1)}), T0)
+    assert pages.sent == []  # held: nobody paged yet
+    pages.tick(T0 + timedelta(seconds=1.9))
+    assert pages.sent == []
+    pages.tick(T0 + timedelta(seconds=2))
+    sent = pages.pages_sent()
+    assert [(n.kind, n.alert.priority) for n in sent] == [
+        (NotificationKind.START, AlertPriority.HIGH)
+    ]
+    # Escalation counts from the release, at the page's priority (high: 20 s).
+    assert sent[0].escalation_due_at == T0 + timedelta(seconds=22)
+
+
+def test_a_finding_from_beyond_the_hold_releases_the_held_page_first() -> None:
+    """A replay at full speed delivers minutes of event time within the hold: the later finding
+    pages again as it would have live, not silently."""
+    pages = Pages(hold_s=2.0)
+    pages.alert(_r1(), T0)
+    pages.alert(_r2(minute=3), T0 + timedelta(seconds=0.1))
+    sent = pages.pages_sent()
+    assert [(n.kind, n.alert.priority) for n in sent] == [
+        (NotificationKind.START, AlertPriority.MEDIUM),
+        (NotificationKind.UPDATE, AlertPriority.HIGH),
+    ]
+
+
+def test_a_late_finding_does_not_join_the_hold_silently() -> None:
+    pages = Pages(hold_s=2.0)
+    pages.alert(_r1(), T0)
+    pages.alert(_r2().model_copy(update={"late_by_min": 12.0}), T0 + timedelta(seconds=0.1))
+    assert [n.kind for n in pages.pages_sent()] == [NotificationKind.START, NotificationKind.UPDATE]
+
+
+def test_a_page_whose_findings_end_within_the_hold_pages_nobody() -> None:
+    pages = Pages(hold_s=2.0)
+    pages.alert(_r1(), T0)
+    pages.alert(_r1(phase=AlertPhase.END), T0 + timedelta(seconds=0.5))
+    pages.tick(T0 + timedelta(seconds=5))
+    assert pages.sent == []
+
+
+def test_a_low_advisory_is_a_notice_and_a_finding_joining_it_is_the_first_page() -> None:
+    pages = Pages()
+    pages.alert(_advisory(), T0)
+    assert [n.kind for n in pages.sent] == [NotificationKind.NOTICE]
+    assert pages.pages_sent() == []
+    pages.tick(T0 + timedelta(hours=1))  # low advisories never escalate
+    assert pages.pages_sent() == []
+    pages.alert(_r1(minute=30), T0 + timedelta(minutes=30))
+    sent = pages.pages_sent()
+    assert [(n.kind, n.alert.priority, n.step) for n in sent] == [
+        (NotificationKind.START, AlertPriority.MEDIUM, 0)
+    ]
+    assert sent[0].escalation_due_at == T0 + timedelta(minutes=31)
+
+
+def test_a_medium_advisory_pages_by_default_and_the_roster_can_quiet_it() -> None:
+    pages = Pages()
+    pages.alert(_advisory("r8", AlertPriority.MEDIUM), T0)
+    assert [n.kind for n in pages.pages_sent()] == [NotificationKind.START]
+    quiet = parse_roster('advisories_page_from = "high"\n' + roster_toml())
+    assert not quiet.pages_for(_advisory("r8", AlertPriority.MEDIUM))
+    assert quiet.pages_for(_advisory("r8", AlertPriority.HIGH))
+
+
+def test_a_finding_read_after_its_page_ended_reopens_it_without_paging_twice() -> None:
+    """The faulted day's pt-010: R1 paged (medium, then high), its end read before R2's start
+    (cross-topic read order), although R2's event time lies inside the page."""
+    pages = Pages()
+    pages.alert(_r1(), T0)
+    pages.alert(
+        _r1(phase=AlertPhase.UPDATE, minute=10).model_copy(update={"priority": AlertPriority.HIGH}),
+        T0,
+    )
+    pages.alert(
+        _r1(phase=AlertPhase.END, minute=50).model_copy(update={"priority": AlertPriority.HIGH}),
+        T0,
+    )
+    pages.alert(_r2(minute=5), T0)
+    pages.alert(_r2(phase=AlertPhase.END, minute=50), T0)
+    kinds = [n.kind for n in pages.sent]
+    assert kinds == [
+        NotificationKind.START,
+        NotificationKind.UPDATE,
+        NotificationKind.END,
+        NotificationKind.REFRESH,
+        NotificationKind.END,
+    ]
+    assert len({n.notification_id for n in pages.sent}) == len(pages.sent)
+    # A finding after the page's end is a new moment: a page of its own.
+    pages.alert(_r2("r2-later", minute=60), T0)
+    assert pages.sent[-1].kind is NotificationKind.START
