@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter, model_validator
 
 from schemas.base import (
+    AddsOptionalFields,
     ClinicalEvent,
     FrozenModel,
     InfusionId,
@@ -17,7 +18,7 @@ from schemas.base import (
     StrictInt,
 )
 from schemas.clinical_units import dose_rate_mg_kg_min
-from schemas.ivig_products import IvigProduct
+from schemas.ivig_products import Indication, IvigProduct
 
 
 class RiskFactor(StrEnum):
@@ -34,8 +35,11 @@ class RiskFactor(StrEnum):
     RAPID_RATE = "rapid_rate"
 
 
-class InfusionContext(FrozenModel):
+class InfusionContext(AddsOptionalFields):
     """What the pipeline must know about a patient and a bag to judge a rate."""
+
+    #: Added after states were first stored: left out of the JSON while unset (byte-identical).
+    ADDED_OPTIONAL = frozenset({"indication"})
 
     product: IvigProduct
     concentration_mg_ml: Annotated[
@@ -51,6 +55,9 @@ class InfusionContext(FrozenModel):
     ward: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]*$")] = (
         "infusion-centre"
     )
+    #: Why the patient gets IVIG (from the order). R8 applies the product's label maximum for
+    #: it; absent (unknown) or not on the product's label, the product's highest maximum.
+    indication: Indication | None = None
 
     @property
     def effective_risk_factors(self) -> tuple[RiskFactor, ...]:
@@ -190,8 +197,22 @@ class SymptomKind(StrEnum):
     OTHER = "other"
 
 
-class NeurologicalSigns(FrozenModel):
-    """Progressive neurological symptoms that make R3 fire (guidance: 'Monitor for progression')."""
+NEUROLOGICAL_SIGN_NAMES = (
+    "weakness",
+    "numbness",
+    "tingling",
+    "spreading",
+    "neck_stiffness",
+    "severe_headache",
+)
+
+
+class NeurologicalSigns(AddsOptionalFields):
+    """Neurological symptoms that make R3 fire when progressive (guidance: 'Monitor for
+    progression')."""
+
+    #: Added after states were first stored: left out of the JSON while unset (byte-identical).
+    ADDED_OPTIONAL = frozenset({"progressive"})
 
     weakness: bool = False
     numbness: bool = False
@@ -199,10 +220,14 @@ class NeurologicalSigns(FrozenModel):
     spreading: bool = False
     neck_stiffness: bool = False
     severe_headache: bool = False
+    #: Whether the signs are progressing, as the reporter judged: ``False`` (explicitly not
+    #: progressive, e.g. stable since before the infusion) and R3 does not act on them;
+    #: ``None`` (unknown, every message before this field) is treated as progressive.
+    progressive: bool | None = None
 
     @property
     def any(self) -> bool:
-        return any(self.model_dump().values())
+        return any(getattr(self, name) for name in NEUROLOGICAL_SIGN_NAMES)
 
 
 class SymptomReport(ClinicalEvent):

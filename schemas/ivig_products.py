@@ -56,6 +56,17 @@ class Indication(StrEnum):
     GBS = "gbs"  # Guillain-Barre syndrome (off-label for most products, 0.4 g/kg/day x 5)
 
 
+#: How alert texts name an indication.
+INDICATION_NAMES: dict[Indication, str] = {
+    Indication.PI: "primary immunodeficiency",
+    Indication.ITP: "chronic ITP",
+    Indication.CIDP: "CIDP",
+    Indication.MMN: "MMN",
+    Indication.DERMATOMYOSITIS: "dermatomyositis",
+    Indication.GBS: "Guillain-Barre syndrome",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class TitrationProtocol:
     """How a label says to run a product: start rate, titration steps, maxima per indication.
@@ -139,3 +150,13 @@ TITRATION_PROTOCOLS: dict[IvigProduct, TitrationProtocol] = {
         ((_PI, 8.0), (_ITP, 8.0)),
     ),
 }  # fmt: skip
+
+
+def label_max_mg_kg_min(product: IvigProduct, indication: Indication | None) -> float:
+    """The label maximum that applies: the one for ``indication`` when the product's label names
+    it; otherwise (indication unknown, or off-label for this product) the product's highest
+    maximum over all its indications."""
+    protocol = TITRATION_PROTOCOLS[product]
+    if indication is not None and indication in protocol.indications:
+        return protocol.max_mg_kg_min(indication)
+    return PRODUCT_LABELS[product].max_mg_kg_min

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.events import RiskFactor
-from schemas.ivig_products import PRODUCT_LABELS
+from schemas.ivig_products import PRODUCT_LABELS, label_max_mg_kg_min
 from simulators.ground_truth import GroundTruth, LabelKind, TruthLabel
 from simulators.infusion_centre import InfusionCentre
 from simulators.infusion_visit import Visit
@@ -75,9 +75,9 @@ def _reaction_label(centre: InfusionCentre, visit: Visit, lookback_s: float) -> 
 
 def _above_limit_labels(centre: InfusionCentre, visit: Visit) -> list[TruthLabel]:
     """Spans where the running dose rate exceeds the label maximum, or 3.3 mg/kg/min for a
-    patient with risk factors (R8). Uses what the pipeline can know: the product's label maximum
-    over all indications (the infusion context carries no indication)."""
-    label_max = PRODUCT_LABELS[visit.profile.product].max_mg_kg_min
+    patient with risk factors (R8). Uses what the pipeline can know: the label maximum for the
+    indication the infusion context carries (the product's highest when off-label)."""
+    label_max = label_max_mg_kg_min(visit.profile.product, visit.profile.indication)
     limit = min(label_max, RISK_LIMIT_MG_KG_MIN) if visit.profile.has_risk_factors else label_max
     labels: list[TruthLabel] = []
     history = [*visit.rate_history, (_end_s(centre, visit), 0.0, False)]

@@ -138,7 +138,8 @@ def _pump_obx(device: str, status: str, rate_ml_h: float | None) -> list[_Obx]:
 def _context_obx(context: InfusionContext) -> list[_Obx]:
     """What a start needs beyond the pump's rows, as an interface engine adds it from the order
     and the record (docs/integration.md, "The infusion context"): age (LOINC 30525-0), the
-    prescribed dose, risk factors and prior infusions (local codes, system ``99PUMPSTREAM``)."""
+    prescribed dose, risk factors, prior infusions and the indication (local codes, system
+    ``99PUMPSTREAM``)."""
     rows = [
         _Obx("NM", "30525-0^Age^LN", "", f"{context.age_years}", "a^^UCUM"),
         _Obx("NM", f"ivig-dose-g-kg^Prescribed IVIG dose per kg body weight^{LOCAL}", "",
@@ -153,6 +154,11 @@ def _context_obx(context: InfusionContext) -> list[_Obx]:
         rows.append(
             _Obx("NM", f"prior-ivig-infusions^IVIG infusions before this one^{LOCAL}", "",
                  str(context.prior_infusions))
+        )  # fmt: skip
+    if context.indication is not None:
+        rows.append(
+            _Obx("CWE", f"ivig-indication^Indication for IVIG^{LOCAL}", "",
+                 f"{escape(context.indication.value)}^^{LOCAL}", coded_value=True)
         )  # fmt: skip
     return rows
 

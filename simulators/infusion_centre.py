@@ -153,7 +153,7 @@ class InfusionCentre:
         context = InfusionContext(
             product=profile.product, concentration_mg_ml=profile.concentration_mg_ml,
             weight_kg=profile.weight_kg, age_years=profile.age_years, dose_g_kg=profile.dose_g_kg,
-            risk_factors=profile.risk_factors, ward=spec.ward,
+            risk_factors=profile.risk_factors, ward=spec.ward, indication=profile.indication,
             # The cohort knows first versus repeat, not how many: a repeat counts as one prior.
             prior_infusions=0 if profile.first_infusion else 1,
         )  # fmt: skip

@@ -3,8 +3,13 @@ judge a patient, it says so for that patient rather than staying silent.
 
 - ``T1`` *infusion start missing*: pump events for an infusion whose ``infusion_started`` has not
   arrived ``missing_start_wait_min`` after the first of them (event time). Without the start the
-  pipeline knows no product, concentration or weight, so no rule can judge that infusion. It ends
-  when the start arrives (the waiting events are then applied) or the infusion completes.
+  pipeline knows no product, concentration or weight, so no rule can judge that infusion. What the
+  pump's own events do tell is inferred and said in the alert's title and evidence: whether the
+  pump runs, is paused or stopped, its rate in mL/h and the rate increases (the last one's rates
+  and event id); never a product, concentration, weight or dose rate. As further pump events
+  change that picture, the alert is updated (same priority: the board refreshes, nobody is
+  paged again). It ends when the start arrives (the waiting events are then applied) or the
+  infusion completes.
 - ``T2`` *vital signs silent*: a running infusion whose vital signs, having arrived during it,
   have stopped for ``vitals_silent_min`` while the patient's other events (pump, symptoms) go on;
   R2 cannot see abnormal vitals, and nothing has *arrived* from the monitor for as long either
@@ -21,7 +26,7 @@ medium priority: someone should look at the feed, not at the patient first.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schemas.alerts import (
@@ -34,6 +39,7 @@ from schemas.alerts import (
     RecommendationCode,
 )
 from schemas.events import PumpStatus
+from streams.clinical.infusion_state import PumpFact, fact_order, rate_increases_in, rate_points
 from streams.clinical.recommendation_texts import alert_id_for
 from streams.clinical.state import PatientState
 
@@ -52,6 +58,69 @@ class BlindSpot:
     since: datetime
     title: str
     advice: str
+    evidence: Evidence = field(default_factory=Evidence)
+    #: An open alert whose title or evidence differ is updated (T1: what the pump shows moved on),
+    #: as of ``as_of``; otherwise an open alert stays as it was published.
+    refresh: bool = False
+    as_of: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InferredInfusion:
+    """What a pump's own events tell of an infusion whose start is missing: status and rates in
+    mL/h only (no product, concentration or weight, hence no dose rate)."""
+
+    status: PumpStatus
+    #: None while no event carried a rate (only pauses or stops arrived).
+    rate_ml_h: float | None
+    increases: int
+    last_increase: tuple[str, float, float] | None  # event id, rate before, rate after
+    latest: datetime
+
+    @property
+    def summary(self) -> str:
+        if self.rate_ml_h is None:
+            return f"pump {self.status.value}, rate not known"
+        where = {
+            PumpStatus.RUNNING: f"pump running at {self.rate_ml_h:g} mL/h",
+            PumpStatus.PAUSED: f"pump paused (last {self.rate_ml_h:g} mL/h)",
+        }.get(self.status, f"pump {self.status.value} (last {self.rate_ml_h:g} mL/h)")
+        if self.last_increase is None:
+            return f"{where}, no rate increase seen"
+        _, before, after = self.last_increase
+        plural = "s" if self.increases > 1 else ""
+        last = "last " if self.increases > 1 else ""
+        return (
+            f"{where}, {self.increases} rate increase{plural} ({last}{before:g} -> {after:g} mL/h)"
+        )
+
+    @property
+    def evidence(self) -> Evidence:
+        if self.last_increase is None:
+            return Evidence(rate_after_ml_h=self.rate_ml_h)
+        event_id, before, after = self.last_increase
+        return Evidence(
+            rate_before_ml_h=before, rate_after_ml_h=after, rate_change_event_id=event_id
+        )
+
+
+def infer_infusion(facts: list[PumpFact]) -> InferredInfusion:
+    """The infusion as its pump events (without the start) show it. The first event's rate is
+    the first rate known: an increase is judged only between rates the events carry."""
+    ordered = sorted(facts, key=fact_order)
+    points = rate_points(ordered)
+    increases = rate_increases_in(points)
+    last = increases[-1] if increases else None
+    rate_known = any(fact.rate_ml_h is not None for fact in ordered)
+    return InferredInfusion(
+        status=points[-1].status,
+        rate_ml_h=points[-1].rate_ml_h if rate_known else None,
+        increases=len(increases),
+        last_increase=(
+            (last.event_id, last.rate_before_ml_h, last.rate_after_ml_h) if last else None
+        ),
+        latest=points[-1].event_time,
+    )
 
 
 def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]:
@@ -69,19 +138,28 @@ def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]
     for infusion_id, since in first_seen.items():
         if infusion_id in completed or state.watermark - since < wait:
             continue
+        inferred = infer_infusion(
+            [f for f in state.unmatched_pump_facts if f.infusion_id == infusion_id]
+        )
         yield BlindSpot(
             key=f"{MISSING_START}:{infusion_id}",
             rule=MISSING_START,
             infusion_id=infusion_id,
             since=since,
             title=(
-                f"Pump events for infusion {infusion_id} but its start never arrived: "
-                "no rule can judge this infusion"
+                f"Pump events for infusion {infusion_id}, its start never arrived: "
+                f"{inferred.summary}; rules blind (no product, concentration, weight)"
             )[:200],
             advice=(
-                "Check the pump's connection to the gateway and the infusion order (product, "
-                "concentration, weight); back-pain and rate alerts are blind until it arrives."
+                "Check the pump's connection to the gateway and the infusion order. Inferred "
+                "from the pump's own events: whether it runs and its rates in mL/h. Not known: "
+                "product, concentration, weight, so no dose rate; back-pain and rate alerts "
+                "(R1-R8) are blind until the start arrives: judge back pain after a rate "
+                "increase at the bedside."
             ),
+            evidence=inferred.evidence,
+            refresh=True,
+            as_of=inferred.latest,
         )
 
 
@@ -165,6 +243,20 @@ def technical_alerts(
     ward = state.infusion.context.ward if state.infusion else "infusion-centre"
     for key, spot in found.items():
         if key in state.technical_alerts:
+            if spot.refresh:
+                opened = Alert.model_validate_json(state.technical_alerts[key])
+                if (opened.title, opened.evidence) != (spot.title, spot.evidence):
+                    updated = opened.model_copy(
+                        update={
+                            "phase": AlertPhase.UPDATE,
+                            "title": spot.title,
+                            "evidence": spot.evidence,
+                            "event_time": spot.as_of or opened.event_time,
+                            "created_at": now,
+                        }
+                    )
+                    state.technical_alerts[key] = updated.model_dump_json()
+                    alerts.append(updated)
             continue
         alert = Alert(
             alert_id=alert_id_for(f"{state.patient_ref}|{key}"),
@@ -176,7 +268,7 @@ def technical_alerts(
             type=AlertType.TECHNICAL,
             title=spot.title,
             recommendations=(Recommendation(code=RecommendationCode.CHECK_FEED, text=spot.advice),),
-            evidence=Evidence(),
+            evidence=spot.evidence,
             ward=ward,
             event_time=spot.since,
             created_at=now,

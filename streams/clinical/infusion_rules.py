@@ -7,8 +7,13 @@ from __future__ import annotations
 from schemas.alerts import AlertType, Evidence, Rule
 from schemas.base import MAX_PUMP_RATE_ML_H
 from schemas.clinical_units import rate_ml_h_for_dose_rate
-from schemas.events import PumpStatus, RiskFactor
-from schemas.ivig_products import PRODUCT_LABELS
+from schemas.events import InfusionContext, PumpStatus, RiskFactor
+from schemas.ivig_products import (
+    INDICATION_NAMES,
+    PRODUCT_LABELS,
+    TITRATION_PROTOCOLS,
+    label_max_mg_kg_min,
+)
 from schemas.reactions import ReactionRecord
 from streams.clinical import recommendation_texts
 from streams.clinical.evaluation import EvaluationContext
@@ -118,10 +123,21 @@ def r7_finding(ctx: EvaluationContext) -> Finding | None:
     )
 
 
+def label_maximum(context: InfusionContext) -> tuple[float, str]:
+    """The product's label maximum for the infusion's indication, and how to name it: the
+    indication's own maximum when the label names it, else (indication unknown, or off-label
+    for this product) the product's highest maximum over all its indications."""
+    label = PRODUCT_LABELS[context.product]
+    indication = context.indication
+    limit = label_max_mg_kg_min(context.product, indication)
+    if indication is not None and indication in TITRATION_PROTOCOLS[context.product].indications:
+        return limit, f"{label.name} label maximum ({INDICATION_NAMES[indication]})"
+    return limit, f"{label.name} label maximum"
+
+
 def dose_rate_limit(ctx: EvaluationContext) -> tuple[float, str]:
     """The lowest applicable limit in mg/kg/min and why it applies."""
-    label = PRODUCT_LABELS[ctx.infusion.context.product]
-    limit, why = label.max_mg_kg_min, f"{label.name} label maximum"
+    limit, why = label_maximum(ctx.infusion.context)
     if ctx.risk and ctx.rules.r8.risk_max_mg_kg_min < limit:
         limit, why = ctx.rules.r8.risk_max_mg_kg_min, "limit with risk factors"
     return limit, why

@@ -59,6 +59,32 @@ def fact_order(fact: PumpFact) -> tuple[datetime, str]:
     return event_time_sort_key(fact.event_time, fact.event_id)
 
 
+def rate_points(facts: Sequence[PumpFact]) -> list[RatePoint]:
+    """The pump's state after each of ``facts`` (sorted by event time): a start, change or
+    resumption sets the rate; a pause, stop or completion keeps the last one."""
+    points: list[RatePoint] = []
+    rate = 0.0
+    for fact in facts:
+        if fact.rate_ml_h is not None:
+            rate = fact.rate_ml_h
+        points.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
+    return points
+
+
+def rate_increases_in(points: Sequence[RatePoint]) -> list[RateStep]:
+    """Every increase relative to the last running rate; a resumption is an increase only when
+    it exceeds the pre-pause rate."""
+    steps: list[RateStep] = []
+    last_running: float | None = None
+    for point in points:
+        if point.status is not PumpStatus.RUNNING:
+            continue
+        if last_running is not None and point.rate_ml_h > last_running:
+            steps.append(RateStep(point.event_id, point.event_time, last_running, point.rate_ml_h))
+        last_running = point.rate_ml_h
+    return steps
+
+
 class InfusionState(BaseModel):
     infusion_id: str
     context: InfusionContext
@@ -135,17 +161,7 @@ class InfusionState(BaseModel):
     def rate_increases(self) -> list[RateStep]:
         """Every increase relative to the last running rate; a resumption is an increase only
         when it exceeds the pre-pause rate."""
-        steps: list[RateStep] = []
-        last_running: float | None = None
-        for point in self._points:
-            if point.status is not PumpStatus.RUNNING:
-                continue
-            if last_running is not None and point.rate_ml_h > last_running:
-                steps.append(
-                    RateStep(point.event_id, point.event_time, last_running, point.rate_ml_h)
-                )
-            last_running = point.rate_ml_h
-        return steps
+        return rate_increases_in(self._points)
 
     def add_facts(self, facts: list[PumpFact]) -> None:
         """Insert ``facts`` in event-time order (after any equal key: arrival order breaks ties)

@@ -189,6 +189,9 @@ def r3_findings(ctx: EvaluationContext) -> list[Finding]:
         signs = neurological_signs(report)
         if not signs or report.infusion_id not in (None, infusion.infusion_id):
             continue
+        if report.neurological.progressive is False:
+            # Explicitly not progressing (unknown counts as progressing, as before the flag).
+            continue
         if not infusion.started_at <= report.event_time <= horizon:
             continue
         if not ctx.before_next_infusion(report.event_time):

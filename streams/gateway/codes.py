@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from schemas.events import RiskFactor, SymptomKind
+from schemas.ivig_products import Indication
 
 #: HL7 table 0396 coding systems.
 MDC = "MDC"
@@ -133,9 +134,13 @@ DOSE_G_KG = Term("ivig-dose-g-kg", "Prescribed IVIG dose per kg body weight", LO
 DOSE_UNIT = "g/kg"
 RISK_FACTOR = Term("risk-factor", "Risk factor for an infusion reaction", LOCAL)
 PRIOR_INFUSIONS = Term("prior-ivig-infusions", "IVIG infusions before this one", LOCAL)
+#: PCD-10 has no field for why the patient gets the drug: a local row, from the order.
+INDICATION = Term("ivig-indication", "Indication for IVIG", LOCAL)
 #: OBX-5 of a risk-factor row (CWE, system ``99PUMPSTREAM``): the ``RiskFactor`` values.
 RISK_FACTOR_CODES = {factor.value: factor for factor in RiskFactor}
-CONTEXT_ROWS = (AGE, DOSE_G_KG, RISK_FACTOR, PRIOR_INFUSIONS)
+#: OBX-5 of an indication row (CWE, system ``99PUMPSTREAM``): the ``Indication`` values.
+INDICATION_CODES = {indication.value: indication for indication in Indication}
+CONTEXT_ROWS = (AGE, DOSE_G_KG, RISK_FACTOR, PRIOR_INFUSIONS, INDICATION)
 
 
 class CodeKind(StrEnum):
@@ -149,3 +154,4 @@ class CodeKind(StrEnum):
     BODY_SITE = "body_site"  # OBX-20 of a pain score
     RESULT_STATUS = "result_status"  # OBX-11
     RISK_FACTOR = "risk_factor"  # OBX-5 of a risk-factor row
+    INDICATION = "indication"  # OBX-5 of an indication row

@@ -194,8 +194,9 @@ def _complete(
 
 
 def infusion_context(rows: list[Row], facts: MessageFacts) -> InfusionContext | Rejection:
-    """The product, concentration and weight the pump reports, with the age, dose, risk factors
-    and prior infusions an interface engine adds from the order and the patient record."""
+    """The product, concentration and weight the pump reports, with the age, dose, risk factors,
+    prior infusions and indication an interface engine adds from the order and the patient
+    record."""
     label = first_of(rows, codes.DRUG_LABEL)
     assert label is not None
     product = _PRODUCTS.get(label.text.casefold())
@@ -236,6 +237,13 @@ def infusion_context(rows: list[Row], facts: MessageFacts) -> InfusionContext | 
         if count != int(count):
             return Rejection(RejectReason.INVALID_VALUE, "prior infusions must be a whole number")
         fields["prior_infusions"] = int(count)
+    indication_row = first_of(rows, codes.INDICATION)
+    if indication_row is not None:
+        code = indication_row.segment.value(5, 1)
+        indication = codes.INDICATION_CODES.get(code)
+        if indication is None:
+            return unknown_code(CodeKind.INDICATION, repr(code), indication_row.location)
+        fields["indication"] = indication
     if facts.ward is not None:
         fields["ward"] = facts.ward
     context = build_event(

@@ -400,6 +400,7 @@ UNKNOWN_CODE_KINDS = (
     "body_site",
     "result_status",
     "risk_factor",
+    "indication",
 )
 #: MLLP framing problems: bytes outside a frame, a frame over the size limit, a frame cut off.
 FRAMING_ERRORS = ("garbage", "oversized", "truncated")

@@ -18,6 +18,7 @@ import pytest
 
 from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase, AlertType
 from schemas.events import RiskFactor, SymptomKind, Validity
+from schemas.ivig_products import Indication
 from streams.clinical.finding import PRIORITY_RANK
 from streams.clinical.rules_file import RulesConfig, load_rules
 from streams.clinical.state import ClinicalEventModel, PatientState
@@ -102,6 +103,17 @@ def R(**kw: Any) -> RuleExpect:
 
 
 FP = AckResponse.FALSE_POSITIVE
+#: Rows whose events use fields added after the pre-move recording (tests/support/data): the
+#: code of that time refused such events, so they have no recorded state to compare with.
+ROWS_AFTER_THE_RECORDING = frozenset(
+    {
+        "r3-signs-marked-progressive",
+        "r3-signs-not-progressive-no-alert",
+        "r8-above-the-dermatomyositis-label-maximum",
+        "r8-within-the-itp-label-maximum",
+        "r8-off-label-indication-uses-the-highest-maximum",
+    }
+)
 SCENARIOS: dict[str, Scenario] = {
     # R1 and its priority bands
     "r1-pain-18min-after-increase": Scenario(lambda p: [*_titrated(p), p.pain(78, 6)], {"R1": R()}),
@@ -128,6 +140,8 @@ SCENARIOS: dict[str, Scenario] = {
     "r3-weakness-spreading-during-infusion": Scenario(lambda p: [p.start(), p.symptom(40, SymptomKind.OTHER, weakness=True, spreading=True)], {"R3": R(priority="high")}),
     "r3-neck-stiffness-with-severe-headache": Scenario(lambda p: [p.start(), p.symptom(90, SymptomKind.HEADACHE, neck_stiffness=True, severe_headache=True)], {"R3": R(priority="high")}),
     "r3-neck-stiffness-alone-no-alert": Scenario(lambda p: [p.start(), p.symptom(90, SymptomKind.NECK_PAIN, neck_stiffness=True)]),
+    "r3-signs-marked-progressive": Scenario(lambda p: [p.start(), p.symptom(40, SymptomKind.OTHER, weakness=True, spreading=True, progressive=True)], {"R3": R(priority="high")}),
+    "r3-signs-not-progressive-no-alert": Scenario(lambda p: [p.start(), p.symptom(40, SymptomKind.OTHER, weakness=True, spreading=True, progressive=False)]),
     "r3-hours-after-infusion-completed": Scenario(lambda p: [p.start(), p.done(180), p.symptom(900, SymptomKind.HEADACHE, neck_stiffness=True, severe_headache=True)], {"R3": R(priority="high")}),
     # R5: persistent pain after slowing
     "r5-pain-persists-30min-after-slowing": Scenario(lambda p: [*_titrated(p), p.pain(78, 6), p.rate(85, 84.0), p.pain(100, 6), p.vitals(120)], {"R1": R(), "R5": R()}),
@@ -142,6 +156,9 @@ SCENARIOS: dict[str, Scenario] = {
     # R6 and R8
     "r6-renal-risk-with-repeated-infusions": Scenario(lambda p: [p.start(risk=(RiskFactor.RENAL_DISEASE,)), p.done(200), p.start(2000, infusion="b", risk=(RiskFactor.RENAL_DISEASE,))], {"R6": R(priority="low")}),
     "r8-above-label-maximum": Scenario(lambda p: [p.start(), p.rate(30, 525.0)], {"R8": R()}),
+    "r8-above-the-dermatomyositis-label-maximum": Scenario(lambda p: [p.start(indication=Indication.DERMATOMYOSITIS), p.rate(30, 210.0)], {"R8": R()}),
+    "r8-within-the-itp-label-maximum": Scenario(lambda p: [p.start(indication=Indication.ITP), p.rate(30, 210.0)]),
+    "r8-off-label-indication-uses-the-highest-maximum": Scenario(lambda p: [p.start(indication=Indication.GBS), p.rate(30, 210.0), p.rate(60, 525.0)], {"R8": R()}),
     "r8-above-3.3-with-risk-factors": Scenario(lambda p: [p.start(risk=(RiskFactor.HYPERTENSION,)), p.rate(30, 168.0)], {"R8": R(priority="high", modifiers=("R4",))}),
     "r8-ends-when-slowed-within-limits": Scenario(lambda p: [p.start(), p.rate(30, 525.0), p.rate(40, 400.0)], {"R8": R(ended=True)}),
     # Negatives

@@ -24,7 +24,7 @@ from schemas.events import (
     Validity,
     VitalSigns,
 )
-from schemas.ivig_products import IvigProduct
+from schemas.ivig_products import Indication, IvigProduct
 from streams.clinical.recommendation_texts import alert_id_for
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -60,13 +60,14 @@ class Patient:
         age: int = 50,
         dose_g_kg: float = 0.4,
         risk: tuple[RiskFactor, ...] = (),
+        indication: Indication | None = None,
     ) -> InfusionStarted:
         return InfusionStarted(
             event_id=f"{self.ref}-start-{infusion or self.infusion}", patient_ref=self.ref,
             event_time=self.at(minute), infusion_id=self.infusion_id(infusion), rate_ml_h=rate,
             context=InfusionContext(
                 product=IvigProduct.OCTAGAM_10, concentration_mg_ml=100, weight_kg=70,
-                age_years=age, dose_g_kg=dose_g_kg, risk_factors=risk,
+                age_years=age, dose_g_kg=dose_g_kg, risk_factors=risk, indication=indication,
             ),
         )  # fmt: skip
 

@@ -24,6 +24,7 @@ from schemas.events import (
     SymptomReport,
     Validity,
 )
+from schemas.ivig_products import Indication
 from simulators.hl7_feed import pain_message, pcd01_message, pcd10_messages
 from streams.cli.hl7_replay import SIMULATED_MRN_AUTHORITY
 from streams.gateway.pseudonym import Pseudonymiser
@@ -57,7 +58,9 @@ class Sample:
 
 def infusion_start(patient: Patient, minute: float = 0, rate: float = 42.0) -> InfusionStarted:
     start = patient.start(minute, rate, age=71, dose_g_kg=0.8, risk=(RiskFactor.HYPERTENSION,))
-    context = start.context.model_copy(update={"prior_infusions": 3})
+    context = start.context.model_copy(
+        update={"prior_infusions": 3, "indication": Indication.DERMATOMYOSITIS}
+    )
     return start.model_copy(update={"device_id": PUMP, "context": context})
 
 

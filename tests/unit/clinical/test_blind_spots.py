@@ -22,12 +22,59 @@ def test_pump_events_without_their_start_raise_t1_after_the_wait_and_it_ends_wit
 ):
     events = [P.rate(30, 84.0), P.vitals(32), P.vitals(50), P.rate(60, 168.0)]
     alerts, _ = run_steps(P.ref, events, technical=True)
-    assert _technical(alerts) == [("T1", "start")]
-    (t1,) = [a for a in alerts if a.rule == "T1"]
+    assert _technical(alerts) == [("T1", "start"), ("T1", "update")]
+    t1 = next(a for a in alerts if a.rule == "T1")
     assert t1.patient_ref == P.ref
     assert "start never arrived" in t1.title
     alerts, _ = run_steps(P.ref, [*events, P.start()], technical=True)
-    assert _technical(alerts) == [("T1", "start"), ("T1", "end")]
+    assert _technical(alerts) == [("T1", "start"), ("T1", "update"), ("T1", "end")]
+
+
+def test_t1_says_what_the_pump_events_show_and_what_stays_unknown() -> None:
+    """Inferred from the pump alone: running, the rates in mL/h and the increases; never a
+    dose rate (no product, concentration or weight)."""
+    events = [P.rate(30, 84.0), P.vitals(40), P.rate(50, 168.0), P.pause(55)]
+    alerts, _ = run_steps(P.ref, events, technical=True)
+    t1 = [a for a in alerts if a.rule == "T1"]
+    assert [a.phase.value for a in t1] == ["start", "update", "update"]
+    first, increased, paused = t1
+    assert "pump running at 84 mL/h, no rate increase seen" in first.title
+    assert first.evidence.rate_after_ml_h == 84.0
+    assert first.evidence.rate_before_ml_h is None
+    assert "pump running at 168 mL/h, 1 rate increase (84 -> 168 mL/h)" in increased.title
+    assert (
+        increased.evidence.rate_before_ml_h,
+        increased.evidence.rate_after_ml_h,
+        increased.evidence.rate_change_event_id,
+    ) == (84.0, 168.0, f"{P.ref}-rate-50")
+    assert increased.event_time == P.at(50)
+    assert "pump paused (last 168 mL/h)" in paused.title
+    assert {a.alert_id for a in t1} == {first.alert_id}, "one episode"
+    assert {a.priority for a in t1} == {first.priority}, "updates never raise the priority"
+    for alert in t1:
+        assert "no product, concentration, weight" in alert.title
+        assert alert.evidence.dose_rate_mg_kg_min is None
+        assert alert.evidence.limit_mg_kg_min is None
+        assert "Not known: product, concentration, weight" in alert.recommendations[0].text
+    # Resumed above the pre-pause rate: a second increase; back pain meanwhile stays unjudged.
+    more = [*events, P.resume(60, 210.0), P.pain(65, 6)]
+    alerts, _ = run_steps(P.ref, more, technical=True)
+    last = [a for a in alerts if a.rule == "T1"][-1]
+    assert "pump running at 210 mL/h, 2 rate increases (last 168 -> 210 mL/h)" in last.title
+    assert [a.rule for a in alerts if a.type is not AlertType.TECHNICAL] == []
+
+
+def test_t1_with_no_rate_in_its_events_says_the_rate_is_not_known() -> None:
+    alerts, _ = run_steps(P.ref, [P.pause(30), P.vitals(40)], technical=True)
+    (t1,) = [a for a in alerts if a.rule == "T1"]
+    assert "pump paused, rate not known; rules blind" in t1.title
+    assert t1.evidence.rate_after_ml_h is None
+
+
+def test_t1_is_not_updated_by_events_that_change_nothing_it_shows() -> None:
+    events = [P.rate(30, 84.0), P.vitals(40), P.vitals(45), P.pain(50, 0), P.vitals(60)]
+    alerts, _ = run_steps(P.ref, events, technical=True)
+    assert _technical(alerts) == [("T1", "start")]
 
 
 def test_within_the_wait_a_start_read_late_raises_nothing() -> None:

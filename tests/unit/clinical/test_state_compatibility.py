@@ -16,6 +16,10 @@ which ignores fields it does not know, reads the rest as it always did.
 One deliberate change of wording since the recording (issue 12): R3's pause says why with its own
 rationale instead of the back-pain one; the recording's old text is replaced by the new before
 comparing (``_TEXT_CHANGES``), and nothing else is.
+
+The infusion's ``indication`` and the neurological signs' ``progressive`` flag (issue 12) are
+left out of the JSON while unset, so every recorded value still reads back to the same bytes;
+the scenario rows that set them (``ROWS_AFTER_THE_RECORDING``) have no recording.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from streams.clinical.recommendation_texts import pause_for_neurological_signs
 from streams.clinical.rules_file import load_rules
 from streams.clinical.state import ADDED_TABLE_FIELDS, PatientState
 from streams.clinical.step import clinical_step
-from tests.support.clinical_scenarios import SCENARIOS
+from tests.support.clinical_scenarios import ROWS_AFTER_THE_RECORDING, SCENARIOS
 from tests.support.events import Patient
 
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
@@ -51,7 +55,9 @@ REF = "pt-golden"
 
 
 def test_every_scenario_has_a_recorded_pre_move_state() -> None:
-    assert sorted(GOLDEN) == sorted(SCENARIOS)
+    """But the rows using the infusion's indication or the progressive flag (issue 12), which
+    the pre-move code refused as unknown fields."""
+    assert sorted(GOLDEN) == sorted(set(SCENARIOS) - ROWS_AFTER_THE_RECORDING)
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

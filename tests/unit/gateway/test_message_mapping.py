@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from schemas.events import SymptomKind, Validity, VitalSigns
+from schemas.events import InfusionStarted, SymptomKind, Validity, VitalSigns
+from schemas.ivig_products import Indication
 from schemas.topics import PUMP_EVENTS_RAW, SYMPTOMS_RAW, VITALS_RAW
 from streams.gateway.codes import CodeKind
 from streams.gateway.delivery_stops import DeliveryStops, LastStop, StopKind, StopUpdate
@@ -197,6 +198,12 @@ REFUSALS = [
         id="unknown-risk-factor",
     ),
     pytest.param(
+        _with("start", b"|dermatomyositis^^", b"|wanderlust^^"),
+        UNKNOWN,
+        CodeKind.INDICATION,
+        id="unknown-indication",
+    ),
+    pytest.param(
         _with("pain", b"77568009^Back structure", b"12345^Elbow structure"),
         UNKNOWN,
         CodeKind.BODY_SITE,
@@ -256,6 +263,25 @@ def test_refusals_go_to_their_feeds_dead_letter_topic() -> None:
     assert isinstance(vitals, Rejection)
     assert isinstance(pain, Rejection)
     assert (pump.feed, vitals.feed, pain.feed) == (PUMP_EVENTS_RAW, VITALS_RAW, SYMPTOMS_RAW)
+
+
+def test_the_indication_row_maps_to_the_context_and_is_optional() -> None:
+    start = _sample("start")
+    assert b"|ivig-indication^Indication for IVIG^99PUMPSTREAM||dermatomyositis^^" in start
+    mapped = _map(start)
+    assert isinstance(mapped, Mapped)
+    (event,) = mapped.events
+    assert isinstance(event.event, InfusionStarted)
+    assert event.event.context.indication is Indication.DERMATOMYOSITIS
+    without = b"\r".join(
+        segment for segment in start.split(b"\r") if b"ivig-indication" not in segment
+    )
+    mapped = _map(without)
+    assert isinstance(mapped, Mapped)
+    (event,) = mapped.events
+    assert isinstance(event.event, InfusionStarted)
+    assert event.event.context.indication is None
+    assert "indication" not in event.event.model_dump_json()
 
 
 def test_age_from_the_date_of_birth_on_the_events_day() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from schemas.events import (
     SymptomReport,
     VitalSigns,
 )
-from schemas.ivig_products import PRODUCT_LABELS, IvigProduct
+from schemas.ivig_products import PRODUCT_LABELS, Indication, IvigProduct
+from schemas.json_schema_export import export_json_schemas
 
 WHEN = "2026-03-02T09:00:00+00:00"
 CONTEXT = {
@@ -186,3 +188,29 @@ def test_product_labels_follow_domain_table() -> None:
     }  # fmt: skip
     assert not any(label.contains_sucrose for label in PRODUCT_LABELS.values())
     assert PRODUCT_LABELS[IvigProduct.FLEBOGAMMA_DIF_5].concentration_mg_ml == 50.0
+
+
+def test_the_indication_is_optional_and_left_out_of_the_json_while_unknown() -> None:
+    old = InfusionContext.model_validate(CONTEXT)
+    assert old.indication is None
+    assert "indication" not in old.model_dump_json()
+    known = InfusionContext.model_validate({**CONTEXT, "indication": "dermatomyositis"})
+    assert known.indication is Indication.DERMATOMYOSITIS
+    assert InfusionContext.model_validate_json(known.model_dump_json()) == known
+    with pytest.raises(ValidationError, match="indication"):
+        InfusionContext.model_validate({**CONTEXT, "indication": "wanderlust"})
+
+
+def test_the_json_schema_export_carries_the_indication_and_the_progressive_flag(
+    tmp_path: Path,
+) -> None:
+    export_json_schemas(tmp_path)
+    for topic in ("pump.events.raw", "pump.events"):
+        defs = json.loads((tmp_path / f"{topic}.schema.json").read_text())["$defs"]
+        assert "indication" in defs["InfusionContext"]["properties"], topic
+        assert "indication" not in defs["InfusionContext"].get("required", []), topic
+        assert set(defs["Indication"]["enum"]) == {i.value for i in Indication}, topic
+    for topic in ("symptoms.raw", "symptoms"):
+        defs = json.loads((tmp_path / f"{topic}.schema.json").read_text())["$defs"]
+        assert "progressive" in defs["NeurologicalSigns"]["properties"], topic
+        assert "progressive" not in defs["NeurologicalSigns"].get("required", []), topic

@@ -9,10 +9,11 @@ from pathlib import Path
 import hl7
 import pytest
 
-from schemas.events import RateChanged
+from schemas.events import InfusionStarted, RateChanged
 from schemas.raw_validation import Accepted, validate_raw
 from schemas.topics import RAW_TOPICS, topic_by_name
 from simulators.hl7_feed import pcd10_messages, read_hl7_file
+from simulators.infusion_centre import InfusionCentre
 from simulators.recording import read_recording, to_sim_events, write_recording
 from simulators.scenario import ScenarioError, load_scenario, scenario_from_toml
 from simulators.sim_event import SimEvent
@@ -215,3 +216,19 @@ def test_scenario_errors_name_the_problem(tmp_path: Path) -> None:
     path.write_text('name = "mine"\nstart = 2026-03-02T08:00:00Z\nchairs = 2\n')
     assert load_scenario(str(path)).chairs == 2
     assert to_sim_events([]) == []
+
+
+def test_the_cohorts_indication_is_on_every_start_in_json_and_hl7() -> None:
+    centre = InfusionCentre(scenario_with(chairs=8), 3)
+    centre.run()
+    indications = {v.infusion_id: v.profile.indication for v in centre.visits}
+    starts = [e.event for e in centre.emitted if isinstance(e.event, InfusionStarted)]
+    assert len(starts) == len(indications) > 0
+    for start in starts:
+        assert start.context.indication is indications[start.infusion_id]
+        (message,) = pcd10_messages(start)
+        assert (
+            f"ivig-indication^Indication for IVIG^99PUMPSTREAM||{start.context.indication.value}^^"
+            in message
+        )
+    assert len(set(indications.values())) > 1, "the cohort draws several indications"
