@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from schemas.alerts import (
     Alert,
@@ -45,9 +46,17 @@ from streams.clinical.state import PatientState
 
 MISSING_START = "T1"
 VITALS_SILENT = "T2"
+PUMP_SILENT = "T3"
 #: Defaults (the rules file's ``[technical]`` section may override them).
 MISSING_START_WAIT_MIN = 5.0
 VITALS_SILENT_MIN = 15.0
+PUMP_SILENT_MIN = 10.0
+#: Repeated status reports (a running pump reporting the rate in force) a pump must have sent
+#: before its silence says anything: a pump that reports only changes is silent when nothing
+#: changes (docs/clinical-rules.md, "Technical alerts").
+STATUS_REPORTS_NEEDED = 3
+#: A status-reporting pump is silent after this many of its usual intervals (and the minimum).
+SILENT_INTERVALS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +202,54 @@ def _vitals_silent(
     )
 
 
+def _pump_silent(
+    state: PatientState, silent: timedelta, now: datetime | None
+) -> Iterator[BlindSpot]:
+    """T3: a pump that reports its status periodically (PCD-01 while infusing: the rate in
+    force, again and again) has stopped reporting mid-infusion while the patient's other events
+    go on, and nothing has arrived from it for as long."""
+    infusion = state.infusion
+    assert state.watermark is not None
+    if infusion is None or not infusion.is_infusing_at(state.watermark):
+        return
+    arrived = state.last_pump_arrival_epoch_s
+    if now is None or arrived is None or now.timestamp() - arrived < silent.total_seconds():
+        return  # pump events just read (or never): behind in event time only
+    facts = infusion.facts
+    pairs = list(pairwise(facts))
+    reports = [
+        later
+        for earlier, later in pairs
+        if earlier.status is later.status is PumpStatus.RUNNING
+        and later.rate_ml_h == earlier.rate_ml_h
+    ]
+    if len(reports) < STATUS_REPORTS_NEEDED:
+        return  # a pump that reports only changes: its silence says nothing
+    gaps = sorted(later.event_time - earlier.event_time for earlier, later in pairs[-10:])
+    wait = max(silent, SILENT_INTERVALS * gaps[len(gaps) // 2])
+    last = facts[-1].event_time
+    if state.watermark - last < wait:
+        return
+    minutes = round((state.watermark - last).total_seconds() / 60)
+    yield BlindSpot(
+        key=f"{PUMP_SILENT}:{infusion.infusion_id}:{last.isoformat()}",
+        rule=PUMP_SILENT,
+        infusion_id=infusion.infusion_id,
+        since=last + wait,
+        title=f"No status from the pump for {minutes} min during the infusion: check the pump",
+        advice=(
+            "Check the pump and its connection to the gateway; rate changes, pauses and the "
+            "infusion's end cannot be seen, so R1, R5 and R8 may be wrong or late."
+        ),
+    )
+
+
 def blind_spots(
     state: PatientState,
     *,
     missing_start_wait_min: float = MISSING_START_WAIT_MIN,
     vitals_silent_min: float = VITALS_SILENT_MIN,
+    pump_silent_min: float = PUMP_SILENT_MIN,
     now: datetime | None = None,
 ) -> list[BlindSpot]:
     if state.watermark is None:
@@ -205,6 +257,7 @@ def blind_spots(
     return [
         *_missing_starts(state, timedelta(minutes=missing_start_wait_min)),
         *_vitals_silent(state, timedelta(minutes=vitals_silent_min), now),
+        *_pump_silent(state, timedelta(minutes=pump_silent_min), now),
     ]
 
 
@@ -215,6 +268,7 @@ def technical_alerts(
     *,
     missing_start_wait_min: float = MISSING_START_WAIT_MIN,
     vitals_silent_min: float = VITALS_SILENT_MIN,
+    pump_silent_min: float = PUMP_SILENT_MIN,
 ) -> list[Alert]:
     """Start an alert for each new blind spot and end those that cleared; updates
     ``state.technical_alerts`` (blind-spot key -> the open alert's JSON)."""
@@ -224,6 +278,7 @@ def technical_alerts(
             state,
             missing_start_wait_min=missing_start_wait_min,
             vitals_silent_min=vitals_silent_min,
+            pump_silent_min=pump_silent_min,
             now=now,
         )
     }

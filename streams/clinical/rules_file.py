@@ -110,10 +110,14 @@ class R8(_Section):
 
 class Technical(_Section):
     """Blind spots (``blind_spots.py``): how long pump events may wait for their infusion's
-    start, and vital signs may be silent mid-infusion, before a technical alert."""
+    start, and vital signs or a status-reporting pump may be silent mid-infusion, before a
+    technical alert."""
 
     missing_start_wait_min: Annotated[float, Field(gt=0, le=240)] = 5.0
     vitals_silent_min: Annotated[float, Field(gt=0, le=240)] = 15.0
+    #: The least a status-reporting pump may be silent mid-infusion before T3 (at least three of
+    #: its usual intervals).
+    pump_silent_min: Annotated[float, Field(gt=0, le=240)] = 10.0
 
 
 class RulesConfig(_Section):

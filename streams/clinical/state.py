@@ -53,6 +53,7 @@ ADDED_TABLE_FIELDS = (
     "late_arrivals",
     "technical_alerts",
     "last_vitals_arrival_epoch_s",
+    "last_pump_arrival_epoch_s",
 )
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
@@ -95,6 +96,9 @@ class PatientState(BaseModel):
     #: When this patient's last vital signs arrived (epoch s, the agent's clock): T2 needs the
     #: monitor silent in arrival time as well as in event time.
     last_vitals_arrival_epoch_s: float | None = None
+    #: When this patient's last pump event arrived (epoch s, the agent's clock): T3 needs the
+    #: pump silent in arrival time as well as in event time.
+    last_pump_arrival_epoch_s: float | None = None
     #: The newest event time seen for this patient: events older than it by more than the grace
     #: are late.
     watermark: datetime | None = None

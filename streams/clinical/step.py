@@ -20,7 +20,7 @@ from streams.clinical.blind_spots import technical_alerts
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import ClinicalEventModel, PatientState, apply_event
+from streams.clinical.state import ClinicalEventModel, PatientState, PumpEventModel, apply_event
 
 #: Everything the clinical agent reads: clinical events and nurses' acknowledgements, the
 #: reaction ledger read back, and the R5 timer's checks.
@@ -105,6 +105,8 @@ def clinical_step(
         state.last_arrival_epoch_s = now.timestamp()
         if isinstance(message, VitalSigns):
             state.last_vitals_arrival_epoch_s = now.timestamp()
+        elif isinstance(message, PumpEventModel):
+            state.last_pump_arrival_epoch_s = now.timestamp()
         lag = watermark - message.event_time if watermark is not None else None
         if lag is not None and lag > rules.timing.grace:
             state.note_late_arrival(message.event_id, round(lag.total_seconds() / 60, 1))
@@ -124,6 +126,7 @@ def clinical_step(
                     rules.version,
                     missing_start_wait_min=rules.technical.missing_start_wait_min,
                     vitals_silent_min=rules.technical.vitals_silent_min,
+                    pump_silent_min=rules.technical.pump_silent_min,
                 ),
             ),
             reactions=tuple(evaluation.reactions),
@@ -177,14 +180,21 @@ def vitals_step(
         ledger_changed = ledger_changed or evaluation.ledger_changed
     if not applied:
         return Step(applied=False, before=before, after=before, duplicate=True)
-    if state.technical_alerts or state.unmatched_pump_facts:
-        # Readings only end a silent-monitor alert (T2) or move time on for a missing start (T1).
+    pump_quiet_s = now.timestamp() - (state.last_pump_arrival_epoch_s or now.timestamp())
+    if (
+        state.technical_alerts
+        or state.unmatched_pump_facts
+        or pump_quiet_s >= rules.technical.pump_silent_min * 60
+    ):
+        # Readings end a silent-monitor alert (T2), or move time on for a missing start (T1)
+        # or a silent pump (T3); otherwise they cannot change a technical alert.
         alerts += technical_alerts(
             state,
             now,
             rules.version,
             missing_start_wait_min=rules.technical.missing_start_wait_min,
             vitals_silent_min=rules.technical.vitals_silent_min,
+            pump_silent_min=rules.technical.pump_silent_min,
         )
     return Step(
         applied=True,

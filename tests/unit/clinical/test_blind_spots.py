@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from schemas.alerts import AlertPhase, AlertType
 from streams.clinical.state import PatientState
-from streams.clinical.step import clinical_step
+from streams.clinical.step import clinical_step, vitals_step
 from tests.support.clinical_scenarios import RULES, run_steps
 from tests.support.events import Patient
 
@@ -110,3 +110,40 @@ def test_regular_vitals_raise_nothing() -> None:
     events = [P.start(), *(P.vitals(m) for m in range(0, 90, 5)), P.rate(30, 84.0)]
     alerts, _ = run_steps(P.ref, events, technical=True)
     assert _technical(alerts) == []
+
+
+def _status_reports(minutes: range, rate: float = 42.0) -> list:  # type: ignore[type-arg]
+    """A pump that reports its status periodically (PCD-01 while infusing): the rate in force."""
+    return [P.rate(m, rate) for m in minutes]
+
+
+def test_a_status_reporting_pump_gone_silent_raises_t3_and_it_ends_when_it_reports_again() -> None:
+    reports = _status_reports(range(1, 6))  # every minute: silent after max(10 min, 3 intervals)
+    vitals = [P.vitals(m) for m in range(6, 40, 2)]
+    alerts = _live([P.start(), *reports, *vitals])
+    assert _technical(alerts) == [("T3", "start")], "no status for 10+ min while vitals went on"
+    [t3] = [a for a in alerts if a.rule == "T3"]
+    assert t3.priority.value == "medium"
+    assert "check the pump" in t3.title
+    alerts = _live([P.start(), *reports, *vitals, P.rate(41, 42.0)])
+    assert _technical(alerts) == [("T3", "start"), ("T3", "end")]
+
+
+def test_a_pump_that_reports_only_changes_is_never_called_silent() -> None:
+    events = [P.start(), P.rate(30, 84.0), *(P.vitals(m) for m in range(0, 300, 5))]
+    assert _technical(_live(events)) == []
+
+
+def test_pump_events_behind_in_event_time_but_just_read_are_no_silence() -> None:
+    events = [P.start(), *_status_reports(range(1, 6)), *(P.vitals(m) for m in range(6, 40, 2))]
+    alerts, _ = run_steps(P.ref, events, technical=True)  # all read at one moment
+    assert _technical(alerts) == []
+
+
+def test_t3_starts_from_a_telemetry_batch_as_from_readings_one_by_one() -> None:
+    state = PatientState(patient_ref=P.ref)
+    for event in [P.start(), *_status_reports(range(1, 6))]:
+        clinical_step(state, event, RULES, event.event_time)
+    later = [P.vitals(m) for m in range(30, 33)]
+    step = vitals_step(state, later, RULES, later[-1].event_time)
+    assert _technical(list(step.alerts)) == [("T3", "start")]
