@@ -103,8 +103,8 @@ def R(**kw: Any) -> RuleExpect:
 
 
 FP = AckResponse.FALSE_POSITIVE
-#: Rows whose events use fields added after the pre-move recording (tests/support/data): the
-#: code of that time refused such events, so they have no recorded state to compare with.
+#: Rows with no pre-move recording (tests/support/data): their events use fields added after it
+#: (the code of that time refused them), or that code's outcome was wrong (issue 12's "late").
 ROWS_AFTER_THE_RECORDING = frozenset(
     {
         "r3-signs-marked-progressive",
@@ -112,6 +112,9 @@ ROWS_AFTER_THE_RECORDING = frozenset(
         "r8-above-the-dermatomyositis-label-maximum",
         "r8-within-the-itp-label-maximum",
         "r8-off-label-indication-uses-the-highest-maximum",
+        # Issue 12's honest "late": the pre-move code titled this update late (its recording
+        # would hold that), so it has none.
+        "late-step-corrects-an-on-time-report-not-called-late",
     }
 )
 SCENARIOS: dict[str, Scenario] = {
@@ -172,6 +175,7 @@ SCENARIOS: dict[str, Scenario] = {
     "duplicate-events-change-nothing": Scenario(lambda p: [*_titrated(p), p.pain(78, 6), p.pain(78, 6), p.rate(60, 168.0)], {"R1": R()}),
     "pain-arrives-before-the-step-it-follows": Scenario(lambda p: [p.start(), p.pain(40, 6), p.rate(30, 84.0)], {"R1": R()}),
     "rate-change-arrives-before-the-infusion-start": Scenario(lambda p: [p.rate(30, 84.0), p.pain(40, 6), p.start()], {"R1": R()}),
+    "late-step-corrects-an-on-time-report-not-called-late": Scenario(lambda p: [p.start(), p.rate(30, 84.0), p.pain(78, 4), p.vitals(100), p.rate(60, 168.0)], {"R1": R(late=False)}),
     "late-report-is-evaluated-and-says-late": Scenario(lambda p: [p.start(), p.rate(30, 84.0), p.vitals(120), p.pain(40, 6)], {"R1": R(late=True)}),
 }  # fmt: skip
 
