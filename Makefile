@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint system-deps clean
+.PHONY: demo test test-bench test-fast lint system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,9 +16,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pumpstream demo
 
-## Lint, type-check and run every test (unit, integration on the real broker, end to end).
+## Lint, type-check and run every test (unit, integration on the real broker, end to end) but
+## the benchmarks' quick modes (make test-bench).
 test: $(STAMP) system-deps lint
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not bench"
+
+## The benchmarks' quick modes: correctness of `pumpstream bench telemetry`, not speed.
+test-bench: $(STAMP)
+	$(BIN)/pytest -m bench
 
 ## Debian packages the tests run for real (Prometheus, Alertmanager, Chromium); only the missing.
 system-deps:

@@ -17,7 +17,7 @@ from streams.cli.telemetry_bench_data import reading_json, telemetry_data
 from streams.cli.telemetry_bench_report import TelemetryBenchConfig, TelemetryBenchReport
 from tests.conftest import TEST_PARTITIONS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.bench]
 
 
 @pytest.fixture(scope="module")
