@@ -140,7 +140,7 @@ class Settings(BaseSettings):
         description="The worker's event loop: uvloop (faster per message; docs/benchmarks.md) or "
         "the standard library's asyncio.",
     )
-    commit_interval_s: Annotated[float, Field(gt=0, le=60)] = Field(
+    commit_interval_s: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=2.8, description="How often a worker commits consumed offsets (Faust's default)."
     )
     broker_session_timeout_s: Annotated[float, Field(ge=2, le=300)] = 6.0

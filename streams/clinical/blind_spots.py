@@ -10,6 +10,15 @@ judge a patient, it says so for that patient rather than staying silent.
   change that picture, the alert is updated (same priority: the board refreshes, nobody is
   paged again). It ends when the start arrives (the waiting events are then applied) or the
   infusion completes.
+- ``R1`` *on the inferred infusion*: while T1 is open, back pain (NRS >= 1) within R1's look-back
+  window after a rate increase the pump's own events show raises R1 as usual (same pain bands,
+  priorities and suggestions), judged in mL/h: the title says the start is missing and no dose
+  rate is known. One episode per increase, as R1; it is updated when the pain reaches a higher
+  band and ends when pain is reported resolved, after a further increase with pain (a new
+  episode) or when the infusion completes. When the start arrives while it is open, R1 proper
+  (judging the infusion from its start) publishes the same episode under its alert id, so the
+  page carries on with the dose rate and no end is published (docs/clinical-rules.md, "What T1
+  infers").
 - ``T2`` *vital signs silent*: a running infusion whose vital signs, having arrived during it,
   have stopped for ``vitals_silent_min`` while the patient's other events (pump, symptoms) go on;
   R2 cannot see abnormal vitals, and nothing has *arrived* from the monitor for as long either
@@ -25,6 +34,7 @@ medium priority: someone should look at the feed, not at the patient first.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,19 +48,30 @@ from schemas.alerts import (
     Evidence,
     Recommendation,
     RecommendationCode,
+    Rule,
 )
-from schemas.events import PumpStatus
-from streams.clinical.infusion_state import PumpFact, fact_order, rate_increases_in, rate_points
+from schemas.events import PumpStatus, SymptomKind, SymptomReport
+from streams.clinical import recommendation_texts
+from streams.clinical.finding import PRIORITY_RANK
+from streams.clinical.infusion_state import (
+    PumpFact,
+    RateStep,
+    fact_order,
+    rate_increases_in,
+    rate_points,
+)
 from streams.clinical.recommendation_texts import alert_id_for
+from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
+from streams.clinical.symptom_rules import latest_increase_before
+from streams.clinical.vitals_assessment import vitals_evidence
 
 MISSING_START = "T1"
 VITALS_SILENT = "T2"
 PUMP_SILENT = "T3"
-#: Defaults (the rules file's ``[technical]`` section may override them).
-MISSING_START_WAIT_MIN = 5.0
-VITALS_SILENT_MIN = 15.0
-PUMP_SILENT_MIN = 10.0
+#: Key prefix (in ``PatientState.technical_alerts``) of R1 judged on an inferred infusion.
+INFERRED_R1 = "R1-inferred"
+INFUSING = frozenset({PumpStatus.RUNNING, PumpStatus.PAUSED})
 #: Repeated status reports (a running pump reporting the rate in force) a pump must have sent
 #: before its silence says anything: a pump that reports only changes is silent when nothing
 #: changes (docs/clinical-rules.md, "Technical alerts").
@@ -68,10 +89,20 @@ class BlindSpot:
     title: str
     advice: str
     evidence: Evidence = field(default_factory=Evidence)
-    #: An open alert whose title or evidence differ is updated (T1: what the pump shows moved on),
-    #: as of ``as_of``; otherwise an open alert stays as it was published.
+    #: An open alert whose title, evidence or priority differ is updated (T1: what the pump
+    #: shows moved on; R1: pain in a higher band), as of ``as_of``; otherwise an open alert
+    #: stays as it was published.
     refresh: bool = False
     as_of: datetime | None = None
+    priority: AlertPriority = AlertPriority.MEDIUM
+    type: AlertType = AlertType.TECHNICAL
+    #: Suggestions; technical alerts have one, ``check_feed`` with ``advice``.
+    recommendations: tuple[Recommendation, ...] = ()
+
+    def suggestions(self) -> tuple[Recommendation, ...]:
+        return self.recommendations or (
+            Recommendation(code=RecommendationCode.CHECK_FEED, text=self.advice),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +163,9 @@ def infer_infusion(facts: list[PumpFact]) -> InferredInfusion:
     )
 
 
-def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]:
+def _waiting_infusions(state: PatientState, wait: timedelta) -> dict[str, datetime]:
+    """Infusions whose pump events have waited ``wait`` (event time) for their start and that
+    have not completed: infusion id -> its first pump event's time."""
     assert state.watermark is not None
     first_seen: dict[str, datetime] = {}
     for fact in state.unmatched_pump_facts:
@@ -144,12 +177,20 @@ def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]
     completed = {
         f.infusion_id for f in state.unmatched_pump_facts if f.status is PumpStatus.COMPLETED
     }
-    for infusion_id, since in first_seen.items():
-        if infusion_id in completed or state.watermark - since < wait:
-            continue
-        inferred = infer_infusion(
-            [f for f in state.unmatched_pump_facts if f.infusion_id == infusion_id]
-        )
+    return {
+        infusion_id: since
+        for infusion_id, since in first_seen.items()
+        if infusion_id not in completed and state.watermark - since >= wait
+    }
+
+
+def _facts_of(state: PatientState, infusion_id: str) -> list[PumpFact]:
+    return [f for f in state.unmatched_pump_facts if f.infusion_id == infusion_id]
+
+
+def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]:
+    for infusion_id, since in _waiting_infusions(state, wait).items():
+        inferred = infer_infusion(_facts_of(state, infusion_id))
         yield BlindSpot(
             key=f"{MISSING_START}:{infusion_id}",
             rule=MISSING_START,
@@ -157,19 +198,165 @@ def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]
             since=since,
             title=(
                 f"Pump events for infusion {infusion_id}, its start never arrived: "
-                f"{inferred.summary}; rules blind (no product, concentration, weight)"
+                f"{inferred.summary}; dose not known (no product, concentration, weight)"
             )[:200],
             advice=(
                 "Check the pump's connection to the gateway and the infusion order. Inferred "
                 "from the pump's own events: whether it runs and its rates in mL/h. Not known: "
-                "product, concentration, weight, so no dose rate; back-pain and rate alerts "
-                "(R1-R8) are blind until the start arrives: judge back pain after a rate "
-                "increase at the bedside."
+                "product, concentration, weight, so no dose rate: R2-R8 are blind until the "
+                "start arrives; R1 judges back pain after a rate increase on the pump's rates "
+                "in mL/h."
             ),
             evidence=inferred.evidence,
             refresh=True,
             as_of=inferred.latest,
         )
+
+
+def _worst(reports: list[SymptomReport], rules: RulesConfig) -> SymptomReport:
+    """The first report in the highest pain band: as R1, a same-band report changes nothing."""
+    worst = reports[0]
+    for report in reports[1:]:
+        band = rules.pain_bands.priority(report.pain_score or 0)
+        if PRIORITY_RANK[band] > PRIORITY_RANK[rules.pain_bands.priority(worst.pain_score or 0)]:
+            worst = report
+    return worst
+
+
+def _inferred_r1_episode(
+    state: PatientState, infusion_id: str, since: datetime, rules: RulesConfig
+) -> tuple[RateStep, list[SymptomReport]] | None:
+    """The open R1 episode on an inferred infusion, as R1 opens and ends its own: the rate
+    increase the newest back pain follows (within the look-back window) and the reports since
+    it; none once pain is reported resolved after them."""
+    points = rate_points(sorted(_facts_of(state, infusion_id), key=fact_order))
+    steps = rate_increases_in(points)
+    if not steps:
+        return None
+
+    def infusing_at(when: datetime) -> bool:  # running or paused, as R1 asks
+        index = bisect_right(points, when, key=lambda point: point.event_time)
+        return bool(index) and points[index - 1].status in INFUSING
+
+    reports = [
+        r
+        for r in state.recent_symptoms
+        if r.symptom is SymptomKind.BACK_PAIN
+        and r.pain_score is not None
+        and r.infusion_id in (None, infusion_id)
+        and r.event_time >= since
+        and infusing_at(r.event_time)
+    ]
+    window = rules.r1.lookback_window
+    resolved = rules.pain_bands.resolved_at_or_below
+    episode: tuple[RateStep, list[SymptomReport]] | None = None
+    for report in reports:  # kept in event-time order
+        if (report.pain_score or 0) <= resolved:
+            episode = None
+            continue
+        step = latest_increase_before(steps, report.event_time, window)
+        if step is None:
+            continue
+        if episode is not None and episode[0].key == step.key:
+            episode[1].append(report)
+        elif episode is None or step.event_time > episode[0].event_time:
+            episode = (step, [report])
+    return episode
+
+
+def _inferred_r1(state: PatientState, wait: timedelta, rules: RulesConfig) -> Iterator[BlindSpot]:
+    """R1 on the infusion T1 infers: back pain after a rate increase is judged in mL/h."""
+    for infusion_id, since in _waiting_infusions(state, wait).items():
+        episode = _inferred_r1_episode(state, infusion_id, since, rules)
+        if episode is None:
+            continue
+        step, reports = episode
+        worst = _worst(reports, rules)
+        pain = worst.pain_score or 0
+        priority = rules.pain_bands.priority(pain)
+        minutes = round((reports[0].event_time - step.event_time).total_seconds() / 60, 1)
+        slow = recommendation_texts.slow_rate(
+            step.rate_before_ml_h, step.rate_after_ml_h, rules.r1.slow_fraction
+        )
+        if priority is AlertPriority.HIGH:
+            suggestions = [recommendation_texts.pause("now: severe pain"), slow]
+        else:
+            suggestions = [slow, recommendation_texts.pause("if pain does not ease")]
+        suggestions += [recommendation_texts.hydrate(), recommendation_texts.analgesic(())]
+        yield BlindSpot(
+            key=f"{INFERRED_R1}:{infusion_id}:{step.key}",
+            rule=Rule.R1.value,
+            infusion_id=infusion_id,
+            since=reports[0].event_time,
+            title=(
+                f"Back pain {pain}/10, {minutes:g} min after rate increase to "
+                f"{step.rate_after_ml_h:g} mL/h (infusion start missing: dose not known)"
+            ),
+            advice="",
+            evidence=Evidence(
+                pain_score=pain,
+                symptom_event_id=worst.event_id,
+                rate_before_ml_h=step.rate_before_ml_h,
+                rate_after_ml_h=step.rate_after_ml_h,
+                minutes_since_rate_change=minutes,
+                rate_change_event_id=step.event_id,
+                last_tolerated_rate_ml_h=step.rate_before_ml_h,
+                vitals=vitals_evidence(state.latest_vitals),
+            ),
+            refresh=True,
+            as_of=worst.event_time,
+            priority=priority,
+            type=AlertType.PHYSIOLOGICAL,
+            recommendations=tuple(suggestions),
+        )
+
+
+def inferred_r1_alert_id(state: PatientState, infusion_id: str, triggers: set[str]) -> str | None:
+    """The alert id of an open R1 on the inferred infusion ``infusion_id`` whose report is one of
+    ``triggers``: R1 proper, judging the infusion once its start arrived, publishes the same
+    episode under it."""
+    prefix = f"{INFERRED_R1}:{infusion_id}:"
+    for key, text in state.technical_alerts.items():
+        if key.startswith(prefix):
+            alert = Alert.model_validate_json(text)
+            if alert.evidence.symptom_event_id in triggers:
+                return alert.alert_id
+    return None
+
+
+def on_inferred_infusion(alert: Alert) -> bool:
+    """Whether ``alert`` is R1 judged on an inferred infusion: R1 proper always knows the dose
+    rate, R1 on the pump's own rates never does."""
+    return alert.rule == Rule.R1.value and alert.evidence.dose_rate_mg_kg_min is None
+
+
+def _handed_over(state: PatientState, key: str, opened: Alert) -> bool:
+    """Whether R1 on the inferred infusion became R1 proper: the start arrived and the rules
+    published the episode under the same alert id (an update of the same page, dose rate
+    included), so no end is published for it."""
+    if not key.startswith(INFERRED_R1) or _facts_of(state, key.split(":")[1]):
+        return False
+    open_ids = {episode.alert_id for episode in state.episodes.values()}
+    return opened.alert_id in open_ids or any(
+        e.alert_id == opened.alert_id for e in state.ended_episodes
+    )
+
+
+def _ending(state: PatientState, key: str, title: str, found: set[str]) -> str:
+    """The title of a blind spot's end: why it ended."""
+    if not key.startswith(INFERRED_R1):
+        return f"Ended, feed back: {title}"
+    infusion_id = key.split(":")[1]
+    facts = _facts_of(state, infusion_id)
+    if not facts:
+        reason = "infusion start arrived, and the rules found no R1 from it"
+    elif any(f.status is PumpStatus.COMPLETED for f in facts):
+        reason = "infusion completed"
+    elif any(k.startswith(f"{INFERRED_R1}:{infusion_id}:") for k in found):
+        reason = "new episode: pain after a further rate increase"
+    else:
+        reason = "pain resolved or the pump stopped"
+    return f"Ended, {reason}: {title}"
 
 
 def _vitals_silent(
@@ -245,51 +432,34 @@ def _pump_silent(
 
 
 def blind_spots(
-    state: PatientState,
-    *,
-    missing_start_wait_min: float = MISSING_START_WAIT_MIN,
-    vitals_silent_min: float = VITALS_SILENT_MIN,
-    pump_silent_min: float = PUMP_SILENT_MIN,
-    now: datetime | None = None,
+    state: PatientState, rules: RulesConfig, now: datetime | None = None
 ) -> list[BlindSpot]:
     if state.watermark is None:
         return []
+    technical = rules.technical
+    missing_start_wait = timedelta(minutes=technical.missing_start_wait_min)
     return [
-        *_missing_starts(state, timedelta(minutes=missing_start_wait_min)),
-        *_vitals_silent(state, timedelta(minutes=vitals_silent_min), now),
-        *_pump_silent(state, timedelta(minutes=pump_silent_min), now),
+        *_missing_starts(state, missing_start_wait),
+        *_inferred_r1(state, missing_start_wait, rules),
+        *_vitals_silent(state, timedelta(minutes=technical.vitals_silent_min), now),
+        *_pump_silent(state, timedelta(minutes=technical.pump_silent_min), now),
     ]
 
 
-def technical_alerts(
-    state: PatientState,
-    now: datetime,
-    rules_version: str | None,
-    *,
-    missing_start_wait_min: float = MISSING_START_WAIT_MIN,
-    vitals_silent_min: float = VITALS_SILENT_MIN,
-    pump_silent_min: float = PUMP_SILENT_MIN,
-) -> list[Alert]:
-    """Start an alert for each new blind spot and end those that cleared; updates
-    ``state.technical_alerts`` (blind-spot key -> the open alert's JSON)."""
-    found = {
-        spot.key: spot
-        for spot in blind_spots(
-            state,
-            missing_start_wait_min=missing_start_wait_min,
-            vitals_silent_min=vitals_silent_min,
-            pump_silent_min=pump_silent_min,
-            now=now,
-        )
-    }
+def technical_alerts(state: PatientState, now: datetime, rules: RulesConfig) -> list[Alert]:
+    """Start an alert for each new blind spot (and R1 on an inferred infusion) and end those
+    that cleared; updates ``state.technical_alerts`` (key -> the open alert's JSON)."""
+    found = {spot.key: spot for spot in blind_spots(state, rules, now)}
     alerts: list[Alert] = []
     for key in [k for k in state.technical_alerts if k not in found]:
         opened = Alert.model_validate_json(state.technical_alerts.pop(key))
+        if _handed_over(state, key, opened):
+            continue
         alerts.append(
             opened.model_copy(
                 update={
                     "phase": AlertPhase.END,
-                    "title": f"Ended, feed back: {opened.title}"[:200],
+                    "title": _ending(state, key, opened.title, set(found))[:200],
                     "event_time": state.watermark or opened.event_time,
                     "created_at": now,
                 }
@@ -300,12 +470,15 @@ def technical_alerts(
         if key in state.technical_alerts:
             if spot.refresh:
                 opened = Alert.model_validate_json(state.technical_alerts[key])
-                if (opened.title, opened.evidence) != (spot.title, spot.evidence):
+                shown = (opened.title, opened.evidence, opened.priority)
+                if shown != (spot.title, spot.evidence, spot.priority):
                     updated = opened.model_copy(
                         update={
                             "phase": AlertPhase.UPDATE,
                             "title": spot.title,
                             "evidence": spot.evidence,
+                            "priority": spot.priority,
+                            "recommendations": spot.suggestions(),
                             "event_time": spot.as_of or opened.event_time,
                             "created_at": now,
                         }
@@ -319,15 +492,15 @@ def technical_alerts(
             patient_ref=state.patient_ref,
             infusion_id=spot.infusion_id,
             rule=spot.rule,
-            priority=AlertPriority.MEDIUM,
-            type=AlertType.TECHNICAL,
+            priority=spot.priority,
+            type=spot.type,
             title=spot.title,
-            recommendations=(Recommendation(code=RecommendationCode.CHECK_FEED, text=spot.advice),),
+            recommendations=spot.suggestions(),
             evidence=spot.evidence,
             ward=ward,
             event_time=spot.since,
             created_at=now,
-            rules_version=rules_version,
+            rules_version=rules.version,
         )
         state.technical_alerts[key] = alert.model_dump_json()
         alerts.append(alert)

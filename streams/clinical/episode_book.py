@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from schemas.alerts import Rule
 from streams.clinical import recommendation_texts
+from streams.clinical.blind_spots import inferred_r1_alert_id
 from streams.clinical.episode_timeline import DerivedEpisode
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode, EpisodeEnding
 from streams.clinical.finding import Finding
@@ -123,6 +124,12 @@ class EpisodeBook:
             return known
         used = {e.alert_id for e in self._ended(match.rule)}
         used |= {e.alert_id for e in self.state.episodes.values()}
+        if match.rule is Rule.R1:
+            inferred = inferred_r1_alert_id(self.state, self.infusion_id, match.triggers)
+            if inferred is not None and inferred not in used:
+                # R1 judged on the pump's rates before the start arrived: the same episode.
+                self._new_ids[id(match)] = inferred
+                return inferred
         key = f"{self.infusion_id}:{match.rule}:{match.first.trigger_event_id}"
         alert_id = recommendation_texts.alert_id_for(key)
         again = 1

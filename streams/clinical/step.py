@@ -120,14 +120,7 @@ def clinical_step(
             late=lag is not None and lag > rules.timing.grace,
             alerts=(
                 *evaluation.alerts,
-                *technical_alerts(
-                    state,
-                    now,
-                    rules.version,
-                    missing_start_wait_min=rules.technical.missing_start_wait_min,
-                    vitals_silent_min=rules.technical.vitals_silent_min,
-                    pump_silent_min=rules.technical.pump_silent_min,
-                ),
+                *technical_alerts(state, now, rules),
             ),
             reactions=tuple(evaluation.reactions),
             ledger_changed=evaluation.ledger_changed,
@@ -188,14 +181,7 @@ def vitals_step(
     ):
         # Readings end a silent-monitor alert (T2), or move time on for a missing start (T1)
         # or a silent pump (T3); otherwise they cannot change a technical alert.
-        alerts += technical_alerts(
-            state,
-            now,
-            rules.version,
-            missing_start_wait_min=rules.technical.missing_start_wait_min,
-            vitals_silent_min=rules.technical.vitals_silent_min,
-            pump_silent_min=rules.technical.pump_silent_min,
-        )
+        alerts += technical_alerts(state, now, rules)
     return Step(
         applied=True,
         before=before,

@@ -5,6 +5,7 @@ one R1 episode with the full evidence (DESIGN.md: changelog writes may land late
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -12,21 +13,20 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas.alerts import Alert, AlertPhase
-from schemas.topics import (
-    ALERTS,
-)
+from schemas.topics import ALERTS, CLINICAL_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
+from streams.cli.local.embedded_broker import free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
 from tests.support.kafka_client import read_until
+from tests.support.metrics_scrape import scrape, value
 
 pytestmark = pytest.mark.integration
 
 PATIENTS = 24
-CHANGELOG = "pumpstream-patient-state-changelog"
 Records = list[ConsumerRecord[bytes, bytes]]
 
 
@@ -55,6 +55,19 @@ async def _settled(kafka: KafkaConnection, topic: str, *, timeout_s: float) -> b
     return False
 
 
+def _clinical_read(metrics_port: int) -> float:
+    """Messages the worker's clinical agent has read from the validated topics."""
+    text = scrape(metrics_port)
+    return sum(value(text, "pumpstream_events_in_total", topic=t.name) for t in CLINICAL_TOPICS)
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    return condition()
+
+
 def _r1(records: Records) -> list[Alert]:
     alerts = [Alert.model_validate_json(r.value or b"") for r in records]
     return [a for a in alerts if a.rule == "R1"]
@@ -70,12 +83,14 @@ async def test_alerts_survive_a_worker_leaving_mid_stream(
     second_half: list[SimEvent] = [e for e in script if e.offset_s >= 65 * 60]
     applied_first = sum(1 for e in first_half if "malformed" not in e.note)
 
-    leaving = start_worker("worker-a")
-    start_worker("worker-b")
+    ports = {name: free_port() for name in ("worker-a", "worker-b")}
+    leaving = start_worker("worker-a", PUMPSTREAM_METRICS_PORT=str(ports["worker-a"]))
+    start_worker("worker-b", PUMPSTREAM_METRICS_PORT=str(ports["worker-b"]))
     await publish(topics, first_half, speed=0)
-    # Every valid event applied writes one changelog record: wait until both workers have
-    # applied (and written) all of the first half, whoever owns what.
-    await read_until(topics, CHANGELOG, lambda rs: len(rs) >= applied_first, timeout_s=60)
+    # Wait until the clinical agents of both workers have read all of the first half, whoever
+    # owns what (the state's changelog is written per commit, so its records are no witness).
+    assert await _until(lambda: sum(map(_clinical_read, ports.values())) >= applied_first, 60)
+    survivor_first = _clinical_read(ports["worker-b"])
 
     # The pain reports (minute 78) are in the second half, so the survivor must correlate them
     # with rate steps the leaver applied.
@@ -91,12 +106,13 @@ async def test_alerts_survive_a_worker_leaving_mid_stream(
     )
     assert every_reaction_has_its_final_evidence(records), "a reaction lost the leaver's state"
     # Anything more the survivor would send (a second episode) follows from events it has not
-    # applied yet. Wait until it has applied every valid event (each writes one changelog record;
-    # group lag is no witness here: after a leave, Faust on Tansu can leave a committed offset
-    # behind for minutes although its events were processed), then until the alerts topic stops
-    # growing, and read it to its end.
-    applied_all = applied_first + sum(1 for e in second_half if "malformed" not in e.note)
-    await read_until(topics, CHANGELOG, lambda rs: len(rs) >= applied_all, timeout_s=60)
+    # applied yet. Wait until it has read every valid event of the second half (group lag is no
+    # witness here: after a leave, Faust on Tansu can leave a committed offset behind for minutes
+    # although its events were processed), then until the alerts topic stops growing, and read
+    # it to its end.
+    applied_second = sum(1 for e in second_half if "malformed" not in e.note)
+    survivor_all = survivor_first + applied_second
+    assert await _until(lambda: _clinical_read(ports["worker-b"]) >= survivor_all, 60)
     assert await _settled(topics, ALERTS.name, timeout_s=30), "alerts kept coming"
     alerts = _r1(await read_topic(topics, ALERTS.name))
     by_patient: dict[str, set[str]] = {}

@@ -12,7 +12,9 @@ alert ids (a page already sent keeps the id the first trigger read gave it), eve
 "(late: N min)" in titles, and episodes withdrawn (published while the events read so far
 supported them; each must be ended, and never documented). Technical alerts (T1 a start that has
 not arrived, T2 silent vital signs: streams/clinical/blind_spots.py) are about the feed's arrival
-itself, so they are left out.
+itself, so they are left out; so is R1 judged on an infusion inferred while its start had not
+arrived, unless R1 proper carried it on under its alert id once the start arrived (then R1
+proper's phases are the episode's last).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.alerts import AckResponse, ActionTaken, Alert, AlertPhase, AlertType
+from streams.clinical.blind_spots import on_inferred_infusion
 from streams.clinical.state import ClinicalEventModel, PatientState
 from tests.support.clinical_scenarios import SCENARIOS, run_steps
 from tests.support.events import Patient
@@ -77,6 +80,8 @@ class EpisodesAndEndings:
             if alert.type is AlertType.TECHNICAL:
                 continue
             phases.setdefault(alert.alert_id, []).append(alert)
+        for alert_id in [i for i, its in phases.items() if all(map(on_inferred_infusion, its))]:
+            del phases[alert_id]
         episodes: dict[str, list[EpisodeOutcome]] = {}
         for alert_id, its in phases.items():
             kinds = [a.phase for a in its]

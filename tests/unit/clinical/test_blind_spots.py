@@ -5,6 +5,7 @@ which ends when the feed is back."""
 from __future__ import annotations
 
 from schemas.alerts import AlertPhase, AlertType
+from streams.clinical.blind_spots import on_inferred_infusion
 from streams.clinical.state import PatientState
 from streams.clinical.step import clinical_step, vitals_step
 from tests.support.clinical_scenarios import RULES, run_steps
@@ -56,18 +57,17 @@ def test_t1_says_what_the_pump_events_show_and_what_stays_unknown() -> None:
         assert alert.evidence.dose_rate_mg_kg_min is None
         assert alert.evidence.limit_mg_kg_min is None
         assert "Not known: product, concentration, weight" in alert.recommendations[0].text
-    # Resumed above the pre-pause rate: a second increase; back pain meanwhile stays unjudged.
-    more = [*events, P.resume(60, 210.0), P.pain(65, 6)]
+    # Resumed above the pre-pause rate: a second increase.
+    more = [*events, P.resume(60, 210.0), P.vitals(62)]
     alerts, _ = run_steps(P.ref, more, technical=True)
     last = [a for a in alerts if a.rule == "T1"][-1]
     assert "pump running at 210 mL/h, 2 rate increases (last 168 -> 210 mL/h)" in last.title
-    assert [a.rule for a in alerts if a.type is not AlertType.TECHNICAL] == []
 
 
 def test_t1_with_no_rate_in_its_events_says_the_rate_is_not_known() -> None:
     alerts, _ = run_steps(P.ref, [P.pause(30), P.vitals(40)], technical=True)
     (t1,) = [a for a in alerts if a.rule == "T1"]
-    assert "pump paused, rate not known; rules blind" in t1.title
+    assert "pump paused, rate not known; dose not known" in t1.title
     assert t1.evidence.rate_after_ml_h is None
 
 
@@ -147,3 +147,94 @@ def test_t3_starts_from_a_telemetry_batch_as_from_readings_one_by_one() -> None:
     later = [P.vitals(m) for m in range(30, 33)]
     step = vitals_step(state, later, RULES, later[-1].event_time)
     assert _technical(list(step.alerts)) == [("T3", "start")]
+
+
+def _r1(alerts: list) -> list[tuple[str, str, str]]:  # type: ignore[type-arg]
+    return [(a.phase.value, a.priority.value, a.alert_id) for a in alerts if a.rule == "R1"]
+
+
+def test_back_pain_after_an_inferred_rate_increase_raises_r1_in_ml_h() -> None:
+    """The start is missing, so the rules know no dose; R1 needs none: back pain within the
+    look-back window after a rate increase the pump itself showed is R1, judged in mL/h."""
+    events = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0), P.pain(50, 6)]
+    alerts, _ = run_steps(P.ref, events, technical=True)
+    (r1,) = [a for a in alerts if a.rule == "R1"]
+    assert r1.phase is AlertPhase.START
+    assert r1.type is AlertType.PHYSIOLOGICAL
+    assert r1.priority.value == "medium"
+    assert r1.title == (
+        "Back pain 6/10, 10 min after rate increase to 168 mL/h "
+        "(infusion start missing: dose not known)"
+    )
+    assert r1.event_time == P.at(50)
+    assert (r1.evidence.rate_before_ml_h, r1.evidence.rate_after_ml_h) == (84.0, 168.0)
+    assert r1.evidence.rate_change_event_id == f"{P.ref}-rate-40"
+    assert r1.evidence.symptom_event_id == f"{P.ref}-pain-50"
+    assert r1.evidence.minutes_since_rate_change == 10.0
+    assert r1.evidence.dose_rate_mg_kg_min is None, "no dose rate is invented"
+    codes = [r.code.value for r in r1.recommendations]
+    assert codes == ["slow_rate", "pause", "hydrate", "analgesic"]
+    assert "84 mL/h" in r1.recommendations[0].text, "back to the last tolerated rate"
+    # T1 is open beside it and says R1 judges in mL/h.
+    t1 = [a for a in alerts if a.rule == "T1"]
+    assert t1
+    assert "R1 judges back pain after a rate increase" in t1[0].recommendations[0].text
+
+
+def test_inferred_r1_follows_r1s_bands_and_episodes() -> None:
+    base = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0)]
+    # Pain without a recent increase (outside the look-back window) is no R1.
+    alerts, _ = run_steps(P.ref, [*base, P.vitals(200), P.pain(201, 6)], technical=True)
+    assert _r1(alerts) == []
+    # Worse pain: the same episode, updated to the higher band (a re-page); same band: nothing.
+    worse = [*base, P.pain(50, 5), P.pain(55, 5), P.pain(58, 8)]
+    alerts, _ = run_steps(P.ref, worse, technical=True)
+    phases = _r1(alerts)
+    assert [(phase, priority) for phase, priority, _ in phases] == [
+        ("start", "medium"),
+        ("update", "high"),
+    ]
+    assert len({alert_id for *_, alert_id in phases}) == 1
+    high = [a for a in alerts if a.rule == "R1"][-1]
+    assert [r.code.value for r in high.recommendations][:2] == ["pause", "slow_rate"]
+    # Pain reported resolved ends it.
+    alerts, _ = run_steps(P.ref, [*worse, P.pain(70, 0)], technical=True)
+    assert [phase for phase, *_ in _r1(alerts)] == ["start", "update", "end"]
+    assert alerts[-1].title.startswith("Ended, pain resolved")
+    # A further increase with pain: the first episode ends, another starts.
+    again = [*worse, P.rate(65, 210.0), P.pain(70, 6)]
+    alerts, _ = run_steps(P.ref, again, technical=True)
+    phases = _r1(alerts)
+    assert [phase for phase, *_ in phases] == ["start", "update", "end", "start"]
+    assert phases[2][2] == phases[0][2] != phases[3][2]
+    ended = [a for a in alerts if a.rule == "R1" and a.phase is AlertPhase.END]
+    assert ended[0].title.startswith("Ended, new episode: pain after a further rate increase")
+
+
+def test_inferred_r1_waits_for_t1_and_r1_proper_carries_it_on_when_the_start_arrives() -> None:
+    """Within T1's wait the start may simply be read late: nothing is inferred. Once the start
+    arrives, R1 proper judges the infusion from it and carries the open episode on under the
+    same alert id (the page gains the dose rate; no end is published)."""
+    early = [P.rate(30, 84.0), P.rate(31, 168.0), P.pain(32, 6)]
+    alerts, _ = run_steps(P.ref, early, technical=True)
+    assert _r1(alerts) == []
+    events = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0), P.pain(50, 6), P.start()]
+    alerts, state = run_steps(P.ref, events, technical=True)
+    r1 = [a for a in alerts if a.rule == "R1"]
+    assert [(a.phase.value, on_inferred_infusion(a)) for a in r1] == [
+        ("start", True),
+        ("start", False),
+    ]
+    assert r1[0].alert_id == r1[1].alert_id == state.episodes["R1"].alert_id
+    assert r1[1].evidence.dose_rate_mg_kg_min is not None
+    assert not [k for k in state.technical_alerts if k.startswith("R1")]
+
+
+def test_inferred_r1_ends_when_the_infusion_completes_and_ignores_pain_after_it() -> None:
+    events = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0), P.pain(50, 6), P.done(60)]
+    alerts, _ = run_steps(P.ref, events, technical=True)
+    assert [a.phase.value for a in alerts if a.rule == "R1"] == ["start", "end"]
+    assert alerts[-1].title.startswith("Ended, infusion completed")
+    after = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0), P.stop(45), P.pain(50, 6)]
+    alerts, _ = run_steps(P.ref, after, technical=True)
+    assert _r1(alerts) == [], "pain after the pump stopped is no R1"
