@@ -25,7 +25,7 @@ from simulators.sim_event import SimEvent
 
 FAULT_NAMES = (
     "clock_skew", "unit_errors", "wrong_types", "out_of_range", "malformed",
-    "duplicates", "late", "silent", "bursts",
+    "duplicates", "late", "silent", "bursts", "lost_starts",
 )  # fmt: skip
 
 
@@ -235,6 +235,23 @@ def _silent(inj: _Injector) -> None:
         inj.events[:] = [e for e in inj.events if id(e) not in gone]
 
 
+def _lost_starts(inj: _Injector) -> None:
+    """Each picked patient's ``infusion_started`` never reaches Kafka (a gateway that dropped
+    the PCD-10 start); the pump's other events arrive."""
+    for ref, _ in inj.patients("lost_starts", inj.spec.lost_starts):
+        lost = [
+            e
+            for e in inj.events
+            if e.key.decode() == ref
+            and e.topic == PUMP_EVENTS_RAW.name
+            and (_obj(e) or {}).get("kind") == "infusion_started"
+        ]
+        for event in lost:
+            inj.record("lost_starts", event, "infusion start lost")
+        gone = {id(e) for e in lost}
+        inj.events[:] = [e for e in inj.events if id(e) not in gone]
+
+
 def _bursts(inj: _Injector) -> None:
     rng = inj.rng("bursts")
     last = max((e.offset_s for e in inj.events), default=0.0)
@@ -261,6 +278,7 @@ def apply_faults(
     _duplicates(inj)
     _late(inj)
     _silent(inj)
+    _lost_starts(inj)
     _bursts(inj)
     ordered = sorted(enumerate(inj.events), key=lambda item: (item[1].offset_s, item[0]))
     counts = Counter(r.fault for r in inj.records)

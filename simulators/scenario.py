@@ -146,6 +146,8 @@ class FaultSpec(_Spec):
     #: Fraction of patients whose vitals stream goes silent for ``silent_min``.
     silent: Fraction = 0.0
     silent_min: Range = Range(low=20, high=40)
+    #: Fraction of patients whose ``infusion_started`` is lost (their pump's other events arrive).
+    lost_starts: Fraction = 0.0
     #: Number of bursts: the gateway (all feeds) holds ``burst_min`` of messages, then flushes.
     bursts: Annotated[int, Field(ge=0)] = 0
     burst_min: Range = Range(low=3, high=10)

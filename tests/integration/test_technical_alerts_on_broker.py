@@ -1,7 +1,8 @@
 """Technical alerts through the real Faust agents on the embedded broker: a pump whose infusion
-start never arrives (T1, with what its own events show) and a status-reporting pump that goes
-silent while the monitor goes on (T3). The pure cases are tests/unit/clinical/test_blind_spots.py;
-here the waits in arrival time are the worker's own clock, shortened in a rules file."""
+start never arrives (T1, with what its own events show, and R1 judged on its rates), and a
+status-reporting pump that goes silent while the monitor goes on (T3). The pure cases are
+tests/unit/clinical/test_blind_spots.py; here the waits in arrival time are the worker's own
+clock, shortened in a rules file."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from aiokafka import ConsumerRecord
 from pydantic import BaseModel
 
 from schemas.alerts import Alert, AlertType
-from schemas.topics import ALERTS, PUMP_EVENTS_RAW, VITALS_RAW
+from schemas.topics import ALERTS, PUMP_EVENTS_RAW, SYMPTOMS_RAW, VITALS_RAW
 from streams.cli.local.worker_process import WorkerProcess
+from streams.clinical.blind_spots import on_inferred_infusion
 from streams.clinical.rules_file import DEFAULT_RULES_FILE
 from streams.kafka.connection import KafkaConnection
 from tests.support.events import Patient
@@ -69,10 +71,40 @@ async def test_a_missing_start_and_a_silent_pump_raise_technical_alerts(
         if Alert.model_validate_json(r.value or b"").rule == "T1"
     )
     assert "84 -> 168 mL/h" in t1.title, "T1 says what the pump's own events show"
-    assert "rules blind" in t1.title
+    assert "dose not known" in t1.title
 
     # The pump reports again: T3 ends.
     await _send(topics, PUMP_EVENTS_RAW.name, steady.rate(31, 42.0), steady)
     ended = (steady.ref, "T3", "end")
     records = await read_until(topics, ALERTS.name, lambda r: ended in _technical(r))
     assert ended in _technical(records)
+
+
+async def test_back_pain_after_an_inferred_increase_pages_r1_and_the_start_carries_it_on(
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    orphan = Patient("pt-r1-no-start")
+    for event in (orphan.rate(30, 84.0), orphan.vitals(32), orphan.rate(40, 168.0)):
+        topic = VITALS_RAW.name if event.kind == "vitals" else PUMP_EVENTS_RAW.name
+        await _send(topics, topic, event, orphan)
+    await _send(topics, SYMPTOMS_RAW.name, orphan.pain(50, 7), orphan)
+
+    def r1(records: Records) -> list[Alert]:
+        alerts = [Alert.model_validate_json(r.value or b"") for r in records]
+        return [a for a in alerts if a.patient_ref == orphan.ref and a.rule == "R1"]
+
+    records = await read_until(topics, ALERTS.name, lambda rs: bool(r1(rs)))
+    (inferred,) = r1(records)
+    assert on_inferred_infusion(inferred)
+    assert inferred.priority.value == "high"
+    assert "10 min after rate increase to 168 mL/h (infusion start missing" in inferred.title
+
+    # The start arrives: R1 proper carries the same episode on, with the dose rate.
+    await _send(topics, PUMP_EVENTS_RAW.name, orphan.start(), orphan)
+    records = await read_until(topics, ALERTS.name, lambda rs: len(r1(rs)) >= 2)
+    first, proper = r1(records)[:2]
+    assert proper.alert_id == first.alert_id
+    assert not on_inferred_infusion(proper)
+    assert proper.evidence.dose_rate_mg_kg_min is not None
+    assert [a.phase.value for a in r1(records)] == ["start", "start"], "no end, no second episode"

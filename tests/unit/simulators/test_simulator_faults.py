@@ -157,6 +157,24 @@ def test_a_silent_monitor_leaves_a_gap(clean: list[SimEvent]) -> None:
     assert len(events) == len(clean) - report.counts["silent"]
 
 
+def test_lost_starts_drop_only_the_picked_patients_infusion_starts(clean: list[SimEvent]) -> None:
+    events, report = _inject(clean, lost_starts=0.3)
+    lost = {r.patient_ref for r in report.records}
+    assert lost
+    assert {r.fault for r in report.records} == {"lost_starts"}
+
+    def starts(feed: list[SimEvent]) -> set[str]:
+        return {
+            e.key.decode() for e in feed if json.loads(e.value).get("kind") == "infusion_started"
+        }
+
+    assert starts(events) == starts(clean) - lost
+    assert len(events) == len(clean) - report.counts["lost_starts"]
+    # Their pumps' other events still arrive.
+    for patient in lost:
+        assert any(e.key.decode() == patient and e.topic == "pump.events.raw" for e in events)
+
+
 def test_bursts_flush_held_messages_at_once(clean: list[SimEvent]) -> None:
     events, report = _inject(clean, bursts=2, burst_min={"low": 5, "high": 5})
     assert report.counts["bursts"] >= 10
