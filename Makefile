@@ -17,9 +17,9 @@ demo: $(STAMP)
 	$(BIN)/pumpstream demo
 
 ## Lint, type-check and run every test (unit, integration on the real broker, end to end) but
-## the benchmarks' quick modes (make test-bench).
+## the benchmarks' quick modes (make test-bench), in two processes (pytest-xdist).
 test: $(STAMP) system-deps lint
-	$(BIN)/pytest -m "not bench"
+	$(BIN)/pytest -m "not bench" -n 2 --dist loadfile
 
 ## The benchmarks' quick modes: correctness of `pumpstream bench telemetry`, not speed.
 test-bench: $(STAMP)

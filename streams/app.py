@@ -56,6 +56,11 @@ def create_app(
         # A new group must read what was produced before it joined: nothing lost.
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
+        # Stop (and rebalance) without waiting for the events already fetched: the agents
+        # acknowledge an event only once handled (streams/kafka/acking.py), so what is left
+        # unfinished is read again by the next worker. Waiting held a stopping worker for the
+        # retry budget of every queued page while a channel was unreachable.
+        stream_wait_empty=False,
         # Every topic carries bytes pumpstream parses itself, the table changelog included (with
         # value_type=dict and the json serializer, changelog recovery fails on dict.from_data).
         value_serializer="raw",

@@ -29,7 +29,11 @@ from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS,
 from streams.alerting.board import BoardEntry, BoardFeed, EpisodeBoard
 from streams.alerting.channel_config import AlertmanagerChannel, MllpChannel, WebhookChannel
 from streams.alerting.channels.alertmanager import AlertmanagerSync
-from streams.alerting.channels.delivery import DeliveryOutcome, deliver_with_retries
+from streams.alerting.channels.delivery import (
+    DeliveryInterrupted,
+    DeliveryOutcome,
+    deliver_with_retries,
+)
 from streams.alerting.channels.pcd04 import deliver_pcd04
 from streams.alerting.channels.webhook import post_notification
 from streams.alerting.lifecycle import (
@@ -53,6 +57,7 @@ from streams.alerting.page_grouping import (
 )
 from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
+from streams.kafka.acking import handled
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
@@ -284,7 +289,7 @@ def _register_lifecycle(
         asyncio.get_running_loop().call_later(delay_s, send_tick)
 
     async def alert_lifecycle(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in handled(stream):
             message = event.message
             try:
                 await handle(message)
@@ -394,6 +399,7 @@ def _register_channel_agent(
             attempt,
             metrics,
             what=f"{notification.kind.value} {notification.notification_id}",
+            stopping=lambda: app.should_stop,
         )
         if outcome is DeliveryOutcome.DELIVERED:
             deliveries[record_key] = clock().isoformat()
@@ -415,9 +421,13 @@ def _register_channel_agent(
     async def deliver(stream: Any) -> None:
         session = aiohttp.ClientSession() if isinstance(config, WebhookChannel) else None
         try:
-            async for event in stream.events():
+            async for event in handled(stream):
                 try:
                     await handle(event.message, session)
+                except DeliveryInterrupted:
+                    # Not acknowledged (the loop is left): the next worker delivers it.
+                    log.info("%s: stopping; the notification is left to the next worker", name)
+                    return
                 except Exception as exc:
                     await set_aside(event.message, exc, f"channel {name}")
         finally:

@@ -37,6 +37,7 @@ from streams.clinical.state import PatientState
 from streams.clinical.state_store import register_checkpoints
 from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_step
 from streams.clinical.telemetry import read_batch
+from streams.kafka.acking import handled
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import ClinicalMetrics
@@ -207,7 +208,7 @@ def register_clinical(
         metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
 
     async def clinical(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in handled(stream):
             message = event.message
             metrics.flow.events_in.labels(message.topic).inc()
             try:

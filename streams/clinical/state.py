@@ -31,7 +31,8 @@ from schemas.reactions import ReactionRecord
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
 
-#: Event ids remembered per patient for idempotence (an infusion has a few hundred events).
+#: Event ids (of every event but vital signs) remembered per patient for idempotence (an
+#: infusion has a few dozen pump events and reports).
 SEEN_EVENT_IDS_KEPT = 2000
 SYMPTOM_REPORTS_KEPT = 50
 UNMATCHED_FACTS_KEPT = 200
@@ -230,16 +231,18 @@ def _vitals_key(vitals: VitalSigns) -> tuple[datetime, str]:
 
 
 def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
-    """Whether ``event`` was applied already. A vital-signs set within the kept readings is
-    looked up in them (sorted: a bisection) instead of in the event ids, which would cost a scan
-    of up to ``SEEN_EVENT_IDS_KEPT`` ids per reading; an older one (trimmed, or never kept) is
-    looked up in the event ids."""
-    if isinstance(event, VitalSigns) and state.vitals:
+    """Whether ``event`` was applied already. Vital-signs sets are looked up in the kept readings
+    (sorted: a bisection), never in the event ids: their ids are not remembered, so a monitor at
+    1 Hz does not fill the ids with its own (nor the snapshots). A set older than every kept
+    one while the readings are full (``VITALS_KEPT``) counts as new: applied again, it is
+    trimmed at once and changes nothing a rule reads (tests/unit/clinical/test_step.py)."""
+    if isinstance(event, VitalSigns):
+        if not state.vitals:
+            return False
         key = _vitals_key(event)
-        if key >= _vitals_key(state.vitals[0]):
-            index = bisect_left(state.vitals, key, key=_vitals_key)
-            # (An id sent again with another event time counts as a new reading here.)
-            return index < len(state.vitals) and _vitals_key(state.vitals[index]) == key
+        index = bisect_left(state.vitals, key, key=_vitals_key)
+        # (An id sent again with another event time counts as a new reading here.)
+        return index < len(state.vitals) and _vitals_key(state.vitals[index]) == key
     return event.event_id in state.seen_event_ids
 
 
@@ -247,7 +250,8 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
     """Apply ``event`` to ``state`` in place; return False when it was already applied."""
     if _seen_before(state, event):
         return False
-    _remember(state.seen_event_ids, event.event_id, SEEN_EVENT_IDS_KEPT)
+    if not isinstance(event, VitalSigns):
+        _remember(state.seen_event_ids, event.event_id, SEEN_EVENT_IDS_KEPT)
     if state.watermark is None or event.event_time > state.watermark:
         state.watermark = event.event_time
     if isinstance(event, AlertAck):

@@ -15,6 +15,7 @@ import faust
 from schemas.dead_letters import DeadLetterReason
 from schemas.raw_validation import IngestLimits, Rejected, validate_raw
 from schemas.topics import PROCESSING_DLQ, RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
+from streams.kafka.acking import handled
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import IngestMetrics
@@ -62,7 +63,7 @@ def _register_ingest_agent(
             await validated.send(key=outcome.key, value=outcome.value)
 
     async def ingest(stream: Any) -> None:
-        async for event in stream.events():
+        async for event in handled(stream):
             started = time.perf_counter()
             message = event.message
             flow.events_in.labels(spec.name).inc()

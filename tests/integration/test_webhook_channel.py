@@ -3,6 +3,7 @@ connections, one idempotency key per notification, no retry on a 4xx."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,7 +12,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from streams.alerting.channel_config import WebhookChannel
-from streams.alerting.channels.delivery import DeliveryOutcome, deliver_with_retries
+from streams.alerting.channels.delivery import (
+    DeliveryInterrupted,
+    DeliveryOutcome,
+    deliver_with_retries,
+)
 from streams.alerting.channels.webhook import IDEMPOTENCY_HEADER, post_notification
 from streams.alerting.lifecycle import on_alert
 from streams.alerting.roster import parse_roster
@@ -126,4 +131,32 @@ async def test_webhook_down_until_the_budget_is_spent_counts_as_failed(
     )
     assert result is DeliveryOutcome.FAILED
     assert _attempts(metrics, "error") >= 2
+    assert _attempts(metrics, "ok") == 0
+
+
+async def test_a_stopping_worker_gives_a_retrying_delivery_up_at_once(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Told to stop while the peer is down, the delivery makes no further attempt and stops
+    waiting: it raises instead of waiting out its budget (an hour here), and is not counted as
+    failed (the caller leaves the notification to the next worker)."""
+    port = free_port()  # nothing listens here
+    channel = _channel(port).model_copy(update={"retry_budget_s": 3600.0})
+    metrics = _metrics()
+    stop = asyncio.Event()
+
+    async def attempt() -> None:
+        try:
+            await post_notification(session, channel, NOTIFICATION)
+        finally:
+            stop.set()  # the worker is told to stop during the first attempt
+
+    with pytest.raises(DeliveryInterrupted):
+        await asyncio.wait_for(
+            deliver_with_retries(
+                "pager", channel, attempt, metrics, what="test page", stopping=stop.is_set
+            ),
+            timeout=60,
+        )
+    assert _attempts(metrics, "error") == 1
     assert _attempts(metrics, "ok") == 0

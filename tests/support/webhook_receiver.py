@@ -12,7 +12,7 @@ from typing import Any
 class WebhookReceiver:
     """Records ``(path, json_body, headers)`` for every POST; answers 200. Close it when done."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[tuple[str, dict[str, Any], dict[str, str]]] = []
         receiver = self
 
@@ -27,7 +27,7 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

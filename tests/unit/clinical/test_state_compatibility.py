@@ -17,6 +17,11 @@ One deliberate change of wording since the recording (issue 12): R3's pause says
 rationale instead of the back-pain one; the recording's old text is replaced by the new before
 comparing (``_TEXT_CHANGES``), and nothing else is.
 
+Since issue 15 the ids of vital-signs sets are no longer remembered in ``seen_event_ids`` (they
+are deduplicated by the kept readings themselves): they are taken out of the recording's before
+comparing (``_without_vitals_ids``), and nothing else is; an older worker reading the new value
+deduplicates vital signs the same way (within the kept readings, by bisection).
+
 The infusion's ``indication`` and the neurological signs' ``progressive`` flag (issue 12) are
 left out of the JSON while unset, so every recorded value still reads back to the same bytes;
 the scenario rows that set them (``ROWS_AFTER_THE_RECORDING``) have no recording.
@@ -50,8 +55,19 @@ _RECORDED = (
 ).read_text()
 for _old, _new in _TEXT_CHANGES.items():
     _RECORDED = _RECORDED.replace(_old, _new)
-GOLDEN: dict[str, Any] = json.loads(_RECORDED)
 REF = "pt-golden"
+
+
+def _without_vitals_ids(state: str) -> str:
+    """The recorded state as today's code writes it: no vital-signs ids among the seen ids."""
+    value = json.loads(state)
+    vitals = {v["event_id"] for v in value["vitals"]}
+    assert all(i.startswith(f"{REF}-vitals-") for i in vitals)
+    value["seen_event_ids"] = [i for i in value["seen_event_ids"] if i not in vitals]
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+GOLDEN: dict[str, Any] = json.loads(_RECORDED)
 
 
 def test_every_scenario_has_a_recorded_pre_move_state() -> None:
@@ -70,11 +86,12 @@ def test_the_same_events_give_the_same_table_value_and_alerts(name: str) -> None
         # Technical alerts (blind_spots.py) came after the recording.
         alerts += [a.model_dump_json() for a in step.alerts if a.type is not AlertType.TECHNICAL]
     assert alerts == GOLDEN[name]["alerts"]
-    assert state.model_dump_json(exclude=set(ADDED_TABLE_FIELDS)) == GOLDEN[name]["state"]
-    added = json.loads(state.to_table_value()).keys() - json.loads(GOLDEN[name]["state"]).keys()
+    recorded = _without_vitals_ids(GOLDEN[name]["state"])
+    assert state.model_dump_json(exclude=set(ADDED_TABLE_FIELDS)) == recorded
+    added = json.loads(state.to_table_value()).keys() - json.loads(recorded).keys()
     assert added <= set(ADDED_TABLE_FIELDS)
     if not added:
-        assert state.to_table_value().decode() == GOLDEN[name]["state"]
+        assert state.to_table_value().decode() == recorded
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))

@@ -13,7 +13,7 @@ from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import PumpStatus
 from schemas.reactions import ReactionHistory
 from streams.clinical.infusion_state import InfusionState, PumpFact
-from streams.clinical.state import PatientState
+from streams.clinical.state import VITALS_KEPT, PatientState
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
 from tests.support.events import Patient
@@ -40,6 +40,30 @@ def test_a_duplicate_changes_nothing_not_even_the_arrival() -> None:
     step = clinical_step(state, P.start(), RULES, NOW + timedelta(hours=1))
     assert (step.applied, step.duplicate, step.observed, step.alerts) == (False, True, None, ())
     assert state.to_table_value() == value
+
+
+def test_vital_signs_are_deduplicated_by_their_readings_and_not_remembered_by_id() -> None:
+    """A monitor at 1 Hz must not fill the remembered ids (nor the snapshots) with its own."""
+    _, state = run_steps(P.ref, [P.start(), P.vitals(1), P.rate(30, 84.0), P.vitals(31)])
+    assert state.seen_event_ids == [P.start().event_id, P.rate(30, 84.0).event_id]
+    value = state.to_table_value()
+    again = clinical_step(state, P.vitals(1), RULES, NOW + timedelta(hours=1))
+    assert (again.applied, again.duplicate) == (False, True)
+    assert state.to_table_value() == value
+
+
+def test_a_reading_older_than_every_kept_one_changes_nothing_a_rule_reads() -> None:
+    """Once ``VITALS_KEPT`` readings are kept, a set older than all of them (a duplicate of a
+    trimmed one, its id no longer known) is applied again and trimmed at once."""
+    readings = [P.vitals(minute / 10, hr=80 + minute % 7) for minute in range(VITALS_KEPT + 20)]
+    _, state = run_steps(P.ref, [P.vitals(-5, hr=70), P.start(), *readings, P.pain(40, 6)])
+    vitals, infusion = list(state.vitals), state.infusion
+    assert len(vitals) == VITALS_KEPT
+    assert readings[0] not in vitals, "trimmed"
+    step = clinical_step(state, readings[0], RULES, NOW)
+    assert (step.applied, step.alerts) == (True, ())
+    assert state.vitals == vitals
+    assert state.infusion == infusion, "the baseline (minute -5) is untouched"
 
 
 def test_an_event_older_than_the_grace_is_late_and_still_applied() -> None:
