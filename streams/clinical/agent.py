@@ -193,19 +193,30 @@ def register_clinical(
         for patient_ref, vitals, error in failed:
             # One patient's failure costs only that patient's readings, kept whole.
             readings.labels("set_aside").inc(len(vitals))
-            metrics.flow.agent_failures.labels("clinical").inc()
-            metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
-            letter = DeadLetter(
-                DeadLetterReason.PROCESSING_FAILED,
-                f"{type(error).__name__} in the clinical step (batch {reading.batch_id!r}): "
-                f"{error}",
-                message.topic,
-                message.partition,
-                message.offset,
-            )
             kept = TelemetryBatch(batch_id=reading.batch_id or "batch", vitals=vitals)
-            await sink.send(failures, patient_ref.encode(), kept.model_dump_json().encode(), letter)
+            await set_aside(
+                message,
+                error,
+                patient_ref.encode(),
+                kept.model_dump_json().encode(),
+                f" (batch {reading.batch_id!r})",
+            )
         metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
+
+    async def set_aside(
+        message: Any, error: Exception, key: bytes | None, value: bytes | None, where: str = ""
+    ) -> None:
+        """``value`` to ``processing.dlq`` with the exception that stopped the clinical step."""
+        metrics.flow.agent_failures.labels("clinical").inc()
+        metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
+        letter = DeadLetter(
+            DeadLetterReason.PROCESSING_FAILED,
+            f"{type(error).__name__} in the clinical step{where}: {error}",
+            message.topic,
+            message.partition,
+            message.offset,
+        )
+        await sink.send(failures, key, value, letter)
 
     async def clinical(stream: Any) -> None:
         async for event in handled(stream):
@@ -219,16 +230,7 @@ def register_clinical(
             except Exception as exc:
                 # The step ran on a working copy: the patient's state is as before it; the
                 # message is kept whole in processing.dlq.
-                metrics.flow.agent_failures.labels("clinical").inc()
-                metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
-                letter = DeadLetter(
-                    DeadLetterReason.PROCESSING_FAILED,
-                    f"{type(exc).__name__} in the clinical step: {exc}",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
-                await sink.send(failures, message.key, message.value, letter)
+                await set_aside(message, exc, message.key, message.value)
 
     async def quiet_streams_check() -> None:
         """R5 falls due 30 min after slowing even when nothing more arrives for the patient: ask

@@ -54,6 +54,7 @@ from schemas.events import PumpStatus, SymptomKind, SymptomReport
 from streams.clinical import recommendation_texts
 from streams.clinical.finding import PRIORITY_RANK
 from streams.clinical.infusion_state import (
+    InfusionState,
     PumpFact,
     RateStep,
     fact_order,
@@ -359,33 +360,65 @@ def _ending(state: PatientState, key: str, title: str, found: set[str]) -> str:
     return f"Ended, {reason}: {title}"
 
 
-def _vitals_silent(
-    state: PatientState, silent: timedelta, now: datetime | None
-) -> Iterator[BlindSpot]:
+def _running_and_quiet(
+    state: PatientState, arrived_epoch_s: float | None, silent: timedelta, now: datetime | None
+) -> InfusionState | None:
+    """The running infusion, when nothing has *arrived* from the device for ``silent`` either:
+    silent in event time only, the topics are read in their own order (a replay, a burst), so
+    the device's events may simply not have been read yet."""
     infusion = state.infusion
     assert state.watermark is not None
     if infusion is None or not infusion.is_infusing_at(state.watermark):
+        return None
+    if now is None or arrived_epoch_s is None:
+        return None
+    if now.timestamp() - arrived_epoch_s < silent.total_seconds():
+        return None
+    return infusion
+
+
+def _silence(
+    state: PatientState,
+    rule: str,
+    infusion: InfusionState,
+    last: datetime,
+    wait: timedelta,
+    what: tuple[str, str],
+    advice: str,
+) -> Iterator[BlindSpot]:
+    """The technical alert for a device silent since ``last``, once it has been for ``wait``;
+    ``what``: what is missing and what to check."""
+    assert state.watermark is not None
+    if state.watermark - last < wait:
         return
-    arrived = state.last_vitals_arrival_epoch_s
-    if now is None or arrived is None or now.timestamp() - arrived < silent.total_seconds():
-        # Silent in event time only: the topics are read in their own order (a replay, a
-        # burst), so the vitals may simply not have been read yet. A monitor is silent when
-        # nothing arrived from it for as long, too.
+    minutes = round((state.watermark - last).total_seconds() / 60)
+    yield BlindSpot(
+        key=f"{rule}:{infusion.infusion_id}:{last.isoformat()}",
+        rule=rule,
+        infusion_id=infusion.infusion_id,
+        since=last + wait,
+        title=f"No {what[0]} for {minutes} min during the infusion: check the {what[1]}",
+        advice=advice,
+    )
+
+
+def _vitals_silent(
+    state: PatientState, silent: timedelta, now: datetime | None
+) -> Iterator[BlindSpot]:
+    infusion = _running_and_quiet(state, state.last_vitals_arrival_epoch_s, silent, now)
+    if infusion is None:
         return
     during = [v.event_time for v in state.vitals if v.event_time >= infusion.started_at]
     if not during:
         return  # no monitor on this infusion: nothing went silent
-    last = max(during)
-    if state.watermark - last < silent:
-        return
-    minutes = round((state.watermark - last).total_seconds() / 60)
-    yield BlindSpot(
-        key=f"{VITALS_SILENT}:{infusion.infusion_id}:{last.isoformat()}",
-        rule=VITALS_SILENT,
-        infusion_id=infusion.infusion_id,
-        since=last + silent,
-        title=f"No vital signs for {minutes} min during the infusion: check the monitor",
-        advice="Check the monitor and its connection; abnormal vital signs (R2) cannot be seen.",
+    yield from _silence(
+        state,
+        VITALS_SILENT,
+        infusion,
+        max(during),
+        silent,
+        ("vital signs", "monitor"),
+        "Check the monitor and its connection; abnormal vital signs (R2) cannot be seen.",
     )
 
 
@@ -395,13 +428,9 @@ def _pump_silent(
     """T3: a pump that reports its status periodically (PCD-01 while infusing: the rate in
     force, again and again) has stopped reporting mid-infusion while the patient's other events
     go on, and nothing has arrived from it for as long."""
-    infusion = state.infusion
-    assert state.watermark is not None
-    if infusion is None or not infusion.is_infusing_at(state.watermark):
+    infusion = _running_and_quiet(state, state.last_pump_arrival_epoch_s, silent, now)
+    if infusion is None:
         return
-    arrived = state.last_pump_arrival_epoch_s
-    if now is None or arrived is None or now.timestamp() - arrived < silent.total_seconds():
-        return  # pump events just read (or never): behind in event time only
     facts = infusion.facts
     pairs = list(pairwise(facts))
     reports = [
@@ -413,21 +442,15 @@ def _pump_silent(
     if len(reports) < STATUS_REPORTS_NEEDED:
         return  # a pump that reports only changes: its silence says nothing
     gaps = sorted(later.event_time - earlier.event_time for earlier, later in pairs[-10:])
-    wait = max(silent, SILENT_INTERVALS * gaps[len(gaps) // 2])
-    last = facts[-1].event_time
-    if state.watermark - last < wait:
-        return
-    minutes = round((state.watermark - last).total_seconds() / 60)
-    yield BlindSpot(
-        key=f"{PUMP_SILENT}:{infusion.infusion_id}:{last.isoformat()}",
-        rule=PUMP_SILENT,
-        infusion_id=infusion.infusion_id,
-        since=last + wait,
-        title=f"No status from the pump for {minutes} min during the infusion: check the pump",
-        advice=(
-            "Check the pump and its connection to the gateway; rate changes, pauses and the "
-            "infusion's end cannot be seen, so R1, R5 and R8 may be wrong or late."
-        ),
+    yield from _silence(
+        state,
+        PUMP_SILENT,
+        infusion,
+        facts[-1].event_time,
+        max(silent, SILENT_INTERVALS * gaps[len(gaps) // 2]),
+        ("status from the pump", "pump"),
+        "Check the pump and its connection to the gateway; rate changes, pauses and the "
+        "infusion's end cannot be seen, so R1, R5 and R8 may be wrong or late.",
     )
 
 

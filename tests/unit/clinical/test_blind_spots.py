@@ -97,6 +97,8 @@ def test_vitals_silent_mid_infusion_raise_t2_once_and_it_ends_when_they_return()
     alerts = _live([*events, P.pain(65, 0), P.vitals(70)])
     assert _technical(alerts) == [("T2", "start"), ("T2", "end")]
     assert all(a.phase is not AlertPhase.UPDATE for a in alerts if a.rule == "T2")
+    t2 = next(a for a in alerts if a.rule == "T2")
+    assert t2.title == "No vital signs for 29 min during the infusion: check the monitor"
 
 
 def test_vitals_behind_in_event_time_but_just_read_are_no_silence() -> None:
