@@ -106,8 +106,11 @@ class BenchWorker:
                 "PUMPSTREAM_EVENT_LOOP": loop,
                 "PUMPSTREAM_APP_ID": config.app_id,
                 "PUMPSTREAM_TOPIC_PARTITIONS": str(config.partitions),
+                # Faust's own lines (assignment, recovery) in the log: a stall says where.
+                "PUMPSTREAM_LOG_LEVEL": "info",
             },
         )
+        self.log_path = run_dir / "worker.log"
         self.ready_s = 0.0
         #: ``time.monotonic()`` when it was found ready.
         self.ready_at = 0.0
@@ -126,6 +129,14 @@ class BenchWorker:
 
     def metric(self, name: str, **labels: str) -> float:
         return metric_sum(self.port, name, **labels)
+
+    def log_tail(self, lines: int = 25) -> str:
+        """The end of the worker's log, for an error that says where it stalled."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
         self.process.stop()

@@ -135,12 +135,18 @@ async def full_path(
     await produce(kafka, ((TELEMETRY_RAW.name, None, value, p) for p, value in data.envelopes))
     second = await v.worker("w2", loop)
     try:
-        result.rate_per_s, result.seconds = await rate_by_counter(
-            lambda: second.metric(READINGS, outcome="accepted"),
-            data.observations,
-            timeout_s=120 + data.observations / 200,
-            since=second.ready_at,
-        )
+        try:
+            result.rate_per_s, result.seconds = await rate_by_counter(
+                lambda: second.metric(READINGS, outcome="accepted"),
+                data.observations,
+                timeout_s=120 + data.observations / 200,
+                since=second.ready_at,
+            )
+        except TimeoutError as exc:
+            accepted = await asyncio.to_thread(second.metric, READINGS, outcome="accepted")
+            raise TimeoutError(
+                f"{exc} ({accepted:g} accepted); the worker's log ends:\n{second.log_tail()}"
+            ) from exc
         result.checks.append(
             Check(f"{loop}: telemetry consumed (lag 0)", True, await v.caught_up())
         )

@@ -25,7 +25,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[TelemetryBen
     """One quick run of the bench for the whole module (it starts three workers)."""
     json_path = tmp_path_factory.mktemp("bench") / "bench-telemetry.json"
     config = TelemetryBenchConfig.quick(partitions=TEST_PARTITIONS)
-    return run(config, json_path, lambda line: None), json_path
+    return run(config, json_path, print), json_path  # progress shows when a test fails
 
 
 def _check(report: TelemetryBenchReport, name_part: str) -> list[tuple[object, object]]:
