@@ -23,7 +23,6 @@ import faust
 from pydantic import ValidationError
 
 from schemas.alerts import Alert, AlertAck
-from schemas.dead_letters import DeadLetterReason
 from schemas.notifications import AlertNotification, LifecycleTick
 from schemas.topics import ALERT_ACKS, ALERT_NOTIFICATIONS, ALERT_TICKS, ALERTS, PROCESSING_DLQ
 from streams.alerting.board import BoardEntry, BoardFeed, EpisodeBoard
@@ -59,7 +58,7 @@ from streams.alerting.roster import Roster
 from streams.exceptions import SettingsError
 from streams.kafka.acking import handled
 from streams.kafka.connection import KafkaConnection
-from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
+from streams.kafka.dead_letters import DeadLetterSink, processing_failure
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import AlertingMetrics
 from streams.settings import Settings
@@ -325,13 +324,7 @@ def _processing_failures(
     async def set_aside(message: Any, exc: Exception, where: str) -> None:
         metrics.flow.agent_failures.labels("alerting").inc()
         metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
-        letter = DeadLetter(
-            DeadLetterReason.PROCESSING_FAILED,
-            f"{type(exc).__name__} in {where}: {exc}",
-            message.topic,
-            message.partition,
-            message.offset,
-        )
+        letter = processing_failure(message, exc, where)
         await _SINK.send(failures, message.key, message.value, letter)
 
     return set_aside

@@ -15,7 +15,6 @@ import faust
 from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
-from schemas.dead_letters import DeadLetterReason
 from schemas.events import VitalSigns
 from schemas.raw_validation import IngestLimits
 from schemas.telemetry import TelemetryBatch
@@ -38,7 +37,7 @@ from streams.clinical.state_store import register_checkpoints
 from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_step
 from streams.clinical.telemetry import read_batch
 from streams.kafka.acking import handled
-from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
+from streams.kafka.dead_letters import DeadLetter, DeadLetterSink, processing_failure
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import ClinicalMetrics
 
@@ -209,13 +208,7 @@ def register_clinical(
         """``value`` to ``processing.dlq`` with the exception that stopped the clinical step."""
         metrics.flow.agent_failures.labels("clinical").inc()
         metrics.flow.events_out.labels(PROCESSING_DLQ.name).inc()
-        letter = DeadLetter(
-            DeadLetterReason.PROCESSING_FAILED,
-            f"{type(error).__name__} in the clinical step{where}: {error}",
-            message.topic,
-            message.partition,
-            message.offset,
-        )
+        letter = processing_failure(message, error, f"the clinical step{where}")
         await sink.send(failures, key, value, letter)
 
     async def clinical(stream: Any) -> None:

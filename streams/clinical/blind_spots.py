@@ -51,7 +51,6 @@ from schemas.alerts import (
     Rule,
 )
 from schemas.events import PumpStatus, SymptomKind, SymptomReport
-from streams.clinical import recommendation_texts
 from streams.clinical.finding import PRIORITY_RANK
 from streams.clinical.infusion_state import (
     InfusionState,
@@ -64,7 +63,7 @@ from streams.clinical.infusion_state import (
 from streams.clinical.recommendation_texts import alert_id_for
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
-from streams.clinical.symptom_rules import latest_increase_before
+from streams.clinical.symptom_rules import latest_increase_before, r1_recommendations
 from streams.clinical.vitals_assessment import vitals_evidence
 
 MISSING_START = "T1"
@@ -276,14 +275,6 @@ def _inferred_r1(state: PatientState, wait: timedelta, rules: RulesConfig) -> It
         pain = worst.pain_score or 0
         priority = rules.pain_bands.priority(pain)
         minutes = round((reports[0].event_time - step.event_time).total_seconds() / 60, 1)
-        slow = recommendation_texts.slow_rate(
-            step.rate_before_ml_h, step.rate_after_ml_h, rules.r1.slow_fraction
-        )
-        if priority is AlertPriority.HIGH:
-            suggestions = [recommendation_texts.pause("now: severe pain"), slow]
-        else:
-            suggestions = [slow, recommendation_texts.pause("if pain does not ease")]
-        suggestions += [recommendation_texts.hydrate(), recommendation_texts.analgesic(())]
         yield BlindSpot(
             key=f"{INFERRED_R1}:{infusion_id}:{step.key}",
             rule=Rule.R1.value,
@@ -308,7 +299,7 @@ def _inferred_r1(state: PatientState, wait: timedelta, rules: RulesConfig) -> It
             as_of=worst.event_time,
             priority=priority,
             type=AlertType.PHYSIOLOGICAL,
-            recommendations=tuple(suggestions),
+            recommendations=r1_recommendations(step, priority, rules),
         )
 
 

@@ -49,6 +49,21 @@ def latest_increase_before(
     return candidates[-1] if candidates else None
 
 
+def r1_recommendations(
+    step: RateStep, priority: AlertPriority, rules: RulesConfig
+) -> tuple[Recommendation, ...]:
+    """R1's suggestions: slow back towards the last tolerated rate, or pause first when the pain
+    is severe; hydrate; an analgesic."""
+    slow = recommendation_texts.slow_rate(
+        step.rate_before_ml_h, step.rate_after_ml_h, rules.r1.slow_fraction
+    )
+    if priority is AlertPriority.HIGH:
+        first = [recommendation_texts.pause("now: severe pain"), slow]
+    else:
+        first = [slow, recommendation_texts.pause("if pain does not ease")]
+    return (*first, recommendation_texts.hydrate(), recommendation_texts.analgesic(()))
+
+
 def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Finding]:
     """R1: back pain within the look-back window after a rate increase -> slow or pause, hydrate,
     analgesic (guidance: "slow or temporarily discontinue the infusion when back pain develops")."""
@@ -65,15 +80,6 @@ def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
         priority = rules.pain_bands.priority(pain)
         dose_rate = round(context.dose_rate_mg_kg_min(step.rate_after_ml_h), 2)
         minutes = _minutes(report.event_time, step.event_time)
-        slow = recommendation_texts.slow_rate(
-            step.rate_before_ml_h, step.rate_after_ml_h, rules.r1.slow_fraction
-        )
-        recommendations: list[Recommendation]
-        if priority is AlertPriority.HIGH:
-            recommendations = [recommendation_texts.pause("now: severe pain"), slow]
-        else:
-            recommendations = [slow, recommendation_texts.pause("if pain does not ease")]
-        recommendations += [recommendation_texts.hydrate(), recommendation_texts.analgesic(())]
         findings.append(
             Finding(
                 rule=Rule.R1,
@@ -88,7 +94,7 @@ def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
                     f"Back pain {pain}/10, {minutes:g} min after rate increase "
                     f"to {dose_rate:g} mg/kg/min"
                 ),
-                recommendations=tuple(recommendations),
+                recommendations=r1_recommendations(step, priority, rules),
                 evidence=Evidence(
                     pain_score=pain,
                     symptom_event_id=report.event_id,

@@ -12,11 +12,10 @@ from typing import Any
 
 import faust
 
-from schemas.dead_letters import DeadLetterReason
 from schemas.raw_validation import IngestLimits, Rejected, validate_raw
 from schemas.topics import PROCESSING_DLQ, RAW_TOPICS, VALIDATED_TOPIC, TopicSpec
 from streams.kafka.acking import handled
-from streams.kafka.dead_letters import DeadLetter, DeadLetterSink
+from streams.kafka.dead_letters import DeadLetter, DeadLetterSink, processing_failure
 from streams.kafka.transport import raw_topic
 from streams.metrics.families import IngestMetrics
 
@@ -72,13 +71,7 @@ def _register_ingest_agent(
             except Exception as exc:
                 flow.agent_failures.labels("ingest").inc()
                 flow.events_out.labels(PROCESSING_DLQ.name).inc()
-                letter = DeadLetter(
-                    DeadLetterReason.PROCESSING_FAILED,
-                    f"{type(exc).__name__} in ingest: {exc}",
-                    spec.name,
-                    message.partition,
-                    message.offset,
-                )
+                letter = processing_failure(message, exc, "ingest")
                 await sink.send(failures, message.key, message.value, letter)
             flow.processing.labels("ingest").observe(time.perf_counter() - started)
 

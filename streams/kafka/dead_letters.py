@@ -43,6 +43,18 @@ class DeadLetter:
     offset: int
 
 
+def processing_failure(message: Any, error: BaseException, where: str) -> DeadLetter:
+    """The letter for a message an agent raised on (``processing.dlq``): the exception's class
+    and text, where it was raised, and where the message came from."""
+    return DeadLetter(
+        DeadLetterReason.PROCESSING_FAILED,
+        f"{type(error).__name__} in {where}: {error}",
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+
+
 def dead_letter_record(
     value: bytes | None, letter: DeadLetter, *, max_whole_bytes: int = MAX_WHOLE_VALUE_BYTES
 ) -> tuple[bytes | None, list[tuple[str, bytes]]]:
