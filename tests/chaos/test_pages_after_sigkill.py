@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,18 +19,12 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
 from tests.support.alerting import make_alert, write_roster
 from tests.support.metrics_scrape import scrape, value
+from tests.support.waiting import until
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
 PAGES = 20
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    return condition()
 
 
 async def test_no_page_is_sent_twice_after_a_worker_is_killed(
@@ -61,7 +54,7 @@ async def test_no_page_is_sent_twice_after_a_worker_is_killed(
                 )
         finally:
             await producer.stop()
-        assert await _until(lambda: len(receiver.received) >= PAGES, 60)
+        assert await until(lambda: len(receiver.received) >= PAGES, 60)
         await asyncio.sleep(1.5)  # the delivery record's changelog records are flushed
         assert killed.pid is not None
         os.kill(killed.pid, signal.SIGKILL)
@@ -80,7 +73,7 @@ async def test_no_page_is_sent_twice_after_a_worker_is_killed(
         def all_read_again() -> bool:
             return suppressed() + len(receiver.received) - PAGES >= PAGES
 
-        read_again = await _until(all_read_again, 120)
+        read_again = await until(all_read_again, 120)
         await asyncio.sleep(2)  # anything still on its way arrives
 
         keys = [headers["Idempotency-Key"] for _, _, headers in receiver.received]

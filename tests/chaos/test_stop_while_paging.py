@@ -6,7 +6,6 @@ held such a worker for the whole retry budget of each message: minutes.)"""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,16 +18,10 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
 from tests.support.alerting import make_alert, write_roster
 from tests.support.metrics_scrape import scrape, value
+from tests.support.waiting import until
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-    return condition()
 
 
 async def test_a_worker_stops_at_once_while_a_page_retries_and_the_next_one_delivers_it(
@@ -64,14 +57,14 @@ async def test_a_worker_stops_at_once_while_a_page_retries_and_the_next_one_deli
             text, "pumpstream_page_delivery_attempts_total", channel="pager", result="error"
         )
 
-    assert await _until(lambda: failed_attempts() >= 1, 60), "the page never tried the pager"
+    assert await until(lambda: failed_attempts() >= 1, 60), "the page never tried the pager"
     # Within the worker's stop grace (15 s), with a clean exit code: not killed.
     assert await asyncio.to_thread(first.stop) == 0
 
     receiver = WebhookReceiver(port=pager_port)
     try:
         start_worker("worker-b", **env)
-        assert await _until(lambda: len(receiver.received) >= 1, 90), "the page was lost"
+        assert await until(lambda: len(receiver.received) >= 1, 90), "the page was lost"
         await asyncio.sleep(2)  # anything more on its way arrives
         keys = [headers["Idempotency-Key"] for _, _, headers in receiver.received]
         assert len(keys) == 1, keys

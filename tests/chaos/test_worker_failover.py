@@ -5,7 +5,6 @@ one R1 episode with the full evidence (DESIGN.md: changelog writes may land late
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +22,7 @@ from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
 from tests.support.kafka_client import read_until
 from tests.support.metrics_scrape import scrape, value
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -61,13 +61,6 @@ def _clinical_read(metrics_port: int) -> float:
     return sum(value(text, "pumpstream_events_in_total", topic=t.name) for t in CLINICAL_TOPICS)
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-    return condition()
-
-
 def _r1(records: Records) -> list[Alert]:
     alerts = [Alert.model_validate_json(r.value or b"") for r in records]
     return [a for a in alerts if a.rule == "R1"]
@@ -89,7 +82,7 @@ async def test_alerts_survive_a_worker_leaving_mid_stream(
     await publish(topics, first_half, speed=0)
     # Wait until the clinical agents of both workers have read all of the first half, whoever
     # owns what (the state's changelog is written per commit, so its records are no witness).
-    assert await _until(lambda: sum(map(_clinical_read, ports.values())) >= applied_first, 60)
+    assert await until(lambda: sum(map(_clinical_read, ports.values())) >= applied_first, 60)
     survivor_first = _clinical_read(ports["worker-b"])
 
     # The pain reports (minute 78) are in the second half, so the survivor must correlate them
@@ -112,7 +105,7 @@ async def test_alerts_survive_a_worker_leaving_mid_stream(
     # it to its end.
     applied_second = sum(1 for e in second_half if "malformed" not in e.note)
     survivor_all = survivor_first + applied_second
-    assert await _until(lambda: _clinical_read(ports["worker-b"]) >= survivor_all, 60)
+    assert await until(lambda: _clinical_read(ports["worker-b"]) >= survivor_all, 60)
     assert await _settled(topics, ALERTS.name, timeout_s=30), "alerts kept coming"
     alerts = _r1(await read_topic(topics, ALERTS.name))
     by_patient: dict[str, set[str]] = {}
