@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 
 from schemas.alerts import (
+    AckResponse,
     Alert,
     AlertPhase,
     AlertPriority,
@@ -98,6 +99,8 @@ class BlindSpot:
     type: AlertType = AlertType.TECHNICAL
     #: Suggestions; technical alerts have one, ``check_feed`` with ``advice``.
     recommendations: tuple[Recommendation, ...] = ()
+    #: The id to publish under (default: one derived from the patient and ``key``).
+    alert_id: str | None = None
 
     def suggestions(self) -> tuple[Recommendation, ...]:
         return self.recommendations or (
@@ -271,12 +274,17 @@ def _inferred_r1(state: PatientState, wait: timedelta, rules: RulesConfig) -> It
         if episode is None:
             continue
         step, reports = episode
+        key = f"{INFERRED_R1}:{infusion_id}:{step.key}"
+        alert_id = _inferred_alert_id(state, key, infusion_id, reports[0])
+        if _dismissal(state, alert_id) is not None:
+            continue  # the nurse judged it no reaction: it ends, as R1's episodes do
         worst = _worst(reports, rules)
         pain = worst.pain_score or 0
         priority = rules.pain_bands.priority(pain)
         minutes = round((reports[0].event_time - step.event_time).total_seconds() / 60, 1)
         yield BlindSpot(
-            key=f"{INFERRED_R1}:{infusion_id}:{step.key}",
+            key=key,
+            alert_id=alert_id,
             rule=Rule.R1.value,
             infusion_id=infusion_id,
             since=reports[0].event_time,
@@ -334,10 +342,34 @@ def _handed_over(state: PatientState, key: str, opened: Alert) -> bool:
     )
 
 
-def _ending(state: PatientState, key: str, title: str, found: set[str]) -> str:
+def _inferred_alert_id(
+    state: PatientState, key: str, infusion_id: str, first: SymptomReport
+) -> str:
+    """An open episode keeps the id it was published under; a new one gets the id R1 proper
+    gives an episode opened by the same report, so that a nurse's answer to it is read by R1
+    proper too once the start arrives."""
+    opened = state.technical_alerts.get(key)
+    if opened is not None:
+        return Alert.model_validate_json(opened).alert_id
+    return alert_id_for(f"{infusion_id}:{Rule.R1.value}:{first.event_id}")
+
+
+def _dismissal(state: PatientState, alert_id: str) -> AckResponse | None:
+    """The nurse's "false positive" or "not clinically relevant" for ``alert_id``, if any."""
+    for ack in state.acks:
+        if ack.alert_id == alert_id and ack.response.not_a_reaction:
+            return ack.response
+    return None
+
+
+def _ending(state: PatientState, key: str, opened: Alert, found: set[str]) -> str:
     """The title of a blind spot's end: why it ended."""
+    title = opened.title
     if not key.startswith(INFERRED_R1):
         return f"Ended, feed back: {title}"
+    dismissed = _dismissal(state, opened.alert_id)
+    if dismissed is not None:
+        return f"Ended, marked {dismissed.value.replace('_', ' ')} by the nurse: {title}"
     infusion_id = key.split(":")[1]
     facts = _facts_of(state, infusion_id)
     if not facts:
@@ -473,7 +505,7 @@ def technical_alerts(state: PatientState, now: datetime, rules: RulesConfig) -> 
             opened.model_copy(
                 update={
                     "phase": AlertPhase.END,
-                    "title": _ending(state, key, opened.title, set(found))[:200],
+                    "title": _ending(state, key, opened, set(found))[:200],
                     "event_time": state.watermark or opened.event_time,
                     "created_at": now,
                 }
@@ -501,7 +533,7 @@ def technical_alerts(state: PatientState, now: datetime, rules: RulesConfig) -> 
                     alerts.append(updated)
             continue
         alert = Alert(
-            alert_id=alert_id_for(f"{state.patient_ref}|{key}"),
+            alert_id=spot.alert_id or alert_id_for(f"{state.patient_ref}|{key}"),
             phase=AlertPhase.START,
             patient_ref=state.patient_ref,
             infusion_id=spot.infusion_id,

@@ -12,9 +12,9 @@ alert ids (a page already sent keeps the id the first trigger read gave it), eve
 "(late: N min)" in titles, and episodes withdrawn (published while the events read so far
 supported them; each must be ended, and never documented). Technical alerts (T1 a start that has
 not arrived, T2 silent vital signs: streams/clinical/blind_spots.py) are about the feed's arrival
-itself, so they are left out; so is R1 judged on an infusion inferred while its start had not
-arrived, unless R1 proper carried it on under its alert id once the start arrived (then R1
-proper's phases are the episode's last).
+itself, so they are left out; so are the phases of R1 judged on an infusion inferred while its
+start had not arrived (provisional by nature: what R1 proper publishes once the start arrives,
+under the same alert id or its own, is compared).
 """
 
 from __future__ import annotations
@@ -77,11 +77,9 @@ class EpisodesAndEndings:
         documented = {r.alert_id for r in state.reactions}
         phases: dict[str, list[Alert]] = {}
         for alert in alerts:
-            if alert.type is AlertType.TECHNICAL:
+            if alert.type is AlertType.TECHNICAL or on_inferred_infusion(alert):
                 continue
             phases.setdefault(alert.alert_id, []).append(alert)
-        for alert_id in [i for i, its in phases.items() if all(map(on_inferred_infusion, its))]:
-            del phases[alert_id]
         episodes: dict[str, list[EpisodeOutcome]] = {}
         for alert_id, its in phases.items():
             kinds = [a.phase for a in its]

@@ -4,7 +4,7 @@ which ends when the feed is back."""
 
 from __future__ import annotations
 
-from schemas.alerts import AlertPhase, AlertType
+from schemas.alerts import AckResponse, AlertPhase, AlertType
 from streams.clinical.blind_spots import on_inferred_infusion
 from streams.clinical.state import PatientState
 from streams.clinical.step import clinical_step, vitals_step
@@ -240,3 +240,24 @@ def test_inferred_r1_ends_when_the_infusion_completes_and_ignores_pain_after_it(
     after = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0), P.stop(45), P.pain(50, 6)]
     alerts, _ = run_steps(P.ref, after, technical=True)
     assert _r1(alerts) == [], "pain after the pump stopped is no R1"
+
+
+def test_a_nurse_dismissing_the_inferred_r1_ends_it_and_r1_proper_does_not_page_it_again() -> None:
+    """Marked false positive, the inferred R1 ends as R1's episodes do; its id is the one R1
+    proper gives the same report, so once the start arrives R1 proper reads the answer too and
+    publishes the episode already ended (the alerting stage ignores a page it closed)."""
+    events = [P.rate(30, 84.0), P.vitals(32), P.rate(40, 168.0), P.pain(50, 6)]
+    alerts, _ = run_steps(P.ref, events, technical=True)
+    (inferred,) = [a for a in alerts if a.rule == "R1"]
+    ack = P.ack(55, "R1", P.pain(50, 6).event_id, AckResponse.FALSE_POSITIVE)
+    assert ack.alert_id == inferred.alert_id, "the id R1 proper gives the same report"
+    dismissed = [*events, ack]
+    alerts, _ = run_steps(P.ref, dismissed, technical=True)
+    assert [a.phase.value for a in alerts if a.rule == "R1"] == ["start", "end"]
+    assert alerts[-1].title.startswith("Ended, marked false positive by the nurse")
+    alerts, state = run_steps(P.ref, [*dismissed, P.start()], technical=True)
+    proper = [a for a in alerts if a.rule == "R1" and not on_inferred_infusion(a)]
+    assert {a.alert_id for a in proper} == {inferred.alert_id}
+    assert [a.phase.value for a in proper] == ["start", "end"]
+    assert proper[-1].title.startswith("Ended, marked false positive by the nurse")
+    assert "R1" not in state.episodes, "no R1 left open"
