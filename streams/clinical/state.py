@@ -58,6 +58,10 @@ ADDED_TABLE_FIELDS = (
 )
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
+#: A memo of vital-signs sets' JSON for :meth:`PatientState.to_table_value`, by (event time,
+#: event id).
+VitalsJson = dict[tuple[datetime, str], bytes]
+_NO_VITALS = b'"vitals":[]'
 
 
 class PatientState(BaseModel):
@@ -196,11 +200,32 @@ class PatientState(BaseModel):
         self.ended_episodes = [e for e in self.ended_episodes if id(e) not in gone]
         self.ended_episodes.insert(0, floor)
 
-    def to_table_value(self) -> bytes:
+    def to_table_value(self, vitals_json: VitalsJson | None = None) -> bytes:
         """The table value: JSON bytes. (A Faust table with ``value_type=dict`` cannot recover
-        its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)"""
+        its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)
+
+        With ``vitals_json`` (the caller's memo of each vital-signs set's JSON, kept from one
+        snapshot to the next) the same bytes are written without encoding again the sets an
+        earlier snapshot encoded: sets never change, and encoding them was nearly all of a
+        snapshot's time (docs/benchmarks.md). Sets no longer kept leave the memo."""
         empty = {name for name in ADDED_TABLE_FIELDS if not getattr(self, name)}
-        return self.model_dump_json(exclude=empty).encode()
+        if vitals_json is None or not self.vitals:
+            return self.model_dump_json(exclude=empty).encode()
+        fragments = []
+        for vitals in self.vitals:
+            key = _vitals_key(vitals)
+            fragment = vitals_json.get(key)
+            if fragment is None:
+                fragment = vitals_json[key] = vitals.model_dump_json().encode()
+            fragments.append(fragment)
+        if len(vitals_json) > len(fragments):
+            kept = {_vitals_key(vitals) for vitals in self.vitals}
+            for key in [key for key in vitals_json if key not in kept]:
+                del vitals_json[key]
+        # The one top-level "vitals" key: no other field holds a list under that name, and a
+        # quote inside a JSON string is escaped.
+        rest = self.model_copy(update={"vitals": []}).model_dump_json(exclude=empty).encode()
+        return rest.replace(_NO_VITALS, b'"vitals":[' + b",".join(fragments) + b"]", 1)
 
     @classmethod
     def from_table_value(cls, patient_ref: str, value: bytes | None) -> PatientState:

@@ -26,7 +26,7 @@ from typing import Any
 
 import faust
 
-from streams.clinical.state import PatientState
+from streams.clinical.state import PatientState, VitalsJson
 
 
 class PatientStates:
@@ -36,6 +36,8 @@ class PatientStates:
         self._table = table
         #: patient_ref -> the partition its events arrive on (its changelog partition).
         self._dirty: dict[str, int] = {}
+        #: patient_ref -> its vital-signs sets' JSON, reused from one snapshot to the next.
+        self._vitals_json: dict[str, VitalsJson] = {}
         self.snapshots_written = 0
         self.snapshot_bytes_written = 0
 
@@ -74,7 +76,7 @@ class PatientStates:
             state = store.get(patient_ref)
             if not isinstance(state, PatientState):
                 continue  # recovered from the changelog meanwhile: it holds this state already
-            value = state.to_table_value()
+            value = state.to_table_value(self._vitals_json.setdefault(patient_ref, {}))
             self._table.send_changelog(partition, patient_ref, value)
             self.snapshots_written += 1
             self.snapshot_bytes_written += len(value)

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.clinical.state import PatientState
+from streams.clinical.state import VITALS_KEPT, PatientState, VitalsJson
 from streams.clinical.state_store import PatientStates
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
@@ -82,3 +82,38 @@ def test_a_step_on_a_working_copy_never_touches_the_state_it_was_copied_from(
         assert state.model_dump_json() == before, "the original changed"
         state = copy
         before = state.model_dump_json()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.lists(
+        st.integers(min_value=-30, max_value=600), min_size=1, max_size=VITALS_KEPT + 40
+    ),
+    snapshot_every=st.integers(min_value=1, max_value=50),
+)
+def test_snapshots_with_the_vitals_memo_are_the_same_bytes(
+    minutes: list[int], snapshot_every: int
+) -> None:
+    """The memo of vital-signs JSON (reused from snapshot to snapshot) changes no byte of any
+    snapshot, whatever the readings' order, duplicates and trimming; it keeps only the sets the
+    state keeps."""
+    state = PatientState(patient_ref=P.ref)
+    clinical_step(state, P.start(), RULES, NOW)
+    memo: VitalsJson = {}
+    for n, minute in enumerate(minutes):
+        clinical_step(state, P.vitals(minute, hr=70 + minute % 40), RULES, NOW)
+        if n % snapshot_every == 0 or n == len(minutes) - 1:
+            assert state.to_table_value(memo) == state.to_table_value()
+            assert len(memo) == len(state.vitals)
+
+
+def test_the_checkpoint_writes_what_the_state_alone_writes() -> None:
+    table = _Table()
+    states = PatientStates(table)
+    for minute in range(0, 40, 5):
+        state = states.get(P.ref)
+        clinical_step(state, P.vitals(minute), RULES, NOW)
+        states.mark_dirty(P.ref, 0)
+        states.checkpoint()
+    assert [value for _, _, value in table.changelog][-1] == states.get(P.ref).to_table_value()
+    assert len(table.changelog) == 8
