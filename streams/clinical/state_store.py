@@ -10,7 +10,9 @@ on every event: the cost of one event grew with the patient's history (docs/benc
 - each event marks its patient dirty with the partition it arrived on;
 - when Faust begins a commit (:class:`CheckpointSensor`, ``on_commit_initiated``) every dirty
   patient's state goes to the changelog as one snapshot, in the producer's buffer; Faust then
-  flushes the producer and only after that commits the source offsets.
+  flushes the producer and only after that commits the source offsets;
+- a snapshot reuses the JSON of the vital-signs sets the previous one encoded (a memo per
+  patient; the sets never change): the same bytes, at a twentieth of the time.
 
 So whatever a committed offset covers is in the changelog, and recovery (the last snapshot, then
 the events after the committed offset, duplicates recognised by event id) rebuilds the state
