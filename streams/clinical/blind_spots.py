@@ -191,8 +191,8 @@ def _facts_of(state: PatientState, infusion_id: str) -> list[PumpFact]:
     return [f for f in state.unmatched_pump_facts if f.infusion_id == infusion_id]
 
 
-def _missing_starts(state: PatientState, wait: timedelta) -> Iterator[BlindSpot]:
-    for infusion_id, since in _waiting_infusions(state, wait).items():
+def _missing_starts(state: PatientState, waiting: dict[str, datetime]) -> Iterator[BlindSpot]:
+    for infusion_id, since in waiting.items():
         inferred = infer_infusion(_facts_of(state, infusion_id))
         yield BlindSpot(
             key=f"{MISSING_START}:{infusion_id}",
@@ -267,9 +267,11 @@ def _inferred_r1_episode(
     return episode
 
 
-def _inferred_r1(state: PatientState, wait: timedelta, rules: RulesConfig) -> Iterator[BlindSpot]:
+def _inferred_r1(
+    state: PatientState, waiting: dict[str, datetime], rules: RulesConfig
+) -> Iterator[BlindSpot]:
     """R1 on the infusion T1 infers: back pain after a rate increase is judged in mL/h."""
-    for infusion_id, since in _waiting_infusions(state, wait).items():
+    for infusion_id, since in waiting.items():
         episode = _inferred_r1_episode(state, infusion_id, since, rules)
         if episode is None:
             continue
@@ -483,10 +485,14 @@ def blind_spots(
     if state.watermark is None:
         return []
     technical = rules.technical
-    missing_start_wait = timedelta(minutes=technical.missing_start_wait_min)
+    waiting = (
+        _waiting_infusions(state, timedelta(minutes=technical.missing_start_wait_min))
+        if state.unmatched_pump_facts
+        else {}
+    )
     return [
-        *_missing_starts(state, missing_start_wait),
-        *_inferred_r1(state, missing_start_wait, rules),
+        *_missing_starts(state, waiting),
+        *_inferred_r1(state, waiting, rules),
         *_vitals_silent(state, timedelta(minutes=technical.vitals_silent_min), now),
         *_pump_silent(state, timedelta(minutes=technical.pump_silent_min), now),
     ]
