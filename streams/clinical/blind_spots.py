@@ -15,9 +15,11 @@ judge a patient, it says so for that patient rather than staying silent.
   priorities and suggestions), judged in mL/h: the title says the start is missing and no dose
   rate is known. One episode per increase, as R1; it is updated when the pain reaches a higher
   band and ends when pain is reported resolved, after a further increase with pain (a new
-  episode) or when the infusion completes. When the start arrives while it is open, R1 proper
-  (judging the infusion from its start) publishes the same episode under its alert id, so the
-  page carries on with the dose rate and no end is published (docs/clinical-rules.md, "What T1
+  episode), when the nurse answers it is no reaction, or when the infusion completes. Its id is
+  the one R1 proper gives an episode opened by the same report. When the start arrives while it
+  is open, R1 proper (judging the infusion from its start) publishes the same episode under its
+  alert id, so the page carries on with the dose rate and no end is published
+  (docs/clinical-rules.md, "What T1
   infers").
 - ``T2`` *vital signs silent*: a running infusion whose vital signs, having arrived during it,
   have stopped for ``vitals_silent_min`` while the patient's other events (pump, symptoms) go on;
