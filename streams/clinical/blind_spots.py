@@ -19,8 +19,7 @@ judge a patient, it says so for that patient rather than staying silent.
   the one R1 proper gives an episode opened by the same report. When the start arrives while it
   is open, R1 proper (judging the infusion from its start) publishes the same episode under its
   alert id, so the page carries on with the dose rate and no end is published
-  (docs/clinical-rules.md, "What T1
-  infers").
+  (docs/clinical-rules.md, "What T1 infers").
 - ``T2`` *vital signs silent*: a running infusion whose vital signs, having arrived during it,
   have stopped for ``vitals_silent_min`` while the patient's other events (pump, symptoms) go on;
   R2 cannot see abnormal vitals, and nothing has *arrived* from the monitor for as long either
