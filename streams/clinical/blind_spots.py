@@ -35,7 +35,6 @@ medium priority: someone should look at the feed, not at the patient first.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,17 +54,23 @@ from schemas.alerts import (
 from schemas.events import PumpStatus, SymptomKind, SymptomReport
 from streams.clinical.finding import PRIORITY_RANK
 from streams.clinical.infusion_state import (
+    INFUSING,
     InfusionState,
     PumpFact,
     RateStep,
     fact_order,
+    point_at,
     rate_increases_in,
     rate_points,
 )
 from streams.clinical.recommendation_texts import alert_id_for
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
-from streams.clinical.symptom_rules import latest_increase_before, r1_recommendations
+from streams.clinical.symptom_rules import (
+    latest_increase_before,
+    r1_evidence,
+    r1_recommendations,
+)
 from streams.clinical.vitals_assessment import vitals_evidence
 
 MISSING_START = "T1"
@@ -73,7 +78,6 @@ VITALS_SILENT = "T2"
 PUMP_SILENT = "T3"
 #: Key prefix (in ``PatientState.technical_alerts``) of R1 judged on an inferred infusion.
 INFERRED_R1 = "R1-inferred"
-INFUSING = frozenset({PumpStatus.RUNNING, PumpStatus.PAUSED})
 #: Repeated status reports (a running pump reporting the rate in force) a pump must have sent
 #: before its silence says anything: a pump that reports only changes is silent when nothing
 #: changes (docs/clinical-rules.md, "Technical alerts").
@@ -239,8 +243,8 @@ def _inferred_r1_episode(
         return None
 
     def infusing_at(when: datetime) -> bool:  # running or paused, as R1 asks
-        index = bisect_right(points, when, key=lambda point: point.event_time)
-        return bool(index) and points[index - 1].status in INFUSING
+        point = point_at(points, when)
+        return point is not None and point.status in INFUSING
 
     reports = [
         r
@@ -296,16 +300,7 @@ def _inferred_r1(
                 f"{step.rate_after_ml_h:g} mL/h (infusion start missing: dose not known)"
             ),
             advice="",
-            evidence=Evidence(
-                pain_score=pain,
-                symptom_event_id=worst.event_id,
-                rate_before_ml_h=step.rate_before_ml_h,
-                rate_after_ml_h=step.rate_after_ml_h,
-                minutes_since_rate_change=minutes,
-                rate_change_event_id=step.event_id,
-                last_tolerated_rate_ml_h=step.rate_before_ml_h,
-                vitals=vitals_evidence(state.latest_vitals),
-            ),
+            evidence=r1_evidence(step, worst, minutes, vitals_evidence(state.latest_vitals)),
             refresh=True,
             as_of=worst.event_time,
             priority=priority,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.events import PumpStatus
+from streams.clinical.infusion_state import INFUSING
 from streams.clinical.state import PatientState
 from streams.metrics.labels import UNKNOWN_PRODUCT
 
@@ -32,7 +33,7 @@ class InfusionSnapshot:
         running = last.status is PumpStatus.RUNNING
         context = infusion.context
         return cls(
-            infusing=last.status in {PumpStatus.RUNNING, PumpStatus.PAUSED},
+            infusing=last.status in INFUSING,
             product=context.product.value,
             ward=context.ward,
             rate_ml_h=last.rate_ml_h if running else None,

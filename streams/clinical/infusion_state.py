@@ -59,6 +59,10 @@ def fact_order(fact: PumpFact) -> tuple[datetime, str]:
     return event_time_sort_key(fact.event_time, fact.event_id)
 
 
+#: The statuses of an infusion under way: started, not yet stopped or completed (a pause counts).
+INFUSING = frozenset({PumpStatus.RUNNING, PumpStatus.PAUSED})
+
+
 def rate_points(facts: Sequence[PumpFact]) -> list[RatePoint]:
     """The pump's state after each of ``facts`` (sorted by event time): a start, change or
     resumption sets the rate; a pause, stop or completion keeps the last one."""
@@ -69,6 +73,12 @@ def rate_points(facts: Sequence[PumpFact]) -> list[RatePoint]:
             rate = fact.rate_ml_h
         points.append(RatePoint(fact.event_id, fact.event_time, rate, fact.status))
     return points
+
+
+def point_at(points: Sequence[RatePoint], when: datetime) -> RatePoint | None:
+    """The pump's state in force at ``when`` (event time) among ``points`` (in event time)."""
+    index = bisect_right(points, when, key=lambda point: point.event_time)
+    return points[index - 1] if index else None
 
 
 def rate_increases_in(points: Sequence[RatePoint]) -> list[RateStep]:
@@ -144,9 +154,7 @@ class InfusionState(BaseModel):
 
     def point_at(self, when: datetime) -> RatePoint | None:
         """The pump's state in force at ``when`` (event time)."""
-        points = self._points
-        index = bisect_right(points, when, key=lambda point: point.event_time)
-        return points[index - 1] if index else None
+        return point_at(self._points, when)
 
     def rate_ml_h_at(self, when: datetime) -> float:
         """The rate in force at ``when`` (event time); 0 before the infusion started."""
@@ -156,7 +164,7 @@ class InfusionState(BaseModel):
     def is_infusing_at(self, when: datetime) -> bool:
         """Started and not yet stopped or completed at ``when`` (a pause still counts)."""
         point = self.point_at(when)
-        return point is not None and point.status in {PumpStatus.RUNNING, PumpStatus.PAUSED}
+        return point is not None and point.status in INFUSING
 
     def rate_increases(self) -> list[RateStep]:
         """Every increase relative to the last running rate; a resumption is an increase only

@@ -8,7 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from schemas.alerts import ActionTaken, AlertPriority, AlertType, Evidence, Recommendation, Rule
+from schemas.alerts import (
+    ActionTaken,
+    AlertPriority,
+    AlertType,
+    Evidence,
+    Recommendation,
+    Rule,
+    VitalsEvidence,
+)
 from schemas.events import SymptomKind, SymptomReport
 from streams.clinical import recommendation_texts
 from streams.clinical.episodes import ClinicalEpisode
@@ -64,6 +72,28 @@ def r1_recommendations(
     return (*first, recommendation_texts.hydrate(), recommendation_texts.analgesic(()))
 
 
+def r1_evidence(
+    step: RateStep,
+    report: SymptomReport,
+    minutes: float,
+    vitals: VitalsEvidence | None,
+    dose_rate: float | None = None,
+) -> Evidence:
+    """What R1 shows: the pain report, the rate step it follows (the rate before it being the
+    last one tolerated) and, when the infusion's context is known, the dose rate."""
+    return Evidence(
+        pain_score=report.pain_score,
+        symptom_event_id=report.event_id,
+        rate_before_ml_h=step.rate_before_ml_h,
+        rate_after_ml_h=step.rate_after_ml_h,
+        dose_rate_mg_kg_min=dose_rate,
+        minutes_since_rate_change=minutes,
+        rate_change_event_id=step.event_id,
+        last_tolerated_rate_ml_h=step.rate_before_ml_h,
+        vitals=vitals,
+    )
+
+
 def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Finding]:
     """R1: back pain within the look-back window after a rate increase -> slow or pause, hydrate,
     analgesic (guidance: "slow or temporarily discontinue the infusion when back pain develops")."""
@@ -95,17 +125,7 @@ def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
                     f"to {dose_rate:g} mg/kg/min"
                 ),
                 recommendations=r1_recommendations(step, priority, rules),
-                evidence=Evidence(
-                    pain_score=pain,
-                    symptom_event_id=report.event_id,
-                    rate_before_ml_h=step.rate_before_ml_h,
-                    rate_after_ml_h=step.rate_after_ml_h,
-                    dose_rate_mg_kg_min=dose_rate,
-                    minutes_since_rate_change=minutes,
-                    rate_change_event_id=step.event_id,
-                    last_tolerated_rate_ml_h=step.rate_before_ml_h,
-                    vitals=vitals,
-                ),
+                evidence=r1_evidence(step, report, minutes, vitals, dose_rate),
                 severity=pain,
                 facts=ReactionFacts(
                     rate_at_onset_ml_h=step.rate_after_ml_h,

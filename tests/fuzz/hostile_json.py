@@ -10,7 +10,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from schemas.events import VITAL_BOUNDS, RiskFactor, SymptomKind, Validity
+from schemas.events import (
+    NEUROLOGICAL_SIGN_NAMES,
+    VITAL_BOUNDS,
+    RiskFactor,
+    SymptomKind,
+    Validity,
+)
 from schemas.ivig_products import IvigProduct
 from schemas.topics import PUMP_EVENTS_RAW, SYMPTOMS_RAW, VITALS_RAW, TopicSpec
 from tests.fuzz.ingest_promises import ARRIVAL
@@ -135,17 +141,7 @@ SYMPTOMS = (
                 "reporter": st.sampled_from(["patient", "nurse"]),
                 "neurological": st.fixed_dictionaries(
                     {},
-                    optional={
-                        sign: st.booleans()
-                        for sign in (
-                            "weakness",
-                            "numbness",
-                            "tingling",
-                            "spreading",
-                            "neck_stiffness",
-                            "severe_headache",
-                        )
-                    },
+                    optional={sign: st.booleans() for sign in NEUROLOGICAL_SIGN_NAMES},
                 ),
             },
         ).map(lambda extra: event | extra)
