@@ -429,7 +429,7 @@ def _vitals_silent(
     infusion = _running_and_quiet(state, state.last_vitals_arrival_epoch_s, silent, now)
     if infusion is None:
         return
-    during = [v.event_time for v in state.vitals if v.event_time >= infusion.started_at]
+    during = [v.event_time for v in state.all_vitals() if v.event_time >= infusion.started_at]
     if not during:
         return  # no monitor on this infusion: nothing went silent
     yield from _silence(

@@ -8,8 +8,8 @@ infusion's own state (its pump facts and rate history) is ``infusion_state.py``'
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from datetime import datetime
+from bisect import bisect_left, bisect_right, insort
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -24,12 +24,15 @@ from schemas.events import (
     PumpAlarm,
     PumpStatus,
     RateChanged,
+    SymptomKind,
     SymptomReport,
     VitalSigns,
 )
 from schemas.reactions import ReactionRecord
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
+from streams.clinical.rules_file import RulesConfig
+from streams.clinical.vitals_assessment import abnormal_findings, usable_baseline
 
 #: Event ids (of every event but vital signs) remembered per patient for idempotence (an
 #: infusion has a few dozen pump events and reports).
@@ -55,7 +58,11 @@ ADDED_TABLE_FIELDS = (
     "technical_alerts",
     "last_vitals_arrival_epoch_s",
     "last_pump_arrival_epoch_s",
+    "earlier_abnormal_vitals",
 )
+#: How many earlier abnormal vital-signs sets past R2's horizon (and not read by R2 for a kept
+#: report) wait before they are pruned together (at 1 Hz, once a minute, not on every reading).
+PRUNED_AT_ONCE = 60
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
 #: A memo of vital-signs sets' JSON for :meth:`PatientState.to_table_value`, by (event time,
@@ -75,6 +82,10 @@ class PatientState(BaseModel):
     earlier_infusions: list[InfusionState] = []
     #: Vital signs sorted by event time (the newest ``VITALS_KEPT``).
     vitals: list[VitalSigns] = []
+    #: Abnormal vital-signs sets older than every one in ``vitals`` that R2 may still read,
+    #: sorted by event time (:func:`_keep_for_r2`): at 1 Hz the newest ``VITALS_KEPT`` are only
+    #: 5 minutes, less than R2's window either side of a report.
+    earlier_abnormal_vitals: list[VitalSigns] = []
     recent_symptoms: list[SymptomReport] = []
     seen_event_ids: list[str] = []
     #: Open episodes, by rule (one open episode per rule; the key is the ``Rule`` value).
@@ -134,8 +145,18 @@ class PatientState(BaseModel):
     def latest_vitals(self) -> VitalSigns | None:
         return self.vitals[-1] if self.vitals else None
 
+    def all_vitals(self) -> list[VitalSigns]:
+        """Every vital-signs set kept, sorted by event time (the earlier abnormal ones are older
+        than every one of the newest: a set joins them only when it falls off the newest)."""
+        earlier = self.earlier_abnormal_vitals
+        return [*earlier, *self.vitals] if earlier else self.vitals
+
     def vitals_between(self, start: datetime, end: datetime) -> list[VitalSigns]:
-        return [v for v in self.vitals if start <= v.event_time <= end]
+        """The sets kept from ``start`` to ``end`` (event time, both included), in order."""
+        kept = self.all_vitals()
+        first = bisect_left(kept, start, key=_event_time)
+        last = bisect_right(kept, end, key=_event_time)
+        return kept[first:last]
 
     def note_late_arrival(self, event_id: str, late_by_min: float) -> None:
         """Remember that ``event_id`` arrived ``late_by_min`` late (bounded, oldest dropped)."""
@@ -255,6 +276,10 @@ def _vitals_key(vitals: VitalSigns) -> tuple[datetime, str]:
     return event_time_sort_key(vitals.event_time, vitals.event_id)
 
 
+def _event_time(vitals: VitalSigns) -> datetime:
+    return vitals.event_time
+
+
 def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
     """Whether ``event`` was applied already. Vital-signs sets are looked up in the kept readings
     (sorted: a bisection), never in the event ids: their ids are not remembered, so a monitor at
@@ -262,17 +287,20 @@ def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
     one while the readings are full (``VITALS_KEPT``) counts as new: applied again, it is
     trimmed at once and changes nothing a rule reads (tests/unit/clinical/test_step.py)."""
     if isinstance(event, VitalSigns):
-        if not state.vitals:
-            return False
         key = _vitals_key(event)
-        index = bisect_left(state.vitals, key, key=_vitals_key)
         # (An id sent again with another event time counts as a new reading here.)
-        return index < len(state.vitals) and _vitals_key(state.vitals[index]) == key
+        return _holds(state.vitals, key) or _holds(state.earlier_abnormal_vitals, key)
     return event.event_id in state.seen_event_ids
 
 
-def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
-    """Apply ``event`` to ``state`` in place; return False when it was already applied."""
+def _holds(vitals: list[VitalSigns], key: tuple[datetime, str]) -> bool:
+    index = bisect_left(vitals, key, key=_vitals_key)
+    return index < len(vitals) and _vitals_key(vitals[index]) == key
+
+
+def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConfig) -> bool:
+    """Apply ``event`` to ``state`` in place; return False when it was already applied.
+    ``rules`` say which vital signs R2 may still read once they fall off the newest."""
     if _seen_before(state, event):
         return False
     if not isinstance(event, VitalSigns):
@@ -284,7 +312,10 @@ def apply_event(state: PatientState, event: ClinicalEventModel) -> bool:
         del state.acks[:-ACKS_KEPT]
     elif isinstance(event, VitalSigns):
         insort(state.vitals, event, key=_vitals_key)
-        del state.vitals[:-VITALS_KEPT]
+        if len(state.vitals) > VITALS_KEPT:
+            fallen = state.vitals[:-VITALS_KEPT]
+            del state.vitals[:-VITALS_KEPT]
+            _keep_for_r2(state, fallen, rules)
         for infusion in state.infusions():
             _update_baseline(infusion, event)
     elif isinstance(event, SymptomReport):
@@ -321,7 +352,7 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
     ]
     infusion = InfusionState(infusion_id=event.infusion_id, context=event.context, facts=[])
     infusion.add_facts([start, *waiting])
-    for vitals in state.vitals:
+    for vitals in state.all_vitals():
         _update_baseline(infusion, vitals)
     # The current infusion is the one that started last in event time: a start read late (an
     # earlier infusion's) joins the earlier infusions instead of taking its place.
@@ -340,6 +371,62 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
         state.ended_episodes = [e for e in state.ended_episodes if e.infusion_id in kept]
     if event.infusion_id not in state.infusions_seen:
         _remember(state.infusions_seen, event.infusion_id, INFUSIONS_REMEMBERED)
+
+
+def _keep_for_r2(state: PatientState, fallen: list[VitalSigns], rules: RulesConfig) -> None:
+    """Keep, of the sets that fell off the newest ``VITALS_KEPT``, what R2 may still read; drop
+    the rest. R2 reads only abnormal sets (against its limits, or a kept infusion's baseline)
+    within ``r2.vitals_window_min`` of a back-pain report. So an abnormal set is kept while a
+    report within the grace could still read it (``vitals_window_min + grace_min`` behind the
+    patient's newest event time), and after that only when it is the set R2 reads for a kept
+    report: without it, an R2 alert would be withdrawn as no longer supported once newer
+    readings pushed its set out. The sets kept are bounded: those of the last
+    ``vitals_window_min + grace_min``, and one per kept report and infusion."""
+    window = timedelta(minutes=rules.r2.vitals_window_min)
+    baselines = _baselines(state, rules)
+    horizon = (state.watermark or fallen[-1].event_time) - window - rules.timing.grace
+    earlier = state.earlier_abnormal_vitals
+    for vitals in fallen:
+        if vitals.event_time >= horizon and _abnormal(vitals, baselines, rules):
+            insort(earlier, vitals, key=_vitals_key)
+    past = bisect_left(earlier, horizon, key=_event_time)
+    if past <= PRUNED_AT_ONCE:
+        return
+    reports = [
+        r for r in state.recent_symptoms if r.symptom is SymptomKind.BACK_PAIN and r.pain_score
+    ]
+    if past <= len(reports) * len(baselines) + PRUNED_AT_ONCE:
+        # Those past the horizon may be the sets R2 reads (one per report and baseline); the
+        # others wait to be pruned ``PRUNED_AT_ONCE`` at a time (at 1 Hz, not on every reading).
+        return
+    chosen: set[int] = set()
+    for report in reports:
+        near = [v for v in earlier if abs(v.event_time - report.event_time) <= window]
+        for baseline in baselines:
+            judged = [(len(abnormal_findings(v, baseline, rules.r2)), v) for v in near]
+            judged = [(found, v) for found, v in judged if found]
+            if judged:
+                # As R2 chooses: most thresholds crossed, then the closest in time.
+                _, best = max(
+                    judged, key=lambda fv: (fv[0], -abs(fv[1].event_time - report.event_time))
+                )
+                chosen.add(id(best))
+    state.earlier_abnormal_vitals = [
+        v for v in earlier if v.event_time >= horizon or id(v) in chosen
+    ]
+
+
+def _baselines(state: PatientState, rules: RulesConfig) -> list[VitalSigns | None]:
+    """The baselines R2 judges sets against: each kept infusion's (no baseline: its limits)."""
+    found = [
+        usable_baseline(infusion.baseline_vitals, infusion.started_at, rules.r2)
+        for infusion in state.infusions()
+    ]
+    return list(dict.fromkeys(found)) if found else [None]
+
+
+def _abnormal(vitals: VitalSigns, baselines: list[VitalSigns | None], rules: RulesConfig) -> bool:
+    return any(abnormal_findings(vitals, baseline, rules.r2) for baseline in baselines)
 
 
 def _update_baseline(infusion: InfusionState, vitals: VitalSigns) -> None:

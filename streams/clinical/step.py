@@ -100,7 +100,7 @@ def clinical_step(
         evaluation = evaluate(state, rules, now)
     else:
         watermark = state.watermark
-        if not apply_event(state, message):
+        if not apply_event(state, message, rules):
             return Step(applied=False, before=before, after=before, duplicate=True)
         state.last_arrival_epoch_s = now.timestamp()
         if isinstance(message, VitalSigns):
@@ -154,7 +154,7 @@ def vitals_step(
     ledger_changed = evaluated = False
     for reading in vitals:
         watermark = state.watermark
-        if not apply_event(state, reading):
+        if not apply_event(state, reading, rules):
             continue
         applied += 1
         state.last_arrival_epoch_s = state.last_vitals_arrival_epoch_s = now.timestamp()

@@ -1,0 +1,117 @@
+"""Which vital-signs sets a patient's state keeps: the newest ``VITALS_KEPT``, and of the older
+ones what R2 may still read (``PatientState.earlier_abnormal_vitals``).
+
+At 1 Hz the newest 300 sets are 5 minutes, less than R2's window either side of a back-pain report
+(15 minutes). Before the abnormal older sets were kept, an R2 alert was withdrawn ("no longer
+supported") 5 minutes after it started, as normal readings pushed its abnormal set out, and an
+abnormal set 5-15 minutes before a report was not seen at all.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from schemas.alerts import Alert, AlertPhase
+from schemas.events import VitalSigns
+from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, PatientState
+from streams.clinical.step import clinical_step, vitals_step
+from tests.support.clinical_scenarios import NOW, RULES, run_steps
+from tests.support.events import Patient
+
+P = Patient("pt-kept")
+WINDOW_MIN = RULES.r2.vitals_window_min
+GRACE_MIN = RULES.timing.grace_min
+
+
+def _at_1_hz(
+    from_minute: float, seconds: int, *, hr: float = 72, temp: float = 36.8
+) -> list[VitalSigns]:
+    return [P.vitals(from_minute + s / 60, hr=hr, temp=temp) for s in range(seconds)]
+
+
+def _through_vitals_step(state: PatientState, readings: list[VitalSigns]) -> list[Alert]:
+    """The readings as a telemetry envelope delivers them: a few seconds' sets per batch."""
+    alerts: list[Alert] = []
+    for i in range(0, len(readings), 5):
+        alerts += vitals_step(state, readings[i : i + 5], RULES, NOW).alerts
+    return alerts
+
+
+def _r2(alerts: list[Alert]) -> list[tuple[str, AlertPhase]]:
+    return [(a.alert_id, a.phase) for a in alerts if a.rule == "R2"]
+
+
+def test_an_r2_alert_is_not_withdrawn_when_1_hz_readings_push_its_set_out() -> None:
+    fever = P.vitals(40, hr=130, temp=38.5)
+    alerts, state = run_steps(
+        P.ref, [P.vitals(-5), P.start(), P.rate(30, 200.0), fever, P.pain(41, 6)]
+    )
+    ((alert_id, phase),) = _r2(alerts)
+    assert phase is AlertPhase.START
+    later = _through_vitals_step(state, _at_1_hz(41.01, 3 * VITALS_KEPT))
+    assert _r2(later) == [], "no end, no withdrawal: its set is still read"
+    assert "R2" in state.episodes
+    assert fever in state.earlier_abnormal_vitals
+    assert fever not in state.vitals, "it fell off the newest"
+
+
+def test_an_abnormal_set_10_minutes_before_the_report_is_seen_at_1_hz() -> None:
+    _, state = run_steps(P.ref, [P.vitals(-5), P.start(), P.rate(30, 200.0)])
+    _through_vitals_step(state, _at_1_hz(40, 1, hr=130))
+    _through_vitals_step(state, _at_1_hz(40.5, 10 * 60))  # 600 normal sets after it
+    step = clinical_step(state, P.pain(50.5, 6), RULES, NOW)
+    (r2,) = [a for a in step.alerts if a.rule == "R2"]
+    assert r2.evidence.vitals is not None
+    assert r2.evidence.vitals.heart_rate_bpm == 130
+
+
+def test_normal_sets_beyond_the_newest_are_dropped() -> None:
+    _, state = run_steps(P.ref, [P.vitals(-5), P.start()])
+    _through_vitals_step(state, _at_1_hz(1, 2 * VITALS_KEPT))
+    assert len(state.vitals) == VITALS_KEPT
+    assert state.earlier_abnormal_vitals == []
+
+
+def test_abnormal_sets_are_kept_for_the_window_and_grace_then_only_those_r2_reads() -> None:
+    """A fever for two hours at 1 Hz with back pain reported twice: what is kept stays bounded by
+    the window and the grace (plus one set per report), however long the fever lasts."""
+    _, state = run_steps(P.ref, [P.vitals(-5), P.start(), P.rate(30, 200.0)])
+    alerts = _through_vitals_step(state, _at_1_hz(40, 30 * 60, temp=38.4))
+    alerts += clinical_step(state, P.pain(55, 6), RULES, NOW).alerts
+    alerts += _through_vitals_step(state, _at_1_hz(70, 30 * 60, temp=38.6))
+    alerts += clinical_step(state, P.pain(100, 6), RULES, NOW).alerts
+    alerts += _through_vitals_step(state, _at_1_hz(100, 60 * 60, temp=38.4))
+    horizon = state.vitals[-1].event_time - timedelta(minutes=WINDOW_MIN + GRACE_MIN)
+    past = [v for v in state.earlier_abnormal_vitals if v.event_time < horizon]
+    assert {P.at(55), P.at(100)} <= {v.event_time for v in past}, "each report's R2 set"
+    assert len(past) <= 2 + PRUNED_AT_ONCE, "and at most PRUNED_AT_ONCE waiting to be pruned"
+    assert len(state.earlier_abnormal_vitals) <= (WINDOW_MIN + GRACE_MIN) * 60 + len(past)
+    assert [phase for _, phase in _r2(alerts)].count(AlertPhase.END) == 0
+
+
+def test_one_by_one_and_batched_readings_keep_the_same_sets() -> None:
+    events = [P.vitals(-5), P.start(), P.rate(30, 200.0)]
+    readings = [
+        *_at_1_hz(40, 4 * 60, temp=38.4),
+        *_at_1_hz(44, 10 * 60),
+        *_at_1_hz(54, 60, hr=125),
+        *_at_1_hz(55, 10 * 60),
+    ]
+    one_by_one, state_a = run_steps(P.ref, [*events, *readings, P.pain(66, 6)])
+    _, state_b = run_steps(P.ref, events)
+    batched = _through_vitals_step(state_b, readings)
+    batched += clinical_step(state_b, P.pain(66, 6), RULES, NOW).alerts
+    assert state_a.to_table_value() == state_b.to_table_value()
+    assert _r2(one_by_one) == _r2(batched) != []
+
+
+def test_the_sets_kept_for_r2_survive_the_snapshot_and_are_duplicates_when_sent_again() -> None:
+    fever = P.vitals(40, hr=130, temp=38.5)
+    _, state = run_steps(P.ref, [P.vitals(-5), P.start(), P.rate(30, 200.0), fever, P.pain(41, 6)])
+    _through_vitals_step(state, _at_1_hz(41.01, 2 * VITALS_KEPT))
+    value = state.to_table_value()
+    restored = PatientState.from_table_value(P.ref, value)
+    assert restored.earlier_abnormal_vitals == state.earlier_abnormal_vitals == [fever]
+    again = clinical_step(restored, fever, RULES, NOW)
+    assert (again.applied, again.duplicate) == (False, True)
+    assert restored.to_table_value() == value
