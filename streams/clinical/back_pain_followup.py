@@ -74,7 +74,7 @@ def _event_times(state: PatientState) -> Iterator[datetime]:
     for infusion in state.infusions():
         yield from (fact.event_time for fact in infusion.facts)
     yield from (fact.event_time for fact in state.unmatched_pump_facts)
-    yield from (v.event_time for v in state.all_vitals())
+    yield from (v.event_time for v in state.all_readings())
     yield from (s.event_time for s in state.recent_symptoms)
     yield from (a.event_time for a in state.acks)
 

@@ -300,7 +300,7 @@ def _inferred_r1(
                 f"{step.rate_after_ml_h:g} mL/h (infusion start missing: dose not known)"
             ),
             advice="",
-            evidence=r1_evidence(step, worst, minutes, vitals_evidence(state.latest_vitals)),
+            evidence=r1_evidence(step, worst, minutes, vitals_evidence(state.latest_reading)),
             refresh=True,
             as_of=worst.event_time,
             priority=priority,
@@ -429,7 +429,7 @@ def _vitals_silent(
     infusion = _running_and_quiet(state, state.last_vitals_arrival_epoch_s, silent, now)
     if infusion is None:
         return
-    during = [v.event_time for v in state.all_vitals() if v.event_time >= infusion.started_at]
+    during = [v.event_time for v in state.all_readings() if v.event_time >= infusion.started_at]
     if not during:
         return  # no monitor on this infusion: nothing went silent
     yield from _silence(

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from schemas.base import event_time_sort_key
 from schemas.events import InfusionContext, PumpStatus, VitalSigns
+from streams.clinical.vitals_assessment import Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +102,18 @@ class InfusionState(BaseModel):
     #: Pump facts sorted by event time, whatever order they arrived in; the rate history is
     #: derived from them, so a late event corrects everything after it. Add with ``add_facts``.
     facts: list[PumpFact]
-    #: The last vitals set at or before the start (event time): the pre-infusion baseline.
-    baseline_vitals: VitalSigns | None = None
+    #: The last vital-signs set at or before the start (event time): the pre-infusion baseline.
+    baseline: Reading | None = None
+    #: The baseline as a table value written before issue 15 holds it (a whole ``VitalSigns``):
+    #: read into ``baseline`` on load, never written.
+    baseline_vitals: VitalSigns | None = Field(default=None, exclude=True)
     #: The rate history, one point per fact: kept up to date by ``add_facts``, rebuilt on load,
     #: never stored (the table holds the facts alone).
     _history: list[RatePoint] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any, /) -> None:
+        if self.baseline_vitals is not None:
+            self.baseline, self.baseline_vitals = Reading.of(self.baseline_vitals), None
         self._history = []
         self._update_history_from(0)
 

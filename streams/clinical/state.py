@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter
 
 from schemas.alerts import AlertAck
 from schemas.base import event_time_sort_key
@@ -32,7 +33,7 @@ from schemas.reactions import ReactionRecord
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.vitals_assessment import abnormal_findings, usable_baseline
+from streams.clinical.vitals_assessment import Reading, abnormal_findings, usable_baseline
 
 #: Event ids (of every event but vital signs) remembered per patient for idempotence (an
 #: infusion has a few dozen pump events and reports).
@@ -58,7 +59,7 @@ ADDED_TABLE_FIELDS = (
     "technical_alerts",
     "last_vitals_arrival_epoch_s",
     "last_pump_arrival_epoch_s",
-    "earlier_abnormal_vitals",
+    "earlier_abnormal_readings",
 )
 #: How many earlier abnormal vital-signs sets past R2's horizon (and not read by R2 for a kept
 #: report) wait before they are pruned together (at 1 Hz, once a minute, not on every reading).
@@ -67,8 +68,9 @@ PRUNED_AT_ONCE = 60
 LATE_ARRIVALS_KEPT = 50
 #: A memo of vital-signs sets' JSON for :meth:`PatientState.to_table_value`, by (event time,
 #: event id).
-VitalsJson = dict[tuple[datetime, str], bytes]
-_NO_VITALS = b'"vitals":[]'
+ReadingsJson = dict[tuple[datetime, str], bytes]
+_NO_READINGS = b'"readings":[]'
+_READING_JSON = TypeAdapter(Reading)
 
 
 class PatientState(BaseModel):
@@ -80,12 +82,13 @@ class PatientState(BaseModel):
     #: Infusions that started before the current one (the newest ``EARLIER_INFUSIONS_KEPT``),
     #: oldest first: their late events are still judged against their own facts.
     earlier_infusions: list[InfusionState] = []
-    #: Vital signs sorted by event time (the newest ``VITALS_KEPT``).
-    vitals: list[VitalSigns] = []
-    #: Abnormal vital-signs sets older than every one in ``vitals`` that R2 may still read,
-    #: sorted by event time (:func:`_keep_for_r2`): at 1 Hz the newest ``VITALS_KEPT`` are only
-    #: 5 minutes, less than R2's window either side of a report.
-    earlier_abnormal_vitals: list[VitalSigns] = []
+    #: Vital-signs sets (as the rules read them) sorted by event time and id, the newest
+    #: ``VITALS_KEPT``.
+    readings: list[Reading] = []
+    #: Abnormal vital-signs sets older than every one in ``readings`` that R2 may still read,
+    #: sorted (:func:`_keep_for_r2`): at 1 Hz the newest ``VITALS_KEPT`` are only 5 minutes,
+    #: less than R2's window either side of a report.
+    earlier_abnormal_readings: list[Reading] = []
     recent_symptoms: list[SymptomReport] = []
     seen_event_ids: list[str] = []
     #: Open episodes, by rule (one open episode per rule; the key is the ``Rule`` value).
@@ -124,6 +127,14 @@ class PatientState(BaseModel):
     #: The latest event time the R5 timer found this patient's streams quiet at (its horizon):
     #: an R5 check it made due stays due.
     quiet_horizon: datetime | None = None
+    #: The vital-signs sets as a table value written before issue 15 holds them (whole
+    #: ``VitalSigns``): read into ``readings`` on load, never written.
+    vitals: list[VitalSigns] = Field(default=[], exclude=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.vitals:
+            self.readings = [Reading.of(v) for v in self.vitals]  # sorted, as they were kept
+            self.vitals = []
 
     def working_copy(self) -> PatientState:
         """A copy a step may change without touching this state: every container is copied and
@@ -142,18 +153,18 @@ class PatientState(BaseModel):
         return self.model_copy(update=mutable)
 
     @property
-    def latest_vitals(self) -> VitalSigns | None:
-        return self.vitals[-1] if self.vitals else None
+    def latest_reading(self) -> Reading | None:
+        return self.readings[-1] if self.readings else None
 
-    def all_vitals(self) -> list[VitalSigns]:
-        """Every vital-signs set kept, sorted by event time (the earlier abnormal ones are older
-        than every one of the newest: a set joins them only when it falls off the newest)."""
-        earlier = self.earlier_abnormal_vitals
-        return [*earlier, *self.vitals] if earlier else self.vitals
+    def all_readings(self) -> list[Reading]:
+        """Every vital-signs set kept, sorted (the earlier abnormal ones are older than every one
+        of the newest: a set joins them only when it falls off the newest)."""
+        earlier = self.earlier_abnormal_readings
+        return [*earlier, *self.readings] if earlier else self.readings
 
-    def vitals_between(self, start: datetime, end: datetime) -> list[VitalSigns]:
+    def readings_between(self, start: datetime, end: datetime) -> list[Reading]:
         """The sets kept from ``start`` to ``end`` (event time, both included), in order."""
-        kept = self.all_vitals()
+        kept = self.all_readings()
         first = bisect_left(kept, start, key=_event_time)
         last = bisect_right(kept, end, key=_event_time)
         return kept[first:last]
@@ -221,32 +232,32 @@ class PatientState(BaseModel):
         self.ended_episodes = [e for e in self.ended_episodes if id(e) not in gone]
         self.ended_episodes.insert(0, floor)
 
-    def to_table_value(self, vitals_json: VitalsJson | None = None) -> bytes:
+    def to_table_value(self, readings_json: ReadingsJson | None = None) -> bytes:
         """The table value: JSON bytes. (A Faust table with ``value_type=dict`` cannot recover
         its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)
 
-        With ``vitals_json`` (the caller's memo of each vital-signs set's JSON, kept from one
+        With ``readings_json`` (the caller's memo of each vital-signs set's JSON, kept from one
         snapshot to the next) the same bytes are written without encoding again the sets an
-        earlier snapshot encoded: sets never change, and encoding them was nearly all of a
-        snapshot's time (docs/benchmarks.md). Sets no longer kept leave the memo."""
+        earlier snapshot encoded: sets never change, and encoding them was most of a snapshot's
+        time (docs/benchmarks.md). Sets no longer kept leave the memo."""
         empty = {name for name in ADDED_TABLE_FIELDS if not getattr(self, name)}
-        if vitals_json is None or not self.vitals:
+        if readings_json is None or not self.readings:
             return self.model_dump_json(exclude=empty).encode()
         fragments = []
-        for vitals in self.vitals:
-            key = _vitals_key(vitals)
-            fragment = vitals_json.get(key)
+        for reading in self.readings:
+            key = reading[:2]
+            fragment = readings_json.get(key)
             if fragment is None:
-                fragment = vitals_json[key] = vitals.model_dump_json().encode()
+                fragment = readings_json[key] = _READING_JSON.dump_json(reading)
             fragments.append(fragment)
-        if len(vitals_json) > len(fragments):
-            kept = {_vitals_key(vitals) for vitals in self.vitals}
-            for key in [key for key in vitals_json if key not in kept]:
-                del vitals_json[key]
-        # The one top-level "vitals" key: no other field holds a list under that name, and a
+        if len(readings_json) > len(fragments):
+            kept = {reading[:2] for reading in self.readings}
+            for key in [key for key in readings_json if key not in kept]:
+                del readings_json[key]
+        # The one top-level "readings" key: no other field holds a list under that name, and a
         # quote inside a JSON string is escaped.
-        rest = self.model_copy(update={"vitals": []}).model_dump_json(exclude=empty).encode()
-        return rest.replace(_NO_VITALS, b'"vitals":[' + b",".join(fragments) + b"]", 1)
+        rest = self.model_copy(update={"readings": []}).model_dump_json(exclude=empty).encode()
+        return rest.replace(_NO_READINGS, b'"readings":[' + b",".join(fragments) + b"]", 1)
 
     @classmethod
     def from_table_value(cls, patient_ref: str, value: bytes | None) -> PatientState:
@@ -272,12 +283,8 @@ def _remember(items: list[str], item: str, keep: int) -> None:
     del items[:-keep]
 
 
-def _vitals_key(vitals: VitalSigns) -> tuple[datetime, str]:
-    return event_time_sort_key(vitals.event_time, vitals.event_id)
-
-
-def _event_time(vitals: VitalSigns) -> datetime:
-    return vitals.event_time
+def _event_time(reading: Reading) -> datetime:
+    return reading.event_time
 
 
 def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
@@ -287,15 +294,16 @@ def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
     one while the readings are full (``VITALS_KEPT``) counts as new: applied again, it is
     trimmed at once and changes nothing a rule reads (tests/unit/clinical/test_step.py)."""
     if isinstance(event, VitalSigns):
-        key = _vitals_key(event)
+        key = event_time_sort_key(event.event_time, event.event_id)
         # (An id sent again with another event time counts as a new reading here.)
-        return _holds(state.vitals, key) or _holds(state.earlier_abnormal_vitals, key)
+        return _holds(state.readings, key) or _holds(state.earlier_abnormal_readings, key)
     return event.event_id in state.seen_event_ids
 
 
-def _holds(vitals: list[VitalSigns], key: tuple[datetime, str]) -> bool:
-    index = bisect_left(vitals, key, key=_vitals_key)
-    return index < len(vitals) and _vitals_key(vitals[index]) == key
+def _holds(readings: list[Reading], key: tuple[datetime, str]) -> bool:
+    # (A reading sorts after its own (event time, id): a tuple's prefix sorts first.)
+    index = bisect_left(readings, key)
+    return index < len(readings) and readings[index][:2] == key
 
 
 def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConfig) -> bool:
@@ -311,13 +319,16 @@ def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConf
         state.acks.append(event)
         del state.acks[:-ACKS_KEPT]
     elif isinstance(event, VitalSigns):
-        insort(state.vitals, event, key=_vitals_key)
-        if len(state.vitals) > VITALS_KEPT:
-            fallen = state.vitals[:-VITALS_KEPT]
-            del state.vitals[:-VITALS_KEPT]
+        reading = Reading.of(event)
+        # Sorted by event time, then id: never further, a set of the same time and id being
+        # a duplicate (above).
+        insort(state.readings, reading)
+        if len(state.readings) > VITALS_KEPT:
+            fallen = state.readings[:-VITALS_KEPT]
+            del state.readings[:-VITALS_KEPT]
             _keep_for_r2(state, fallen, rules)
         for infusion in state.infusions():
-            _update_baseline(infusion, event)
+            _update_baseline(infusion, reading)
     elif isinstance(event, SymptomReport):
         state.recent_symptoms.append(event)
         state.recent_symptoms.sort(key=lambda s: event_time_sort_key(s.event_time, s.event_id))
@@ -352,8 +363,8 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
     ]
     infusion = InfusionState(infusion_id=event.infusion_id, context=event.context, facts=[])
     infusion.add_facts([start, *waiting])
-    for vitals in state.all_vitals():
-        _update_baseline(infusion, vitals)
+    for reading in state.all_readings():
+        _update_baseline(infusion, reading)
     # The current infusion is the one that started last in event time: a start read late (an
     # earlier infusion's) joins the earlier infusions instead of taking its place.
     current = state.infusion
@@ -373,7 +384,7 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
         _remember(state.infusions_seen, event.infusion_id, INFUSIONS_REMEMBERED)
 
 
-def _keep_for_r2(state: PatientState, fallen: list[VitalSigns], rules: RulesConfig) -> None:
+def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig) -> None:
     """Keep, of the sets that fell off the newest ``VITALS_KEPT``, what R2 may still read; drop
     the rest. R2 reads only abnormal sets (against its limits, or a kept infusion's baseline)
     within ``r2.vitals_window_min`` of a back-pain report. So an abnormal set is kept while a
@@ -385,10 +396,10 @@ def _keep_for_r2(state: PatientState, fallen: list[VitalSigns], rules: RulesConf
     window = timedelta(minutes=rules.r2.vitals_window_min)
     baselines = _baselines(state, rules)
     horizon = (state.watermark or fallen[-1].event_time) - window - rules.timing.grace
-    earlier = state.earlier_abnormal_vitals
-    for vitals in fallen:
-        if vitals.event_time >= horizon and _abnormal(vitals, baselines, rules):
-            insort(earlier, vitals, key=_vitals_key)
+    earlier = state.earlier_abnormal_readings
+    for reading in fallen:
+        if reading.event_time >= horizon and _abnormal(reading, baselines, rules):
+            insort(earlier, reading)
     past = bisect_left(earlier, horizon, key=_event_time)
     if past <= PRUNED_AT_ONCE:
         return
@@ -411,30 +422,30 @@ def _keep_for_r2(state: PatientState, fallen: list[VitalSigns], rules: RulesConf
                     judged, key=lambda fv: (fv[0], -abs(fv[1].event_time - report.event_time))
                 )
                 chosen.add(id(best))
-    state.earlier_abnormal_vitals = [
+    state.earlier_abnormal_readings = [
         v for v in earlier if v.event_time >= horizon or id(v) in chosen
     ]
 
 
-def _baselines(state: PatientState, rules: RulesConfig) -> list[VitalSigns | None]:
+def _baselines(state: PatientState, rules: RulesConfig) -> list[Reading | None]:
     """The baselines R2 judges sets against: each kept infusion's (no baseline: its limits)."""
     found = [
-        usable_baseline(infusion.baseline_vitals, infusion.started_at, rules.r2)
+        usable_baseline(infusion.baseline, infusion.started_at, rules.r2)
         for infusion in state.infusions()
     ]
     return list(dict.fromkeys(found)) if found else [None]
 
 
-def _abnormal(vitals: VitalSigns, baselines: list[VitalSigns | None], rules: RulesConfig) -> bool:
-    return any(abnormal_findings(vitals, baseline, rules.r2) for baseline in baselines)
+def _abnormal(reading: Reading, baselines: list[Reading | None], rules: RulesConfig) -> bool:
+    return any(abnormal_findings(reading, baseline, rules.r2) for baseline in baselines)
 
 
-def _update_baseline(infusion: InfusionState, vitals: VitalSigns) -> None:
-    if vitals.event_time > infusion.started_at:
+def _update_baseline(infusion: InfusionState, reading: Reading) -> None:
+    if reading.event_time > infusion.started_at:
         return
-    current = infusion.baseline_vitals
-    if current is None or vitals.event_time >= current.event_time:
-        infusion.baseline_vitals = vitals
+    current = infusion.baseline
+    if current is None or reading.event_time >= current.event_time:
+        infusion.baseline = reading
 
 
 _STATUS_AFTER: dict[type, PumpStatus] = {

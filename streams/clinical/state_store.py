@@ -28,7 +28,7 @@ from typing import Any
 
 import faust
 
-from streams.clinical.state import PatientState, VitalsJson
+from streams.clinical.state import PatientState, ReadingsJson
 
 
 class PatientStates:
@@ -39,7 +39,7 @@ class PatientStates:
         #: patient_ref -> the partition its events arrive on (its changelog partition).
         self._dirty: dict[str, int] = {}
         #: patient_ref -> its vital-signs sets' JSON, reused from one snapshot to the next.
-        self._vitals_json: dict[str, VitalsJson] = {}
+        self._readings_json: dict[str, ReadingsJson] = {}
         self.snapshots_written = 0
         self.snapshot_bytes_written = 0
 
@@ -78,7 +78,7 @@ class PatientStates:
             state = store.get(patient_ref)
             if not isinstance(state, PatientState):
                 continue  # recovered from the changelog meanwhile: it holds this state already
-            value = state.to_table_value(self._vitals_json.setdefault(patient_ref, {}))
+            value = state.to_table_value(self._readings_json.setdefault(patient_ref, {}))
             self._table.send_changelog(partition, patient_ref, value)
             self.snapshots_written += 1
             self.snapshot_bytes_written += len(value)

@@ -100,7 +100,7 @@ def r1_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
     infusion, rules = ctx.infusion, ctx.rules
     steps = infusion.rate_increases()
     context = infusion.context
-    vitals = vitals_evidence(ctx.state.latest_vitals)
+    vitals = vitals_evidence(ctx.state.latest_reading)
     findings = []
     for report in reports:
         step = latest_increase_before(steps, report.event_time, rules.r1.lookback_window)
@@ -143,11 +143,11 @@ def r2_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
     baseline) -> pause and notify the prescriber."""
     state, infusion, rules = ctx.state, ctx.infusion, ctx.rules
     window = timedelta(minutes=rules.r2.vitals_window_min)
-    baseline = usable_baseline(infusion.baseline_vitals, infusion.started_at, rules.r2)
+    baseline = usable_baseline(infusion.baseline, infusion.started_at, rules.r2)
     context = infusion.context
     findings = []
     for report in reports:
-        near = state.vitals_between(report.event_time - window, report.event_time + window)
+        near = state.readings_between(report.event_time - window, report.event_time + window)
         judged = [(abnormal_findings(v, baseline, rules.r2), v) for v in near]
         judged = [(found, v) for found, v in judged if found]
         if not judged:
@@ -251,11 +251,11 @@ def r3_findings(ctx: EvaluationContext) -> list[Finding]:
                     pain_score=report.pain_score,
                     symptom_event_id=report.event_id,
                     neurological_signs=signs,
-                    vitals=vitals_evidence(state.latest_vitals),
+                    vitals=vitals_evidence(state.latest_reading),
                 ),
                 severity=len(signs),
                 update_on_severity=True,
-                facts=ReactionFacts(vitals_at_onset=vitals_evidence(state.latest_vitals)),
+                facts=ReactionFacts(vitals_at_onset=vitals_evidence(state.latest_reading)),
             )
         )
     return findings
@@ -338,7 +338,7 @@ def r5_finding(
             pain_score_at_action=pain_at_action,
             minutes_since_action=minutes,
             rate_after_ml_h=ctx.infusion.current_rate_ml_h(),
-            vitals=vitals_evidence(state.latest_vitals),
+            vitals=vitals_evidence(state.latest_reading),
         ),
         severity=latest or 0,
     )

@@ -3,37 +3,60 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from schemas.alerts import VitalsEvidence
 from schemas.events import Validity, VitalSigns
 from streams.clinical.rules_file import R2
 
 
-def valid_value(vitals: VitalSigns | None, name: str) -> float | None:
-    """A measurement's value when the device marked it valid; questionable and invalid ones are
-    not acted on."""
-    if vitals is None:
-        return None
+class Reading(NamedTuple):
+    """One vital-signs set as the rules read it and the patient's state keeps it: its event time
+    and id, and the values the device marked valid (questionable and invalid ones are not acted
+    on: None, as a value not measured). A tuple of plain values, not a model: a state at 1 Hz
+    keeps hundreds, and a ``VitalSigns`` with its four measurements is ten objects and ~3 kB
+    (docs/benchmarks.md). In the table value it is a JSON array in this order."""
+
+    event_time: datetime
+    event_id: str
+    heart_rate_bpm: float | None = None
+    systolic_mmhg: float | None = None
+    temperature_c: float | None = None
+    spo2_percent: float | None = None
+
+    @classmethod
+    def of(cls, vitals: VitalSigns) -> Reading:
+        return cls(
+            vitals.event_time,
+            vitals.event_id,
+            _valid(vitals, "heart_rate_bpm"),
+            _valid(vitals, "systolic_mmhg"),
+            _valid(vitals, "temperature_c"),
+            _valid(vitals, "spo2_percent"),
+        )
+
+
+def _valid(vitals: VitalSigns, name: str) -> float | None:
     measurement = getattr(vitals, name)
     if measurement is None or measurement.validity is not Validity.VALID:
         return None
     return float(measurement.value)
 
 
-def vitals_evidence(vitals: VitalSigns | None) -> VitalsEvidence | None:
-    if vitals is None:
+def vitals_evidence(reading: Reading | None) -> VitalsEvidence | None:
+    if reading is None:
         return None
     return VitalsEvidence(
-        heart_rate_bpm=valid_value(vitals, "heart_rate_bpm"),
-        systolic_mmhg=valid_value(vitals, "systolic_mmhg"),
-        temperature_c=valid_value(vitals, "temperature_c"),
-        spo2_percent=valid_value(vitals, "spo2_percent"),
+        heart_rate_bpm=reading.heart_rate_bpm,
+        systolic_mmhg=reading.systolic_mmhg,
+        temperature_c=reading.temperature_c,
+        spo2_percent=reading.spo2_percent,
     )
 
 
 def usable_baseline(
-    baseline: VitalSigns | None, infusion_start: datetime, rules: R2
-) -> VitalSigns | None:
+    baseline: Reading | None, infusion_start: datetime, rules: R2
+) -> Reading | None:
     """The pre-infusion baseline, unless it is older than the rules allow."""
     if baseline is None:
         return None
@@ -42,15 +65,12 @@ def usable_baseline(
     return baseline
 
 
-def abnormal_findings(vitals: VitalSigns, baseline: VitalSigns | None, rules: R2) -> list[str]:
-    """Each R2 threshold ``vitals`` crosses, as readable text (``"heart_rate_bpm 128 > 120"``)."""
+def abnormal_findings(reading: Reading, baseline: Reading | None, rules: R2) -> list[str]:
+    """Each R2 threshold ``reading`` crosses, as readable text (``"heart_rate_bpm 128 > 120"``)."""
     found: list[str] = []
-    hr = valid_value(vitals, "heart_rate_bpm")
-    sbp = valid_value(vitals, "systolic_mmhg")
-    temp = valid_value(vitals, "temperature_c")
-    spo2 = valid_value(vitals, "spo2_percent")
-    hr_base = valid_value(baseline, "heart_rate_bpm")
-    sbp_base = valid_value(baseline, "systolic_mmhg")
+    _, _, hr, sbp, temp, spo2 = reading
+    hr_base = baseline.heart_rate_bpm if baseline is not None else None
+    sbp_base = baseline.systolic_mmhg if baseline is not None else None
     if hr is not None:
         if hr > rules.heart_rate_above_bpm:
             found.append(f"heart rate {hr:g} > {rules.heart_rate_above_bpm:g} bpm")

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.clinical.state import VITALS_KEPT, PatientState, VitalsJson
+from streams.clinical.state import VITALS_KEPT, PatientState, ReadingsJson
 from streams.clinical.state_store import PatientStates
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
@@ -99,12 +99,12 @@ def test_snapshots_with_the_vitals_memo_are_the_same_bytes(
     state keeps."""
     state = PatientState(patient_ref=P.ref)
     clinical_step(state, P.start(), RULES, NOW)
-    memo: VitalsJson = {}
+    memo: ReadingsJson = {}
     for n, minute in enumerate(minutes):
         clinical_step(state, P.vitals(minute, hr=70 + minute % 40), RULES, NOW)
         if n % snapshot_every == 0 or n == len(minutes) - 1:
             assert state.to_table_value(memo) == state.to_table_value()
-            assert len(memo) == len(state.vitals)
+            assert len(memo) == len(state.readings)
 
 
 def test_the_checkpoint_writes_what_the_state_alone_writes() -> None:

@@ -15,6 +15,7 @@ from schemas.reactions import ReactionHistory
 from streams.clinical.infusion_state import InfusionState, PumpFact
 from streams.clinical.state import VITALS_KEPT, PatientState
 from streams.clinical.step import clinical_step
+from streams.clinical.vitals_assessment import Reading
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
 from tests.support.events import Patient
 
@@ -57,12 +58,12 @@ def test_a_reading_older_than_every_kept_one_changes_nothing_a_rule_reads() -> N
     trimmed one, its id no longer known) is applied again and trimmed at once."""
     readings = [P.vitals(minute / 10, hr=80 + minute % 7) for minute in range(VITALS_KEPT + 20)]
     _, state = run_steps(P.ref, [P.vitals(-5, hr=70), P.start(), *readings, P.pain(40, 6)])
-    vitals, infusion = list(state.vitals), state.infusion
+    vitals, infusion = list(state.readings), state.infusion
     assert len(vitals) == VITALS_KEPT
-    assert readings[0] not in vitals, "trimmed"
+    assert Reading.of(readings[0]) not in vitals, "trimmed"
     step = clinical_step(state, readings[0], RULES, NOW)
     assert (step.applied, step.alerts) == (True, ())
-    assert state.vitals == vitals
+    assert state.readings == vitals
     assert state.infusion == infusion, "the baseline (minute -5) is untouched"
 
 

@@ -94,7 +94,7 @@ def test_readings_with_no_report_near_and_no_open_episode_skip_the_rules() -> No
     assert step.applied
     assert not step.alerts
     assert step.after is step.before, "no evaluation: the snapshot is not even taken again"
-    assert len(state.vitals) == 2
+    assert len(state.readings) == 2
 
 
 def test_an_abnormal_reading_near_a_report_raises_r2_from_a_batch() -> None:

@@ -1,5 +1,5 @@
 """Which vital-signs sets a patient's state keeps: the newest ``VITALS_KEPT``, and of the older
-ones what R2 may still read (``PatientState.earlier_abnormal_vitals``).
+ones what R2 may still read (``PatientState.earlier_abnormal_readings``).
 
 At 1 Hz the newest 300 sets are 5 minutes, less than R2's window either side of a back-pain report
 (15 minutes). Before the abnormal older sets were kept, an R2 alert was withdrawn ("no longer
@@ -15,6 +15,7 @@ from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
 from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, PatientState
 from streams.clinical.step import clinical_step, vitals_step
+from streams.clinical.vitals_assessment import Reading
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
 from tests.support.events import Patient
 
@@ -46,13 +47,12 @@ def test_an_r2_alert_is_not_withdrawn_when_1_hz_readings_push_its_set_out() -> N
     alerts, state = run_steps(
         P.ref, [P.vitals(-5), P.start(), P.rate(30, 200.0), fever, P.pain(41, 6)]
     )
-    ((alert_id, phase),) = _r2(alerts)
-    assert phase is AlertPhase.START
+    assert [phase for _, phase in _r2(alerts)] == [AlertPhase.START]
     later = _through_vitals_step(state, _at_1_hz(41.01, 3 * VITALS_KEPT))
     assert _r2(later) == [], "no end, no withdrawal: its set is still read"
     assert "R2" in state.episodes
-    assert fever in state.earlier_abnormal_vitals
-    assert fever not in state.vitals, "it fell off the newest"
+    assert Reading.of(fever) in state.earlier_abnormal_readings
+    assert Reading.of(fever) not in state.readings, "it fell off the newest"
 
 
 def test_an_abnormal_set_10_minutes_before_the_report_is_seen_at_1_hz() -> None:
@@ -68,8 +68,8 @@ def test_an_abnormal_set_10_minutes_before_the_report_is_seen_at_1_hz() -> None:
 def test_normal_sets_beyond_the_newest_are_dropped() -> None:
     _, state = run_steps(P.ref, [P.vitals(-5), P.start()])
     _through_vitals_step(state, _at_1_hz(1, 2 * VITALS_KEPT))
-    assert len(state.vitals) == VITALS_KEPT
-    assert state.earlier_abnormal_vitals == []
+    assert len(state.readings) == VITALS_KEPT
+    assert state.earlier_abnormal_readings == []
 
 
 def test_abnormal_sets_are_kept_for_the_window_and_grace_then_only_those_r2_reads() -> None:
@@ -81,11 +81,11 @@ def test_abnormal_sets_are_kept_for_the_window_and_grace_then_only_those_r2_read
     alerts += _through_vitals_step(state, _at_1_hz(70, 30 * 60, temp=38.6))
     alerts += clinical_step(state, P.pain(100, 6), RULES, NOW).alerts
     alerts += _through_vitals_step(state, _at_1_hz(100, 60 * 60, temp=38.4))
-    horizon = state.vitals[-1].event_time - timedelta(minutes=WINDOW_MIN + GRACE_MIN)
-    past = [v for v in state.earlier_abnormal_vitals if v.event_time < horizon]
+    horizon = state.readings[-1].event_time - timedelta(minutes=WINDOW_MIN + GRACE_MIN)
+    past = [v for v in state.earlier_abnormal_readings if v.event_time < horizon]
     assert {P.at(55), P.at(100)} <= {v.event_time for v in past}, "each report's R2 set"
     assert len(past) <= 2 + PRUNED_AT_ONCE, "and at most PRUNED_AT_ONCE waiting to be pruned"
-    assert len(state.earlier_abnormal_vitals) <= (WINDOW_MIN + GRACE_MIN) * 60 + len(past)
+    assert len(state.earlier_abnormal_readings) <= (WINDOW_MIN + GRACE_MIN) * 60 + len(past)
     assert [phase for _, phase in _r2(alerts)].count(AlertPhase.END) == 0
 
 
@@ -111,7 +111,8 @@ def test_the_sets_kept_for_r2_survive_the_snapshot_and_are_duplicates_when_sent_
     _through_vitals_step(state, _at_1_hz(41.01, 2 * VITALS_KEPT))
     value = state.to_table_value()
     restored = PatientState.from_table_value(P.ref, value)
-    assert restored.earlier_abnormal_vitals == state.earlier_abnormal_vitals == [fever]
+    assert restored.earlier_abnormal_readings == state.earlier_abnormal_readings
+    assert state.earlier_abnormal_readings == [Reading.of(fever)]
     again = clinical_step(restored, fever, RULES, NOW)
     assert (again.applied, again.duplicate) == (False, True)
     assert restored.to_table_value() == value
