@@ -148,6 +148,7 @@ class Measurement(FrozenModel):
     validity: Validity = Validity.VALID
 
 
+_INVALID = Validity.INVALID
 #: Physiologically possible bounds; values outside are rejected as data errors, not vitals.
 VITAL_BOUNDS: dict[str, tuple[float, float]] = {
     "heart_rate_bpm": (0, 300),
@@ -172,13 +173,17 @@ class VitalSigns(ClinicalEvent):
 
     @model_validator(mode="after")
     def _within_bounds(self) -> VitalSigns:
+        # (On the telemetry path for every reading: the fields straight from the instance's
+        # dict, and the enum member from a module constant, Python 3.11's enum lookup being
+        # slow.)
         measured = 0
+        fields = self.__dict__
         for name, (low, high) in VITAL_BOUNDS.items():
-            m: Measurement | None = getattr(self, name)
+            m: Measurement | None = fields[name]
             if m is None:
                 continue
             measured += 1
-            if m.validity is not Validity.INVALID and not low <= m.value <= high:
+            if m.validity is not _INVALID and not low <= m.value <= high:
                 raise ValueError(f"{name}={m.value} is outside the possible range {low}-{high}")
         if measured == 0:
             raise ValueError("a vital-signs event must carry at least one measurement")

@@ -106,7 +106,7 @@ class InfusionState(BaseModel):
     baseline: Reading | None = None
     #: The baseline as a table value written before issue 15 holds it (a whole ``VitalSigns``):
     #: read into ``baseline`` on load, never written.
-    baseline_vitals: VitalSigns | None = Field(default=None, exclude=True)
+    baseline_vitals: VitalSigns | None = Field(default=None, exclude=True, repr=False)
     #: The rate history, one point per fact: kept up to date by ``add_facts``, rebuilt on load,
     #: never stored (the table holds the facts alone).
     _history: list[RatePoint] = PrivateAttr(default_factory=list)

@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right, insort
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, PrivateAttr, TypeAdapter
 
 from schemas.alerts import AlertAck
 from schemas.base import event_time_sort_key
@@ -68,7 +68,6 @@ PRUNED_AT_ONCE = 60
 LATE_ARRIVALS_KEPT = 50
 #: A memo of vital-signs sets' JSON for :meth:`PatientState.to_table_value`, by (event time,
 #: event id).
-ReadingsJson = dict[tuple[datetime, str], bytes]
 _NO_READINGS = b'"readings":[]'
 _READING_JSON = TypeAdapter(Reading)
 
@@ -129,7 +128,14 @@ class PatientState(BaseModel):
     quiet_horizon: datetime | None = None
     #: The vital-signs sets as a table value written before issue 15 holds them (whole
     #: ``VitalSigns``): read into ``readings`` on load, never written.
-    vitals: list[VitalSigns] = Field(default=[], exclude=True)
+    vitals: list[VitalSigns] = Field(default=[], exclude=True, repr=False)
+
+    #: Each kept reading's JSON, in the order of ``readings`` (kept in step with it by
+    #: :meth:`add_reading`): a snapshot joins them instead of encoding every set again, which
+    #: was most of its time (docs/benchmarks.md). Built afresh by :meth:`to_table_value` when
+    #: it is not the JSON of the ``readings`` list held (``_readings_json_of``).
+    _readings_json: list[bytes] | None = PrivateAttr(default=None)
+    _readings_json_of: list[Reading] | None = PrivateAttr(default=None)
 
     def model_post_init(self, context: Any, /) -> None:
         if self.vitals:
@@ -150,7 +156,36 @@ class PatientState(BaseModel):
         mutable["earlier_infusions"] = [i.model_copy(deep=True) for i in self.earlier_infusions]
         mutable["episodes"] = {k: e.model_copy(deep=True) for k, e in self.episodes.items()}
         mutable["ended_episodes"] = [e.model_copy(deep=True) for e in self.ended_episodes]
-        return self.model_copy(update=mutable)
+        copy = self.model_copy(update=mutable)
+        encoded = self._readings_json
+        copy._readings_json = encoded[:] if encoded is not None else None
+        copy._readings_json_of = copy.readings if encoded is not None else None
+        return copy
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields (the readings' JSON kept for snapshots is not part of the state)."""
+        if not isinstance(other, PatientState):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def add_reading(self, reading: Reading) -> list[Reading]:
+        """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
+        added, see ``_seen_before``); the sets that fell off the newest ``VITALS_KEPT``."""
+        readings = self.readings
+        index = bisect_right(readings, reading)
+        readings.insert(index, reading)
+        private = self.__pydantic_private__
+        assert private is not None
+        encoded: list[bytes] | None = private["_readings_json"]
+        if encoded is not None and private["_readings_json_of"] is readings:
+            encoded.insert(index, _READING_JSON.dump_json(reading))
+        if len(readings) <= VITALS_KEPT:
+            return []
+        fallen = readings[:-VITALS_KEPT]
+        del readings[:-VITALS_KEPT]
+        if encoded is not None:
+            del encoded[:-VITALS_KEPT]
+        return fallen
 
     @property
     def latest_reading(self) -> Reading | None:
@@ -232,32 +267,27 @@ class PatientState(BaseModel):
         self.ended_episodes = [e for e in self.ended_episodes if id(e) not in gone]
         self.ended_episodes.insert(0, floor)
 
-    def to_table_value(self, readings_json: ReadingsJson | None = None) -> bytes:
+    def to_table_value(self) -> bytes:
         """The table value: JSON bytes. (A Faust table with ``value_type=dict`` cannot recover
         its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)
-
-        With ``readings_json`` (the caller's memo of each vital-signs set's JSON, kept from one
-        snapshot to the next) the same bytes are written without encoding again the sets an
-        earlier snapshot encoded: sets never change, and encoding them was most of a snapshot's
-        time (docs/benchmarks.md). Sets no longer kept leave the memo."""
+        The readings' JSON is joined from each set's, encoded once when it was added: the same
+        bytes as encoding the whole state (tests/unit/clinical/test_state_store.py)."""
         empty = {name for name in ADDED_TABLE_FIELDS if not getattr(self, name)}
-        if readings_json is None or not self.readings:
+        readings = self.readings
+        if not readings:
             return self.model_dump_json(exclude=empty).encode()
-        fragments = []
-        for reading in self.readings:
-            key = reading[:2]
-            fragment = readings_json.get(key)
-            if fragment is None:
-                fragment = readings_json[key] = _READING_JSON.dump_json(reading)
-            fragments.append(fragment)
-        if len(readings_json) > len(fragments):
-            kept = {reading[:2] for reading in self.readings}
-            for key in [key for key in readings_json if key not in kept]:
-                del readings_json[key]
+        encoded = self._readings_json
+        if (
+            encoded is None
+            or self._readings_json_of is not readings
+            or len(encoded) != len(readings)
+        ):
+            encoded = self._readings_json = [_READING_JSON.dump_json(r) for r in readings]
+            self._readings_json_of = readings
         # The one top-level "readings" key: no other field holds a list under that name, and a
         # quote inside a JSON string is escaped.
         rest = self.model_copy(update={"readings": []}).model_dump_json(exclude=empty).encode()
-        return rest.replace(_NO_READINGS, b'"readings":[' + b",".join(fragments) + b"]", 1)
+        return rest.replace(_NO_READINGS, b'"readings":[' + b",".join(encoded) + b"]", 1)
 
     @classmethod
     def from_table_value(cls, patient_ref: str, value: bytes | None) -> PatientState:
@@ -320,12 +350,8 @@ def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConf
         del state.acks[:-ACKS_KEPT]
     elif isinstance(event, VitalSigns):
         reading = Reading.of(event)
-        # Sorted by event time, then id: never further, a set of the same time and id being
-        # a duplicate (above).
-        insort(state.readings, reading)
-        if len(state.readings) > VITALS_KEPT:
-            fallen = state.readings[:-VITALS_KEPT]
-            del state.readings[:-VITALS_KEPT]
+        fallen = state.add_reading(reading)
+        if fallen:
             _keep_for_r2(state, fallen, rules)
         for infusion in state.infusions():
             _update_baseline(infusion, reading)

@@ -76,8 +76,13 @@ def read_batch(
     else:
         reading.batch_id = batch.batch_id
         vitals = batch.vitals
+    oldest, newest = arrival - limits.max_age, arrival + limits.max_ahead
     for vital in vitals:
-        too_old_or_new = implausible_time(vital.event_time, arrival, limits)
+        too_old_or_new = (
+            None
+            if oldest <= vital.event_time <= newest
+            else implausible_time(vital.event_time, arrival, limits)
+        )
         if too_old_or_new is not None:
             reading.rejected.append(
                 RejectedReading(

@@ -36,9 +36,12 @@ class Reading(NamedTuple):
         )
 
 
+_VALID = Validity.VALID  # (a module constant: Python 3.11's enum member lookup is slow)
+
+
 def _valid(vitals: VitalSigns, name: str) -> float | None:
     measurement = getattr(vitals, name)
-    if measurement is None or measurement.validity is not Validity.VALID:
+    if measurement is None or measurement.validity is not _VALID:
         return None
     return float(measurement.value)
 

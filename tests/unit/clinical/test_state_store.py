@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.clinical.state import VITALS_KEPT, PatientState, ReadingsJson
+from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
 from streams.clinical.state_store import PatientStates
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
@@ -90,21 +90,29 @@ def test_a_step_on_a_working_copy_never_touches_the_state_it_was_copied_from(
         st.integers(min_value=-30, max_value=600), min_size=1, max_size=VITALS_KEPT + 40
     ),
     snapshot_every=st.integers(min_value=1, max_value=50),
+    copy_every=st.integers(min_value=1, max_value=50),
 )
-def test_snapshots_with_the_vitals_memo_are_the_same_bytes(
-    minutes: list[int], snapshot_every: int
+def test_snapshots_joining_each_readings_json_are_the_same_bytes(
+    minutes: list[int], snapshot_every: int, copy_every: int
 ) -> None:
-    """The memo of vital-signs JSON (reused from snapshot to snapshot) changes no byte of any
-    snapshot, whatever the readings' order, duplicates and trimming; it keeps only the sets the
-    state keeps."""
+    """The readings' JSON, encoded once per set as the state takes it and joined by each
+    snapshot, gives the bytes encoding the whole state gives, whatever the readings' order,
+    duplicates, trimming and working copies (the clinical agent steps a copy)."""
     state = PatientState(patient_ref=P.ref)
     clinical_step(state, P.start(), RULES, NOW)
-    memo: ReadingsJson = {}
     for n, minute in enumerate(minutes):
+        if n % copy_every == 0:
+            original, state = state, state.working_copy()
         clinical_step(state, P.vitals(minute, hr=70 + minute % 40), RULES, NOW)
+        if n % copy_every == 0:
+            assert original.to_table_value() == _encoded_afresh(original), "the original"
         if n % snapshot_every == 0 or n == len(minutes) - 1:
-            assert state.to_table_value(memo) == state.to_table_value()
-            assert len(memo) == len(state.readings)
+            assert state.to_table_value() == _encoded_afresh(state)
+
+
+def _encoded_afresh(state: PatientState) -> bytes:
+    empty = {name for name in ADDED_TABLE_FIELDS if not getattr(state, name)}
+    return state.model_dump_json(exclude=empty).encode()
 
 
 def test_the_checkpoint_writes_what_the_state_alone_writes() -> None:
