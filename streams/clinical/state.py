@@ -426,6 +426,8 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
     for reading in fallen:
         if reading.event_time >= horizon and _abnormal(reading, baselines, rules):
             insort(earlier, reading)
+    if len(earlier) <= PRUNED_AT_ONCE:
+        return  # (the usual case at 1 Hz: normal sets, none kept)
     past = bisect_left(earlier, horizon, key=_event_time)
     if past <= PRUNED_AT_ONCE:
         return
@@ -455,11 +457,16 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
 
 def _baselines(state: PatientState, rules: RulesConfig) -> list[Reading | None]:
     """The baselines R2 judges sets against: each kept infusion's (no baseline: its limits)."""
+    current = state.infusion
+    if current is None:
+        return [None]
+    if not state.earlier_infusions:  # the usual case: one infusion
+        return [usable_baseline(current.baseline, current.started_at, rules.r2)]
     found = [
         usable_baseline(infusion.baseline, infusion.started_at, rules.r2)
         for infusion in state.infusions()
     ]
-    return list(dict.fromkeys(found)) if found else [None]
+    return list(dict.fromkeys(found))
 
 
 def _abnormal(reading: Reading, baselines: list[Reading | None], rules: RulesConfig) -> bool:
