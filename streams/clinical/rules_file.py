@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -27,8 +28,9 @@ class _Section(BaseModel):
 class Timing(_Section):
     grace_min: Annotated[float, Field(ge=0, le=60)]
 
-    @property
+    @cached_property
     def grace(self) -> timedelta:
+        # (Cached: every telemetry reading asks for it.)
         return timedelta(minutes=self.grace_min)
 
 
