@@ -117,6 +117,15 @@ class InfusionState(BaseModel):
         self._history = []
         self._update_history_from(0)
 
+    def working_copy(self) -> InfusionState:
+        """A copy a step may change without touching this one: the facts and the rate history
+        (changed in place by ``add_facts``) copied, the rest shared (the context and the facts
+        are frozen, the baseline a tuple). A deep copy was three quarters of an unbatched
+        event's time (docs/benchmarks.md)."""
+        copy = self.model_copy(update={"facts": self.facts[:]})
+        copy._history = self._points[:]
+        return copy
+
     @property
     def _points(self) -> list[RatePoint]:
         # The private attribute straight from pydantic's storage: ``self._history`` goes through

@@ -143,17 +143,17 @@ class PatientState(BaseModel):
             self.vitals = []
 
     def working_copy(self) -> PatientState:
-        """A copy a step may change without touching this state: every container is copied and
-        every object a step changes in place (infusions, open and ended episodes) copied deeply;
-        the frozen events are shared. The clinical agent steps a copy and keeps it only when the
+        """A copy a step may change without touching this state: every container is copied, the
+        infusions as ``InfusionState.working_copy`` says, open and ended episodes deeply; the
+        frozen events are shared. The clinical agent steps a copy and keeps it only when the
         step succeeded, so a message the rules raise on leaves the state as it was (a state is
         far cheaper to copy this way than to encode: tests/unit/clinical/test_state_store.py)."""
         mutable = {
             name: value.copy() if isinstance(value, list | dict) else value
             for name, value in self.__dict__.items()
         }
-        mutable["infusion"] = self.infusion.model_copy(deep=True) if self.infusion else None
-        mutable["earlier_infusions"] = [i.model_copy(deep=True) for i in self.earlier_infusions]
+        mutable["infusion"] = self.infusion.working_copy() if self.infusion else None
+        mutable["earlier_infusions"] = [i.working_copy() for i in self.earlier_infusions]
         mutable["episodes"] = {k: e.model_copy(deep=True) for k, e in self.episodes.items()}
         mutable["ended_episodes"] = [e.model_copy(deep=True) for e in self.ended_episodes]
         copy = self.model_copy(update=mutable)
