@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         description="Most records one poll of a worker's consumer returns (Faust's "
         "broker_max_poll_records; unset: no limit).",
     )
+    gc_thresholds: str = Field(
+        default="10000,50,100",
+        description="The worker's garbage-collector thresholds (gen0,gen1,gen2, Python's "
+        "gc.set_threshold; its default 700,10,10 spent ~12 % of a telemetry worker's time "
+        "collecting, with a full collection every ~12,000 readings: docs/benchmarks.md).",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="The worker's event loop: uvloop (faster per message; docs/benchmarks.md) or "
@@ -204,6 +210,19 @@ class Settings(BaseSettings):
     intake_token: SecretStr | None = Field(
         default=None, description="Bearer token of the gateway's symptom intake API."
     )
+
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _three_thresholds(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",")]
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            raise ValueError("three non-negative integers, gen0,gen1,gen2 (e.g. 10000,50,100)")
+        return ",".join(parts)
+
+    @property
+    def gc_threshold_values(self) -> tuple[int, int, int]:
+        gen0, gen1, gen2 = (int(part) for part in self.gc_thresholds.split(","))
+        return gen0, gen1, gen2
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -64,6 +65,7 @@ def run_worker(
     ``rules`` and ``roster`` (None: no alerting stage) were read and validated by the caller, so a
     bad file stops the worker before anything starts."""
     log.info("clinical rules %s; Kafka %s", rules.version, kafka.describe())
+    gc.set_threshold(*settings.gc_threshold_values)
     # Faust creates only the last directory level of its datadir.
     (settings.data_dir / settings.group_id).mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()

@@ -7,10 +7,11 @@ loop), unbatched clinical events, the double hop against the single one, report 
 under a paced telemetry load, RSS, changelog bytes, time to ready and to recover, and in process
 the cost per observation at the start and in the 4th hour of an infusion.
 
-Throughput through a worker is read from its own counters (first consumption to the last
-observation applied, polled every 0.2 s); group lag 0 is then awaited as the proof that
-everything was consumed. Beside each speed figure the run records correctness checks (counts
-match, every report got its alert, recovery restores identical state), which the test asserts.
+Throughput through a worker is read from its own counters, polled every second: the steady rate
+between the first poll that sees them move and the last before they reach the count; group lag 0
+is then awaited as the proof that everything was consumed. Beside each speed figure the run
+records correctness checks (counts match, every report got its alert, recovery restores identical
+state), which the test asserts.
 
 This module orders the variants and builds the figures; beside it, ``telemetry_bench_report``
 (parameters, figures, checks, table and JSON), ``_data`` (readings, envelopes, events),

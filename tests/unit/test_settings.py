@@ -50,6 +50,8 @@ def test_values_come_from_prefixed_variables(monkeypatch: pytest.MonkeyPatch) ->
         pytest.param("PUMPSTREAM_LOOKBACK_WINDOW_S", "5", "greater than or equal to 60", id="window-too-short"),
         pytest.param("PUMPSTREAM_LOG_LEVEL", "loud", "debug", id="log-level"),
         pytest.param("PUMPSTREAM_APP_ID", "Pump Stream", "pattern", id="app-id"),
+        pytest.param("PUMPSTREAM_GC_THRESHOLDS", "10000,50", "three non-negative integers", id="gc-two"),
+        pytest.param("PUMPSTREAM_GC_THRESHOLDS", "a,b,c", "three non-negative integers", id="gc-text"),
     ],
 )  # fmt: skip
 def test_a_bad_value_names_the_variable(
@@ -61,6 +63,12 @@ def test_a_bad_value_names_the_variable(
     message = str(caught.value)
     assert f"{variable}: {value!r}" in message
     assert reason in message
+
+
+def test_the_gc_thresholds_come_from_their_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().gc_threshold_values == (10000, 50, 100)
+    monkeypatch.setenv("PUMPSTREAM_GC_THRESHOLDS", " 700, 10 ,10")
+    assert load_settings().gc_threshold_values == (700, 10, 10)
 
 
 def test_every_bad_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
