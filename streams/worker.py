@@ -65,7 +65,7 @@ def run_worker(
     ``rules`` and ``roster`` (None: no alerting stage) were read and validated by the caller, so a
     bad file stops the worker before anything starts."""
     log.info("clinical rules %s; Kafka %s", rules.version, kafka.describe())
-    gc.set_threshold(*settings.gc_threshold_values)
+    tune_garbage_collector(settings)
     # Faust creates only the last directory level of its datadir.
     (settings.data_dir / settings.group_id).mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
@@ -113,6 +113,14 @@ def run_worker(
     )
     worker = faust.Worker(app, loglevel=settings.log_level, loop=loop, quiet=True)
     worker.execute_from_commandline()
+
+
+def tune_garbage_collector(settings: Settings) -> None:
+    """The worker's collector thresholds (``PUMPSTREAM_GC_THRESHOLDS``): a telemetry worker
+    allocates models by the thousand a second, and Python's default ran a full collection every
+    ~12,000 readings (docs/benchmarks.md)."""
+    gc.set_threshold(*settings.gc_threshold_values)
+    log.debug("gc thresholds %s", settings.gc_thresholds)
 
 
 def register_lag_monitor(

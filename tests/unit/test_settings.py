@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
 
 from streams.exceptions import PumpstreamError, SettingsError
 from streams.settings import load_settings
+from streams.worker import tune_garbage_collector
 
 
 @pytest.fixture(autouse=True)
@@ -65,10 +67,18 @@ def test_a_bad_value_names_the_variable(
     assert reason in message
 
 
-def test_the_gc_thresholds_come_from_their_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().gc_threshold_values == (10000, 50, 100)
-    monkeypatch.setenv("PUMPSTREAM_GC_THRESHOLDS", " 700, 10 ,10")
-    assert load_settings().gc_threshold_values == (700, 10, 10)
+def test_the_worker_sets_the_gc_thresholds_from_their_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector(load_settings())
+        assert gc.get_threshold() == (10000, 50, 100)
+        monkeypatch.setenv("PUMPSTREAM_GC_THRESHOLDS", " 700, 10 ,10")
+        tune_garbage_collector(load_settings())
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_every_bad_variable_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
