@@ -33,7 +33,12 @@ from schemas.reactions import ReactionRecord
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.vitals_assessment import Reading, abnormal_findings, usable_baseline
+from streams.clinical.vitals_assessment import (
+    Reading,
+    abnormal_findings,
+    usable_baseline,
+    worst_near,
+)
 
 #: Event ids (of every event but vital signs) remembered per patient for idempotence (an
 #: infusion has a few dozen pump events and reports).
@@ -66,8 +71,6 @@ ADDED_TABLE_FIELDS = (
 PRUNED_AT_ONCE = 60
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
-#: A memo of vital-signs sets' JSON for :meth:`PatientState.to_table_value`, by (event time,
-#: event id).
 _NO_READINGS = b'"readings":[]'
 _READING_JSON = TypeAdapter(Reading)
 
@@ -176,8 +179,11 @@ class PatientState(BaseModel):
         readings.insert(index, reading)
         private = self.__pydantic_private__
         assert private is not None
-        encoded: list[bytes] | None = private["_readings_json"]
-        if encoded is not None and private["_readings_json_of"] is readings:
+        # (Kept in step only while it is this list's JSON; otherwise the next snapshot builds it.)
+        encoded: list[bytes] | None = (
+            private["_readings_json"] if private["_readings_json_of"] is readings else None
+        )
+        if encoded is not None:
             encoded.insert(index, _READING_JSON.dump_json(reading))
         if len(readings) <= VITALS_KEPT:
             return []
@@ -442,14 +448,9 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
     for report in reports:
         near = [v for v in earlier if abs(v.event_time - report.event_time) <= window]
         for baseline in baselines:
-            judged = [(len(abnormal_findings(v, baseline, rules.r2)), v) for v in near]
-            judged = [(found, v) for found, v in judged if found]
-            if judged:
-                # As R2 chooses: most thresholds crossed, then the closest in time.
-                _, best = max(
-                    judged, key=lambda fv: (fv[0], -abs(fv[1].event_time - report.event_time))
-                )
-                chosen.add(id(best))
+            worst = worst_near(near, baseline, rules.r2, report.event_time)
+            if worst is not None:
+                chosen.add(id(worst[1]))
     state.earlier_abnormal_readings = [
         v for v in earlier if v.event_time >= horizon or id(v) in chosen
     ]

@@ -25,7 +25,7 @@ from streams.clinical.finding import BACK_PAIN_RULES, Finding
 from streams.clinical.infusion_state import RateStep
 from streams.clinical.reaction_facts import ReactionFacts
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.vitals_assessment import abnormal_findings, usable_baseline, vitals_evidence
+from streams.clinical.vitals_assessment import usable_baseline, vitals_evidence, worst_near
 
 PROGRESSIVE_SIGNS = ("weakness", "numbness", "tingling", "spreading")
 
@@ -148,14 +148,10 @@ def r2_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
     findings = []
     for report in reports:
         near = state.readings_between(report.event_time - window, report.event_time + window)
-        judged = [(abnormal_findings(v, baseline, rules.r2), v) for v in near]
-        judged = [(found, v) for found, v in judged if found]
-        if not judged:
+        worst = worst_near(near, baseline, rules.r2, report.event_time)
+        if worst is None:
             continue
-        # The set crossing most thresholds, the closest in time among equals.
-        abnormal, vitals = max(
-            judged, key=lambda fv: (len(fv[0]), -abs(fv[1].event_time - report.event_time))
-        )
+        abnormal, vitals = worst
         pain = report.pain_score or 0
         point = infusion.point_at(report.event_time)
         rate = point.rate_ml_h if point is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -91,3 +92,15 @@ def abnormal_findings(reading: Reading, baseline: Reading | None, rules: R2) -> 
     if spo2 is not None and spo2 < rules.spo2_below_percent:
         found.append(f"SpO2 {spo2:g} < {rules.spo2_below_percent:g} %")
     return found
+
+
+def worst_near(
+    readings: Iterable[Reading], baseline: Reading | None, rules: R2, when: datetime
+) -> tuple[list[str], Reading] | None:
+    """The set R2 reads among ``readings`` for a report at ``when``: the one crossing most
+    thresholds, the closest in time among equals (the first of those); with its findings."""
+    judged = [(abnormal_findings(r, baseline, rules), r) for r in readings]
+    judged = [(found, r) for found, r in judged if found]
+    if not judged:
+        return None
+    return max(judged, key=lambda fr: (len(fr[0]), -abs(fr[1].event_time - when)))
