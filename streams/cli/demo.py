@@ -190,17 +190,24 @@ async def _play(
     watcher = asyncio.create_task(_watch(kafka, console, summary, stop))
     paging = asyncio.create_task(alerting.watch(kafka, settings.bind_address, console, stop))
     began = time.monotonic()
-    await publish(kafka, script, speed=speed, on_sent=_progress(console, summary))
-    topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
-    caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=30)
-    # The page, its escalation and the answer go round the topics after the script ends.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(alerting.completed.wait(), timeout=30)
-    # Faust flushes what it sends before it commits: caught up, every alert is on the topic, and
-    # the watcher reads on to its end.
-    stop.set()
-    await watcher
-    await paging
+    try:
+        await publish(kafka, script, speed=speed, on_sent=_progress(console, summary))
+        topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+        caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=30)
+        # The page, its escalation and the answer go round the topics after the script ends.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(alerting.completed.wait(), timeout=30)
+        # Faust flushes what it sends before it commits: caught up, every alert is on the
+        # topic, and the watcher reads on to its end.
+        stop.set()
+        await watcher
+        await paging
+    finally:
+        # Interrupted (Ctrl-C): the readers close while the broker still runs, not after it
+        # stopped, when closing a Kafka client can wait out its request timeout.
+        for task in (watcher, paging):
+            task.cancel()
+        await asyncio.wait({watcher, paging}, timeout=10)
     return _summarise(console, summary, caught_up, time.monotonic() - began, worker, alerting)
 
 

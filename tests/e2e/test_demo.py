@@ -73,7 +73,8 @@ def test_demo_shows_the_scripted_reaction_alert_and_exits_0(tmp_path: Path) -> N
 def test_ctrl_c_stops_everything_without_a_traceback(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [*DEMO, "--speed", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(tmp_path),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**_env(tmp_path), "PYTHONFAULTHANDLER": "1"},
     )  # fmt: skip
     assert proc.stdout is not None
     seen = ""
@@ -94,7 +95,16 @@ def test_ctrl_c_stops_everything_without_a_traceback(tmp_path: Path) -> None:
     assert publishing.search(seen), seen
 
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Where it hangs: PYTHONFAULTHANDLER dumps every thread's stack on SIGABRT. Then nothing
+        # is left behind to trouble the next test.
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        for pid in _processes_mentioning(str(tmp_path)):
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail(f"the demo did not stop within 60 s of Ctrl-C; its stacks:\n{err.decode()}")
 
     assert proc.returncode == 130, out.decode() + err.decode()
     assert b"Traceback" not in out + err
