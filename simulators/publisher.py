@@ -46,9 +46,9 @@ async def publish(
         await asyncio.gather(*pending)
         return len(events)
     finally:
-        # Nothing is pending here (every send was awaited), but a send interrupted half-way
-        # (Ctrl-C) can leave aiokafka's stop() waiting for ever (aio-libs/aiokafka#1101, #1039;
-        # seen in CI: the demo did not exit after Ctrl-C, its loop idle). So it is bounded.
+        # Nothing is pending here (every send was awaited), but after a send interrupted
+        # half-way (Ctrl-C) aiokafka's stop() can wait for ever for a batch that will not be
+        # sent (aio-libs/aiokafka#1101, #1039). So it is bounded.
         closing = asyncio.ensure_future(producer.stop())
         _, still_closing = await asyncio.wait({closing}, timeout=STOP_TIMEOUT_S)
         for task in still_closing:

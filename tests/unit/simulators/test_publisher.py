@@ -1,10 +1,9 @@
 """``publish`` returns when it is interrupted even if the Kafka producer never finishes closing.
 
 aiokafka's ``stop()`` can wait for ever for a batch that will not be sent after a send was
-interrupted (aio-libs/aiokafka#1101, #1039); CI saw the demo hang after Ctrl-C that way. That hang
-cannot be produced on demand against a real broker, so the producer here is a stand-in whose
-``stop()`` never returns (the only stand-in in this file).
-"""
+interrupted (aio-libs/aiokafka#1101, #1039). That hang cannot be produced on demand against a real
+broker, so the producer here is a stand-in whose ``stop()`` never returns (the only stand-in in
+this file)."""
 
 from __future__ import annotations
 
