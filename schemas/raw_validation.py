@@ -33,6 +33,10 @@ class IngestLimits:
     max_age: timedelta = timedelta(days=3650)
     max_ahead: timedelta = timedelta(days=1)
 
+    def plausible_times(self, arrival: datetime) -> tuple[datetime, datetime]:
+        """The earliest and latest event time plausible for a message arriving at ``arrival``."""
+        return arrival - self.max_age, arrival + self.max_ahead
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
@@ -104,12 +108,13 @@ def validate_raw(
 
 def implausible_time(event_time: datetime, arrival: datetime, limits: IngestLimits) -> str | None:
     """Why ``event_time`` is not plausible for a message arriving at ``arrival``, or None."""
-    if event_time < arrival - limits.max_age:
+    earliest, latest = limits.plausible_times(arrival)
+    if event_time < earliest:
         return (
             f"event_time {event_time.isoformat()} is more than {limits.max_age.days} days before "
             f"its arrival at {arrival.isoformat(timespec='seconds')}"
         )
-    if event_time > arrival + limits.max_ahead:
+    if event_time > latest:
         return (
             f"event_time {event_time.isoformat()} is more than "
             f"{limits.max_ahead.total_seconds():g} s after its arrival at "

@@ -160,7 +160,8 @@ class PatientState(BaseModel):
         mutable["episodes"] = {k: e.model_copy(deep=True) for k, e in self.episodes.items()}
         mutable["ended_episodes"] = [e.model_copy(deep=True) for e in self.ended_episodes]
         copy = self.model_copy(update=mutable)
-        encoded = self._readings_json
+        # The readings' JSON goes with the copied readings only when it is theirs.
+        encoded = self._readings_json if self._readings_json_of is self.readings else None
         copy._readings_json = encoded[:] if encoded is not None else None
         copy._readings_json_of = copy.readings if encoded is not None else None
         return copy

@@ -76,11 +76,11 @@ def read_batch(
     else:
         reading.batch_id = batch.batch_id
         vitals = batch.vitals
-    oldest, newest = arrival - limits.max_age, arrival + limits.max_ahead
+    earliest, latest = limits.plausible_times(arrival)  # once per batch
     for vital in vitals:
         too_old_or_new = (
             None
-            if oldest <= vital.event_time <= newest
+            if earliest <= vital.event_time <= latest
             else implausible_time(vital.event_time, arrival, limits)
         )
         if too_old_or_new is not None:

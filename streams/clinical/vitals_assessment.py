@@ -1,4 +1,5 @@
-"""Vital signs judged against R2's thresholds and the pre-infusion baseline (DOMAIN.md §1, R2)."""
+"""Vital signs as the rules read them (``Reading``, the form a patient's state keeps them in) and
+judged against R2's thresholds and the pre-infusion baseline (DOMAIN.md §1, R2)."""
 
 from __future__ import annotations
 
