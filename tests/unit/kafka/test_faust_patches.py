@@ -1,7 +1,8 @@
-"""pumpstream reaches into Faust and aiokafka internals in two places
-(``streams/kafka/transport.py``): the worker consumer's fetch wait, and table recovery to the
-true end of a changelog. These tests fail when an upgrade moves what the patches hook, so that the
-patches are re-tested rather than silently ignored (docs/benchmarks.md, "Upstream proposals")."""
+"""pumpstream reaches into Faust and aiokafka internals in three places
+(``streams/kafka/transport.py``): the worker consumer's fetch wait, table recovery to the
+true end of a changelog, and the seek back to committed offsets. These tests fail when an upgrade
+moves what the patches hook, so that the patches are re-tested rather than silently ignored
+(docs/benchmarks.md, "Upstream proposals")."""
 
 from __future__ import annotations
 
@@ -51,3 +52,17 @@ def test_faust_recovery_asks_the_highwaters_the_patch_overrides() -> None:
         transport._Consumer._new_consumer_thread is not faust_aiokafka.Consumer._new_consumer_thread
     )
     assert transport._Transport.Consumer is transport._Consumer
+
+
+def test_faust_seeks_back_to_committed_offsets_through_the_patched_consumer_thread() -> None:
+    # Faust drops records fetched while its flow is stopped and seeks back through here.
+    from faust.transport import consumer as faust_consumer
+
+    assert "self.seek_to_committed()" in inspect.getsource(faust_consumer.Consumer.perform_seek)
+    assert "self._thread.seek_to_committed()" in inspect.getsource(
+        faust_consumer.ThreadDelegateConsumer.seek_to_committed
+    )
+    base = faust_aiokafka.AIOKafkaConsumerThread
+    assert transport._ConsumerThread.seek_to_committed is not base.seek_to_committed
+    # What the patch works around: aiokafka seeks only offsets above 0.
+    assert "if offset and offset > 0" in inspect.getsource(AIOKafkaConsumer.seek_to_committed)
