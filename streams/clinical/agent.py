@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import faust
 from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
@@ -38,7 +37,7 @@ from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_s
 from streams.clinical.telemetry import read_batch
 from streams.kafka.acking import handled
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink, processing_failure
-from streams.kafka.transport import raw_topic
+from streams.kafka.transport import PumpstreamApp, raw_topic
 from streams.metrics.families import ClinicalMetrics
 
 log = logging.getLogger(__name__)
@@ -59,7 +58,7 @@ class TelemetryIntake:
 
 
 def register_clinical(
-    app: faust.App,
+    app: PumpstreamApp,
     rules: RulesConfig,
     metrics: ClinicalMetrics,
     clock: Callable[[], datetime],
@@ -67,10 +66,19 @@ def register_clinical(
     quiet_check_interval_s: float,
     telemetry: TelemetryIntake,
 ) -> None:
-    """One agent over the validated clinical topics, the telemetry batches, the nurses'
-    acknowledgements and the reaction ledger: all share the partition count, and every record
-    of a patient lands on the patient's partition, so one worker sees all of a patient's events
-    and owns their state."""
+    """Two agents over one patient state: ``clinical`` over the validated clinical topics, the
+    nurses' acknowledgements, the reaction ledger and the timer, ``clinical_telemetry`` over the
+    telemetry batches. All share the partition count, and every record of a patient lands on the
+    patient's partition, so one worker sees all of a patient's events and owns their state.
+
+    Two agents, so that a clinical event does not queue behind telemetry: each agent has its own
+    buffer (``stream_buffer_maxsize`` events), and with one agent a back-pain report waited
+    behind every buffered envelope (hundreds of readings each) whenever the worker fell behind
+    for a moment (docs/benchmarks.md, "Report -> alert under load"). Both run on the worker's
+    one event loop and neither yields between reading a patient's state and storing it, so
+    they never interleave within a patient's step; the order between a patient's telemetry and
+    clinical events was already the broker's (different topics), and the rules work on event
+    time whatever the arrival order."""
     state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
     states = register_checkpoints(app, state_table)
     alerts = raw_topic(app, ALERTS.name)
@@ -79,7 +87,7 @@ def register_clinical(
     adapters = {
         spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
     }
-    source = raw_topic(app, *adapters, TELEMETRY_RAW.name)
+    source = raw_topic(app, *adapters)
     telemetry_raw = raw_topic(app, TELEMETRY_RAW.name)
     assert TELEMETRY_RAW.dlq is not None
     telemetry_dlq = raw_topic(app, TELEMETRY_RAW.dlq)
@@ -216,13 +224,21 @@ def register_clinical(
             message = event.message
             metrics.flow.events_in.labels(message.topic).inc()
             try:
-                if message.topic == TELEMETRY_RAW.name:
-                    await handle_telemetry(message)
-                else:
-                    handle(message)
+                handle(message)
             except Exception as exc:
                 # The step ran on a working copy: the patient's state is as before it; the
                 # message is kept whole in processing.dlq.
+                await set_aside(message, exc, message.key, message.value)
+
+    async def clinical_telemetry(stream: Any) -> None:
+        async for event in handled(stream):
+            message = event.message
+            metrics.flow.events_in.labels(message.topic).inc()
+            try:
+                await handle_telemetry(message)
+            except Exception as exc:
+                # A failure outside a patient's step (handle_telemetry sets those aside per
+                # patient): the envelope is kept whole in processing.dlq.
                 await set_aside(message, exc, message.key, message.value)
 
     async def quiet_streams_check() -> None:
@@ -241,4 +257,5 @@ def register_clinical(
             log.exception("quiet-stream check failed; retrying at the next tick")
 
     app.agent(source, name="clinical")(clinical)
+    app.agent(telemetry_raw, name="clinical_telemetry")(clinical_telemetry)
     app.timer(interval=quiet_check_interval_s, name="quiet_streams_check")(quiet_streams_check)

@@ -1,10 +1,15 @@
 """The in-memory patient states and their checkpoint: one snapshot per dirty patient per commit,
-recovered values decoded on first use, a snapshot that restores the same state."""
+encoded when the commit begins and written before its offsets are committed, recovered values
+decoded on first use, a snapshot that restores the same state."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
+import pytest
+from aiokafka.errors import KafkaTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,31 +22,41 @@ from tests.support.events import Patient
 
 
 class _Table:
-    """The two things PatientStates uses of a Faust table: its store and send_changelog."""
+    """What PatientStates uses of a Faust table (its store) and a changelog to send to."""
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
         self.changelog: list[tuple[int, str, bytes]] = []
 
-    def send_changelog(self, partition: int, key: str, value: bytes) -> None:
+    async def send(self, partition: int, key: str, value: bytes) -> Awaitable[None]:
         self.changelog.append((partition, key, value))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)
+        return delivered
+
+
+def _states(table: _Table) -> PatientStates:
+    return PatientStates(table, table.send)
 
 
 P = Patient("pt-store")
 Q = Patient("pt-other")
 
 
-def test_one_snapshot_per_dirty_patient_per_checkpoint() -> None:
+async def test_one_snapshot_per_dirty_patient_per_checkpoint() -> None:
     table = _Table()
-    states = PatientStates(table)
+    states = _states(table)
     for event in [P.start(), P.rate(30, 84.0), P.vitals(35), Q.start(), P.pain(40, 6)]:
         state = states.get(event.patient_ref)
         clinical_step(state, event, RULES, NOW)
         states.mark_dirty(event.patient_ref, 3 if event.patient_ref == P.ref else 1)
     assert table.changelog == [], "nothing is written per event"
     assert states.checkpoint() == 2
+    assert table.changelog == [], "encoded when the commit begins, written before it commits"
+    assert await states.write_checkpoint() == 2
     assert sorted((p, k) for p, k, _ in table.changelog) == [(1, Q.ref), (3, P.ref)]
     assert states.checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
+    assert await states.write_checkpoint() == 0
     written = {k: v for _, k, v in table.changelog}
     assert PatientState.from_table_value(P.ref, written[P.ref]) == states.get(P.ref)
     assert states.snapshots_written == 2
@@ -53,7 +68,7 @@ def test_a_recovered_value_is_decoded_once_and_then_kept_as_an_object() -> None:
     clinical_step(original, P.start(), RULES, NOW)
     table = _Table()
     table.data[P.ref] = original.to_table_value()  # what changelog recovery leaves in the store
-    states = PatientStates(table)
+    states = _states(table)
     state = states.get(P.ref)
     assert state == original
     assert table.data[P.ref] is state
@@ -61,7 +76,7 @@ def test_a_recovered_value_is_decoded_once_and_then_kept_as_an_object() -> None:
 
 
 def test_a_patient_never_seen_gets_a_fresh_state() -> None:
-    states = PatientStates(_Table())
+    states = _states(_Table())
     assert states.get("pt-new") == PatientState(patient_ref="pt-new")
 
 
@@ -121,13 +136,61 @@ def _encoded_afresh(state: PatientState) -> bytes:
     return state.model_dump_json(exclude=empty).encode()
 
 
-def test_the_checkpoint_writes_what_the_state_alone_writes() -> None:
+async def test_the_checkpoint_writes_what_the_state_alone_writes() -> None:
     table = _Table()
-    states = PatientStates(table)
+    states = _states(table)
     for minute in range(0, 40, 5):
         state = states.get(P.ref)
         clinical_step(state, P.vitals(minute), RULES, NOW)
         states.mark_dirty(P.ref, 0)
         states.checkpoint()
+        await states.write_checkpoint()
     assert [value for _, _, value in table.changelog][-1] == states.get(P.ref).to_table_value()
     assert len(table.changelog) == 8
+
+
+async def test_a_snapshot_encoded_is_the_state_when_the_commit_began() -> None:
+    """Events handled while the snapshots are written belong to the next commit: the snapshot
+    written is the state as it was when the commit took its offsets."""
+    table = _Table()
+    states = _states(table)
+    state = states.get(P.ref)
+    clinical_step(state, P.start(), RULES, NOW)
+    states.mark_dirty(P.ref, 0)
+    states.checkpoint()
+    at_commit = state.to_table_value()
+    clinical_step(state, P.rate(30, 84.0), RULES, NOW)  # before the snapshot is written
+    states.mark_dirty(P.ref, 0)
+    await states.write_checkpoint()
+    assert table.changelog == [(0, P.ref, at_commit)]
+    states.checkpoint()
+    await states.write_checkpoint()
+    assert table.changelog[-1] == (0, P.ref, state.to_table_value())
+
+
+async def test_snapshots_not_yet_written_are_superseded_by_newer_ones() -> None:
+    table = _Table()
+    states = _states(table)
+    for minute in (0, 5):
+        state = states.get(P.ref)
+        clinical_step(state, P.vitals(minute), RULES, NOW)
+        states.mark_dirty(P.ref, 2)
+        assert states.checkpoint() == 1
+    assert await states.write_checkpoint() == 1
+    assert table.changelog == [(2, P.ref, states.get(P.ref).to_table_value())]
+
+
+async def test_a_failed_write_fails_the_commit() -> None:
+    table = _Table()
+
+    async def unreachable(partition: int, key: str, value: bytes) -> Awaitable[None]:
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_exception(KafkaTimeoutError())
+        return delivered
+
+    states = PatientStates(table, unreachable)
+    clinical_step(states.get(P.ref), P.start(), RULES, NOW)
+    states.mark_dirty(P.ref, 0)
+    states.checkpoint()
+    with pytest.raises(KafkaTimeoutError):
+        await states.write_checkpoint()

@@ -1,8 +1,9 @@
-"""pumpstream reaches into Faust and aiokafka internals in three places
-(``streams/kafka/transport.py``): the worker consumer's fetch wait, table recovery to the
-true end of a changelog, and the seek back to committed offsets. These tests fail when an upgrade
-moves what the patches hook, so that the patches are re-tested rather than silently ignored
-(docs/benchmarks.md, "Upstream proposals")."""
+"""pumpstream reaches into Faust and aiokafka internals in four places
+(``streams/kafka/transport.py``): the worker consumer's fetch wait, table recovery to the true
+end of a changelog, the seek back to committed offsets, and the commit step (hooks awaited
+before offsets are committed). These tests fail when an upgrade moves what the patches hook, so
+that the patches are re-tested rather than silently ignored (docs/benchmarks.md, "Upstream
+proposals")."""
 
 from __future__ import annotations
 
@@ -66,3 +67,31 @@ def test_faust_seeks_back_to_committed_offsets_through_the_patched_consumer_thre
     assert transport._ConsumerThread.seek_to_committed is not base.seek_to_committed
     # What the patch works around: aiokafka seeks only offsets above 0.
     assert "if offset and offset > 0" in inspect.getsource(AIOKafkaConsumer.seek_to_committed)
+
+
+def test_faust_commits_through_the_commit_step_the_patch_replaces() -> None:
+    """``_Consumer._commit_tps`` is Faust's with the app's hooks awaited after the offsets are
+    taken: Faust must still call the sensors, take the offsets and commit in that order, and
+    its ``_commit_tps`` must still be the one the patch copies."""
+    from faust.transport import consumer as faust_consumer
+
+    force = inspect.getsource(faust_consumer.Consumer.force_commit)
+    steps = ["on_commit_initiated(self)", "_filter_tps_with_pending_acks(", "self._commit_tps("]
+    assert [force.index(step) for step in steps] == sorted(force.index(s) for s in steps)
+    stock = inspect.getsource(faust_consumer.Consumer._commit_tps)
+    body = [line.strip() for line in stock.splitlines()[1:] if line.strip()]
+    assert body == [
+        "commit_offsets = self._filter_committable_offsets(tps)",
+        "if commit_offsets:",
+        "try:",
+        "# send all messages attached to the new offset",
+        "await self._handle_attached(commit_offsets)",
+        "except ProducerSendError as exc:",
+        "await self.crash(exc)",
+        "else:",
+        "return await self._commit_offsets(",
+        "commit_offsets, start_new_transaction=start_new_transaction",
+        ")",
+        "return False",
+    ]
+    assert transport._Consumer._commit_tps is not faust_consumer.Consumer._commit_tps
