@@ -20,7 +20,6 @@ from streams.cli.telemetry_bench_data import (
     start_event,
 )
 from streams.cli.telemetry_bench_processes import (
-    READINGS,
     BenchWorker,
     Variant,
     alert_arrivals,
@@ -86,7 +85,7 @@ async def report_latency(v: Variant, worker: BenchWorker, progress: Progress) ->
     config, kafka = v.config, v.kafka
     checks: list[Check] = []
     try:
-        accepted_before = await asyncio.to_thread(worker.metric, READINGS, outcome="accepted")
+        applied_before = await asyncio.to_thread(worker.readings_applied)
         load_refs = [f"load-{i:05d}" for i in range(config.patients)]
         reacting = [f"rep-{i:03d}" for i in range(config.reports)]
         now = datetime.now(UTC)
@@ -140,9 +139,9 @@ async def report_latency(v: Variant, worker: BenchWorker, progress: Progress) ->
         stop_watch.set()
         await watcher
         checks.append(Check("latency: load consumed (lag 0)", True, await v.caught_up()))
-        accepted = await asyncio.to_thread(worker.metric, READINGS, outcome="accepted")
+        applied = await asyncio.to_thread(worker.readings_applied)
         checks.append(
-            Check("latency: load readings accepted = sent", sent, int(accepted - accepted_before))
+            Check("latency: load readings applied once = sent", sent, int(applied - applied_before))
         )
     finally:
         worker.stop()

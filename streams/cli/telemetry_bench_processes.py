@@ -29,6 +29,7 @@ from streams.kafka.reading import TopicReader, read_topic
 
 CONSUMED = [t.name for t in (*RAW_TOPICS, TELEMETRY_RAW, *CLINICAL_TOPICS)]
 READINGS = "pumpstream_telemetry_readings_total"
+DUPLICATES = "pumpstream_duplicate_events_total"
 EVENTS_IN = "pumpstream_events_in_total"
 
 
@@ -142,6 +143,12 @@ class BenchWorker:
 
     def metric(self, name: str, **labels: str) -> float:
         return metric_sum(self.port, name, **labels)
+
+    def readings_applied(self) -> float:
+        """Telemetry readings the worker applied: those accepted less those it recognised as
+        applied already (read again after a rebalance: at-least-once)."""
+        accepted = self.metric(READINGS, outcome="accepted")
+        return accepted - self.metric(DUPLICATES, topic="telemetry.raw")
 
     def log_tail(self, lines: int = 25) -> str:
         """The end of the worker's log, for an error that says where it stalled."""

@@ -188,8 +188,8 @@ def register_clinical(
                 state = states.get(patient_ref)
                 states.mark_dirty(patient_ref, message.partition)
                 step = vitals_step(state, vitals, rules, now)
-                if step.duplicate:
-                    metrics.duplicates.labels(message.topic).inc()
+                if step.duplicate_count:
+                    metrics.duplicates.labels(message.topic).inc(step.duplicate_count)
                 metrics.late_events.labels(message.topic).inc(step.late_count)
                 if step.applied:
                     observer.observe(step)

@@ -54,6 +54,9 @@ class Step:
     ledger_changed: bool = False
     #: Of a batch of vital signs (:func:`vitals_step`): how many were late.
     late_count: int = 0
+    #: Of a batch of vital signs: how many were applied already (read again after a rebalance
+    #: or a restart, under at-least-once).
+    duplicate_count: int = 0
 
 
 def _is_back_pain(event: ClinicalEventModel) -> bool:
@@ -172,7 +175,13 @@ def vitals_step(
         reactions += evaluation.reactions
         ledger_changed = ledger_changed or evaluation.ledger_changed
     if not applied:
-        return Step(applied=False, before=before, after=before, duplicate=True)
+        return Step(
+            applied=False,
+            before=before,
+            after=before,
+            duplicate=True,
+            duplicate_count=len(vitals),
+        )
     pump_quiet_s = now.timestamp() - (state.last_pump_arrival_epoch_s or now.timestamp())
     if (
         state.technical_alerts
@@ -188,6 +197,7 @@ def vitals_step(
         after=InfusionSnapshot.of(state) if evaluated else before,
         late=late_count > 0,
         late_count=late_count,
+        duplicate_count=len(vitals) - applied,
         alerts=tuple(alerts),
         reactions=tuple(reactions),
         ledger_changed=ledger_changed,

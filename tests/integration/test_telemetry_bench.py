@@ -38,7 +38,7 @@ def test_every_observation_sent_is_applied(
     quick_report: tuple[TelemetryBenchReport, Path],
 ) -> None:
     report, _ = quick_report
-    for expected, actual in _check(report, "readings accepted = sent"):
+    for expected, actual in _check(report, "readings applied once = sent"):
         assert actual == expected
     for expected, actual in _check(report, "(lag 0)"):
         assert actual == expected

@@ -113,3 +113,17 @@ def test_a_repeated_batch_changes_nothing() -> None:
     again = vitals_step(state, batch, RULES, NOW)
     assert again.duplicate
     assert not again.applied
+    assert again.duplicate_count == 2
+
+
+def test_a_batch_read_partly_again_counts_its_readings_applied_already() -> None:
+    """After a rebalance a worker reads again what it had not committed; each reading applied
+    already is counted (``pumpstream_duplicate_events_total``), the new ones are applied."""
+    state = PatientState(patient_ref=P.ref)
+    clinical_step(state, P.start(), RULES, NOW)
+    first, second, third = P.vitals(10), P.vitals(11), P.vitals(12)
+    assert vitals_step(state, [first, second], RULES, NOW).duplicate_count == 0
+    step = vitals_step(state, [first, second, third], RULES, NOW)
+    assert step.applied
+    assert step.duplicate_count == 2
+    assert len(state.readings) == 3
