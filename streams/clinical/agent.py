@@ -121,12 +121,14 @@ def register_clinical(
         for alert in in_paging_order(step.alerts):
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)
             metrics.flow.events_out.labels(ALERTS.name).inc()
-            alerts.send_soon(key=key, value=alert.model_dump_json().encode())
+            states.sent(alerts.send_soon(key=key, value=alert.model_dump_json().encode()))
         for record in step.reactions:
             metrics.reactions.labels(record.rule).inc()
         if step.reactions or step.ledger_changed:
             metrics.flow.events_out.labels(REACTIONS.name).inc()
-            reactions.send_soon(key=key, value=history(state).model_dump_json().encode())
+            states.sent(
+                reactions.send_soon(key=key, value=history(state).model_dump_json().encode())
+            )
 
     def handle(message: Any) -> None:
         started = time.perf_counter()

@@ -17,10 +17,12 @@ on every event: the cost of one event grew with the patient's history (docs/benc
   it (``PatientState.add_reading``; the sets never change): the same bytes, at a fraction of the
   time.
 
-The snapshots go to the producer directly, not through Faust's producer buffer
-(``send_changelog``): that buffer sends one message at a time, and a commit's thousands of
-snapshots queued there held up every alert behind them (report -> alert p99 2.6-3.9 s under
-10,000 readings/s; 0.4 s without: docs/benchmarks.md).
+The snapshots go to the producer directly, once what the steps they hold sent is delivered (the
+futures of their alerts, :meth:`PatientStates.sent`), not through Faust's producer buffer
+(``send_changelog``): that buffer sends
+one message at a time, and a commit's thousands of snapshots queued there held up every alert
+behind them (report -> alert p99 2.6-5.3 s under 10,000 readings/s; 0.5-0.8 s now:
+docs/benchmarks.md).
 
 So whatever a committed offset covers is in the changelog, and recovery (the last snapshot, then
 the events after the committed offset, duplicates recognised by event id) rebuilds the state
@@ -40,6 +42,10 @@ import faust
 from streams.clinical.state import PatientState
 from streams.kafka.transport import PumpstreamApp
 
+#: How long a commit waits for the alerts of the steps it snapshots before it gives up (and
+#: commits nothing): longer than the producer's retries of a reachable broker.
+OUTPUTS_TIMEOUT_S = 120.0
+
 #: Sends one snapshot (changelog partition, patient ref, value); returns its delivery to await.
 Sender = Callable[[int, str, bytes], Awaitable[Awaitable[Any]]]
 
@@ -50,6 +56,10 @@ class PatientStates:
     def __init__(self, table: Any, send: Sender) -> None:
         self._table = table
         self._send = send
+        #: What steps sent (alerts, ledger records) since the last checkpoint began, and what
+        #: the steps of the snapshots not yet written sent: delivered before those snapshots.
+        self._outputs: list[asyncio.Future[Any]] = []
+        self._pending_outputs: list[asyncio.Future[Any]] = []
         #: patient_ref -> the partition its events arrive on (its changelog partition).
         self._dirty: dict[str, int] = {}
         #: patient_ref -> (changelog partition, snapshot): encoded, not yet handed to the producer.
@@ -74,6 +84,10 @@ class PatientStates:
     def mark_dirty(self, patient_ref: str, partition: int) -> None:
         self._dirty[patient_ref] = partition
 
+    def sent(self, delivery: asyncio.Future[Any]) -> None:
+        """A step's output (``send_soon``'s future): the next snapshots wait for it."""
+        self._outputs.append(delivery)
+
     @property
     def dirty_count(self) -> int:
         return len(self._dirty)
@@ -88,6 +102,8 @@ class PatientStates:
         commit takes its offsets in the same step); :meth:`write_checkpoint` sends them. The
         number encoded."""
         dirty, self._dirty = self._dirty, {}
+        self._pending_outputs += self._outputs
+        self._outputs = []
         store = self._table.data
         encoded = 0
         for patient_ref, partition in dirty.items():
@@ -103,6 +119,20 @@ class PatientStates:
         """Hand the encoded snapshots to the producer and wait until the broker has them (an
         error stops the commit); the number written. Called before offsets are committed."""
         pending, self._pending = self._pending, {}
+        outputs, self._pending_outputs = self._pending_outputs, []
+        # What the snapshotted steps sent (their alerts and ledger records, in Faust's producer
+        # buffer) reaches the broker before the snapshots do: a worker killed in between must
+        # not leave a snapshot holding a step whose alerts were never sent (its successor would
+        # read the step again as a duplicate and send nothing). A failed send is reported where
+        # every failed send is (streams/kafka/produce_failures.py); it does not stop the commit.
+        if outputs:
+            _, undelivered = await asyncio.wait(outputs, timeout=OUTPUTS_TIMEOUT_S)
+            if undelivered:
+                raise TimeoutError(
+                    f"{len(undelivered)} alerts or ledger records not delivered within "
+                    f"{OUTPUTS_TIMEOUT_S:.0f} s: the snapshots that hold their steps are not "
+                    "written and the offsets not committed (the next worker reads them again)"
+                )
         deliveries = []
         for patient_ref, (partition, value) in pending.items():
             deliveries.append(await self._send(partition, patient_ref, value))
@@ -132,6 +162,7 @@ class CheckpointSensor(faust.Sensor):
 def register_checkpoints(app: PumpstreamApp, table: Any) -> PatientStates:
     """The patients' states over ``table``, the sensor that encodes their snapshots when a
     commit begins and the hook that writes them before its offsets are committed."""
+
     states = PatientStates(table, changelog_sender(app, table))
     app.sensors.add(CheckpointSensor(states))
     app.before_offsets_commit.append(states.write_checkpoint)

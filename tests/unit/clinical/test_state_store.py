@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.clinical import state_store
 from streams.clinical.infusion_state import RatePoint
 from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
 from streams.clinical.state_store import PatientStates
@@ -178,6 +179,49 @@ async def test_snapshots_not_yet_written_are_superseded_by_newer_ones() -> None:
         assert states.checkpoint() == 1
     assert await states.write_checkpoint() == 1
     assert table.changelog == [(2, P.ref, states.get(P.ref).to_table_value())]
+
+
+async def test_snapshots_are_written_once_the_alerts_of_their_steps_are_delivered() -> None:
+    """A snapshot must not reach the broker before the alerts of the steps it holds: killed in
+    between, the worker's successor would read those steps again as duplicates and alert
+    nothing."""
+    table = _Table()
+    states = _states(table)
+    loop = asyncio.get_running_loop()
+    alert: asyncio.Future[None] = loop.create_future()
+    clinical_step(states.get(P.ref), P.start(), RULES, NOW)
+    states.sent(alert)  # the step's alert, still in the producer's buffer
+    states.mark_dirty(P.ref, 0)
+    states.checkpoint()
+    later: asyncio.Future[None] = loop.create_future()
+    states.sent(later)  # a step after the commit began: the next snapshots wait for it
+    writing = asyncio.create_task(states.write_checkpoint())
+    await asyncio.sleep(0.05)
+    assert table.changelog == [], "written before the alert was delivered"
+    alert.set_exception(KafkaTimeoutError())  # delivered or failed: either way it is settled
+    assert await writing == 1
+    assert [k for _, k, _ in table.changelog] == [P.ref]
+    states.checkpoint()
+    writing = asyncio.create_task(states.write_checkpoint())
+    await asyncio.sleep(0.05)
+    assert not writing.done(), "the next checkpoint waits for the later step's alert"
+    later.set_result(None)
+    await writing
+
+
+async def test_a_commit_gives_up_on_alerts_never_delivered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state_store, "OUTPUTS_TIMEOUT_S", 0.05)
+    table = _Table()
+    states = _states(table)
+    states.sent(asyncio.get_running_loop().create_future())
+    clinical_step(states.get(P.ref), P.start(), RULES, NOW)
+    states.mark_dirty(P.ref, 0)
+    states.checkpoint()
+    with pytest.raises(TimeoutError, match="not delivered"):
+        await states.write_checkpoint()
+    assert table.changelog == []
 
 
 async def test_a_failed_write_fails_the_commit() -> None:
