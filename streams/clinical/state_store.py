@@ -27,8 +27,9 @@ docs/benchmarks.md).
 So whatever a committed offset covers is in the changelog, and recovery (the last snapshot, then
 the events after the committed offset, duplicates recognised by event id) rebuilds the state
 exactly under at-least-once. The agent handles a message without yielding to the event loop
-between the step and its output (``send_soon``), so a snapshot never holds a step whose alerts
-are not yet in the producer's buffer.
+between the step and its output (``send_soon``, its future handed to :meth:`PatientStates.sent`),
+so a snapshot never holds a step whose alerts are not yet in the producer's buffer, and it is
+written only once they are delivered.
 """
 
 from __future__ import annotations
