@@ -19,10 +19,9 @@ on every event: the cost of one event grew with the patient's history (docs/benc
 
 The snapshots go to the producer directly, once what the steps they hold sent is delivered (the
 futures of their alerts, :meth:`PatientStates.sent`), not through Faust's producer buffer
-(``send_changelog``): that buffer sends
-one message at a time, and a commit's thousands of snapshots queued there held up every alert
-behind them (report -> alert p99 2.6-5.3 s under 10,000 readings/s; 0.5-0.8 s now:
-docs/benchmarks.md).
+(``send_changelog``): that buffer sends one message at a time, and a commit's thousands of
+snapshots queued there held up every alert behind them (report -> alert p99 2.6-5.3 s under
+10,000 readings/s; 0.5-0.8 s now: docs/benchmarks.md).
 
 So whatever a committed offset covers is in the changelog, and recovery (the last snapshot, then
 the events after the committed offset, duplicates recognised by event id) rebuilds the state
@@ -126,20 +125,29 @@ class PatientStates:
         # not leave a snapshot holding a step whose alerts were never sent (its successor would
         # read the step again as a duplicate and send nothing). A failed send is reported where
         # every failed send is (streams/kafka/produce_failures.py); it does not stop the commit.
-        if outputs:
-            _, undelivered = await asyncio.wait(outputs, timeout=OUTPUTS_TIMEOUT_S)
-            if undelivered:
-                raise TimeoutError(
-                    f"{len(undelivered)} alerts or ledger records not delivered within "
-                    f"{OUTPUTS_TIMEOUT_S:.0f} s: the snapshots that hold their steps are not "
-                    "written and the offsets not committed (the next worker reads them again)"
-                )
-        deliveries = []
-        for patient_ref, (partition, value) in pending.items():
-            deliveries.append(await self._send(partition, patient_ref, value))
-            self.snapshots_written += 1
-            self.snapshot_bytes_written += len(value)
-        await asyncio.gather(*deliveries)
+        try:
+            if outputs:
+                _, undelivered = await asyncio.wait(outputs, timeout=OUTPUTS_TIMEOUT_S)
+                if undelivered:
+                    raise TimeoutError(
+                        f"{len(undelivered)} alerts or ledger records not delivered within "
+                        f"{OUTPUTS_TIMEOUT_S:.0f} s: the snapshots that hold their steps are "
+                        "not written and the offsets not committed (the next worker reads "
+                        "them again)"
+                    )
+            deliveries = []
+            for patient_ref, (partition, value) in pending.items():
+                deliveries.append(await self._send(partition, patient_ref, value))
+                self.snapshots_written += 1
+                self.snapshot_bytes_written += len(value)
+            await asyncio.gather(*deliveries)
+        except BaseException:
+            # Nothing is committed: the snapshots and what they wait for stay for the next
+            # commit (one encoded since is newer and wins), should the worker go on.
+            for patient_ref, item in pending.items():
+                self._pending.setdefault(patient_ref, item)
+            self._pending_outputs[:0] = [o for o in outputs if not o.done()]
+            raise
         return len(pending)
 
 

@@ -215,13 +215,18 @@ async def test_a_commit_gives_up_on_alerts_never_delivered(
     monkeypatch.setattr(state_store, "OUTPUTS_TIMEOUT_S", 0.05)
     table = _Table()
     states = _states(table)
-    states.sent(asyncio.get_running_loop().create_future())
+    alert: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    states.sent(alert)
     clinical_step(states.get(P.ref), P.start(), RULES, NOW)
     states.mark_dirty(P.ref, 0)
     states.checkpoint()
     with pytest.raises(TimeoutError, match="not delivered"):
         await states.write_checkpoint()
     assert table.changelog == []
+    monkeypatch.setattr(state_store, "OUTPUTS_TIMEOUT_S", 120.0)
+    alert.set_result(None)  # delivered at last
+    assert await states.write_checkpoint() == 1, "kept for the next commit, not dropped"
+    assert [k for _, k, _ in table.changelog] == [P.ref]
 
 
 async def test_a_failed_write_fails_the_commit() -> None:
