@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.alerts import Alert
+from schemas.alerts import Alert, AlertPhase
 from schemas.topics import ALERT_NOTIFICATIONS, ALERTS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
@@ -79,6 +79,23 @@ async def _alerting(kafka: KafkaConnection, prefix: str, expected: int, timeout_
     return time.monotonic() - started
 
 
+def _episode_marks(alerts: list[Alert]) -> list[tuple[str, AlertPhase]]:
+    """Each episode's start and end by rule. Not its updates: whether an episode is updated
+    depends on the order its pump events and report arrive in (docs/clinical-rules.md,
+    "Arrival order"), which a worker catching up after an outage does not keep."""
+    return sorted((a.rule, a.phase) for a in alerts if a.phase is not AlertPhase.UPDATE)
+
+
+async def _episodes_like(
+    kafka: KafkaConnection, prefix: str, expected: list[tuple[str, AlertPhase]], timeout_s: float
+) -> None:
+    started = time.monotonic()
+    while (got := _episode_marks(await _alerts_of(kafka, prefix))) != expected:
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"{got} instead of {expected} for {prefix} in {timeout_s:g} s")
+        await asyncio.sleep(0.5)
+
+
 def _readyz(port: int) -> int | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
@@ -104,7 +121,7 @@ async def test_a_worker_cut_off_from_its_broker_recovers_by_itself(
     await publish(topics, demo_script(T0, _cohort("before")), speed=0)
     await _alerting(topics, "before", 1, 30)
     await asyncio.sleep(2)  # the cohort's later alerts (its updates) too
-    before = len(await _alerts_of(topics, "before"))
+    before = await _alerts_of(topics, "before")
 
     broker.pause()  # connections refused, as when the broker is down; it keeps its topics
     await _until(lambda: _readyz(port) == 503, 10, "/readyz 503 while cut off")
@@ -115,12 +132,14 @@ async def test_a_worker_cut_off_from_its_broker_recovers_by_itself(
     returned = time.monotonic()
 
     await publish(topics, demo_script(T0, _cohort("after")), speed=0)
-    await _alerting(topics, "after", before, BACK_WITHIN_S - (time.monotonic() - returned))
+    await _episodes_like(
+        topics, "after", _episode_marks(before), BACK_WITHIN_S - (time.monotonic() - returned)
+    )
     took = time.monotonic() - returned
     await _until(lambda: _readyz(port) == 200, 10, "/readyz 200 again")
     assert worker.is_running(), "it recovered by itself"
     assert _produce_errors(port) == 0, "nothing was lost on the way"
-    assert len(await _alerts_of(topics, "before")) == before
+    assert len(await _alerts_of(topics, "before")) == len(before)
     print(f"alerting again {took:.1f} s after the broker came back")
 
 
