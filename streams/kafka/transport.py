@@ -121,7 +121,9 @@ class _Transport(faust_aiokafka.Transport):
 
 
 class PumpstreamApp(faust.App):
-    """A ``faust.App`` whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch."""
+    """A ``faust.App`` whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch,
+    recovers tables to their changelogs' true ends, rewinds partitions never committed, and
+    awaits ``before_offsets_commit`` at every commit."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
