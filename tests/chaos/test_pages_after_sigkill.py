@@ -82,6 +82,9 @@ async def test_no_page_is_sent_twice_after_a_worker_is_killed(
         # The takeover did read the notifications again (else this test proves nothing).
         log = takeover.log_path.read_text(errors="replace")[-3000:]
         assert read_again, f"the takeover did not read every notification again:\n{log}"
-        assert suppressed() == PAGES
+        # At least once each: a rebalance before the takeover's first commit (the killed
+        # worker's membership expiring) makes it read the never-committed partitions from their
+        # start once more (docs/reliability.md, "Stopping"), and the record suppresses them again.
+        assert suppressed() >= PAGES
     finally:
         receiver.close()
