@@ -307,7 +307,7 @@ async def memory_figures(
             "B/obs",
             "<= 50",
             bytes_per_obs <= 50,
-            note=f"{main.changelog_bytes:,} B of snapshots for {main.observations} obs",
+            note=f"{main.changelog_bytes:,} B of changelog records for {main.observations} obs",
         ),
         Figure(
             "ready_fresh",

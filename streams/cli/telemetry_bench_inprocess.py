@@ -17,8 +17,10 @@ from streams.cli.telemetry_bench_data import TelemetryData, iso, reading_json, s
 from streams.cli.telemetry_bench_report import Figure, TelemetryBenchConfig, TelemetryBenchReport
 from streams.clinical.rules_file import load_rules
 from streams.clinical.state import PatientState
+from streams.clinical.state_changelog import encode_checkpoint
 from streams.clinical.step import clinical_step, vitals_step
 from streams.clinical.telemetry import read_batch
+from streams.settings import Settings
 
 
 def infusion_readings(seconds: int, t0: datetime) -> list[VitalSigns]:
@@ -28,6 +30,34 @@ def infusion_readings(seconds: int, t0: datetime) -> list[VitalSigns]:
         )
         for s in range(seconds)
     ]
+
+
+def steady_changelog(commit_interval_s: float, seconds: int = 1200) -> tuple[float, float]:
+    """In process, one patient with 1 Hz vitals for ``seconds``, checkpointed every
+    ``commit_interval_s`` as a worker's commits do (``encode_checkpoint``): the changelog's
+    value bytes per observation over the second half (300 sets kept long before), and the
+    median cost of a checkpoint there in us."""
+    rules = load_rules()
+    t0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
+    state = PatientState(patient_ref="inproc")
+    start = InfusionStarted.model_validate_json(start_event("inproc", t0 - timedelta(seconds=1)))
+    clinical_step(state, start, rules, t0)
+    readings = infusion_readings(seconds, t0)
+    written = observed = 0
+    costs: list[float] = []
+    next_commit = commit_interval_s
+    for second, reading in enumerate(readings):
+        vitals_step(state, [reading], rules, reading.event_time)
+        counted = second >= seconds // 2
+        observed += counted
+        if second + 1 >= next_commit:
+            next_commit += commit_interval_s
+            began = time.perf_counter_ns()
+            checkpoint = encode_checkpoint(state)
+            if counted:
+                costs.append((time.perf_counter_ns() - began) / 1000)
+                written += sum(len(value) for _, value in checkpoint.records)
+    return written / observed, statistics.median(costs)
 
 
 def cost_over_infusion(per_call: int) -> tuple[float, float, float, float]:
@@ -143,13 +173,21 @@ def in_process_figures(
                 ratio <= 1.2,
             ),
         ]
+    commit_interval_s = Settings.model_fields["commit_interval_s"].default
+    steady_bytes, checkpoint_us = steady_changelog(commit_interval_s)
     report.figures += [
         Figure(
-            "snapshot_first_min", "9. snapshot (to_table_value), after 1 minute", snap_first, "us"
+            "changelog_steady_bytes_per_obs",
+            f"7. changelog, steady state (1 Hz, a commit every {commit_interval_s:g} s)",
+            steady_bytes,
+            "B/obs",
+            "<= 50",
+            steady_bytes <= 50,
+            note="values; in process, one patient, the second of 20 minutes",
         ),
-        Figure(
-            "snapshot_4th_hour", "9. snapshot (to_table_value), after 4 hours", snap_fourth, "us"
-        ),
+        Figure("checkpoint_steady", "9. a checkpoint in steady state", checkpoint_us, "us"),
+        Figure("snapshot_first_min", "9. base (to_table_value), after 1 minute", snap_first, "us"),
+        Figure("snapshot_4th_hour", "9. base (to_table_value), after 4 hours", snap_fourth, "us"),
         Figure(
             "read_batch",
             "9. read_batch",

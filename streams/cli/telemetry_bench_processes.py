@@ -21,6 +21,8 @@ from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.cli.telemetry_bench_report import TelemetryBenchConfig
 from streams.clinical.agent import STATE_TABLE
+from streams.clinical.state import PatientState
+from streams.clinical.state_changelog import SEPARATOR, Recovered, assemble, regroup
 from streams.exceptions import WorkerNotReady
 from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
@@ -192,20 +194,32 @@ class NaiveAgentProcess(ChildProcess):
 
 async def changelog(
     kafka: KafkaConnection, config: TelemetryBenchConfig
-) -> tuple[int, dict[str, bytes], dict[str, int]]:
-    """Total bytes of the state changelog's values, each patient's last snapshot, and how many
-    snapshots each patient has."""
+) -> tuple[int, dict[str, PatientState], dict[str, int]]:
+    """Total bytes of the state changelog's values, each patient's state as a worker would
+    recover it from the changelog (``state_changelog``), and how many records each patient
+    has."""
     records = await read_topic(kafka, f"{config.app_id}-{STATE_TABLE}-changelog", timeout_s=120)
-    last: dict[str, bytes] = {}
+    table: dict[str, bytes] = {}
     counts: dict[str, int] = defaultdict(int)
     total = 0
     for record in records:
         total += len(record.value or b"")
-        if record.key is not None and record.value is not None:
-            ref = record.key.decode().strip('"')
-            last[ref] = record.value
-            counts[ref] += 1
-    return total, last, counts
+        if record.key is None:
+            continue
+        key = record.key.decode().strip('"')
+        counts[key.partition(SEPARATOR)[0]] += 1
+        if record.value is None:
+            table.pop(key, None)
+        else:
+            table[key] = record.value
+    data: dict[str, object] = dict(table)
+    regroup(data)
+    states = {
+        ref: assemble(ref, value if isinstance(value, Recovered) else Recovered(value))
+        for ref, value in data.items()
+        if isinstance(value, Recovered | bytes)
+    }
+    return total, states, counts
 
 
 async def alert_arrivals(

@@ -35,6 +35,7 @@ from streams.cli.telemetry_bench_processes import (
     until,
 )
 from streams.cli.telemetry_bench_report import Check, Progress
+from streams.clinical.state import PatientState
 from streams.kafka.partitioning import partition_of
 
 
@@ -161,10 +162,10 @@ async def full_path(
         )
     finally:
         second.stop()
-    bytes_after, snapshots, counts = await changelog(kafka, config)
+    bytes_after, states, counts = await changelog(kafka, config)
     result.changelog_bytes = bytes_after - bytes_before
     if recover:
-        result.worker = await recovery(v, data, loop, probes, (snapshots, counts), result)
+        result.worker = await recovery(v, data, loop, probes, (states, counts), result)
     return result
 
 
@@ -173,14 +174,15 @@ async def recovery(
     data: TelemetryData,
     loop: str,
     probes: list[str],
-    before: tuple[dict[str, bytes], dict[str, int]],
+    before: tuple[dict[str, PatientState], dict[str, int]],
     result: FullPath,
 ) -> BenchWorker:
     """A fresh worker on the changelog: time to ready, and to the first alerts that need the
     recovered state (back pain of patients whose rate increase only the earlier worker read).
     Each telemetry patient's last reading is then sent again: a duplicate changes nothing, but
-    marks the patient dirty, so the worker writes the state it recovered, which must be the
-    snapshot the earlier worker wrote, byte for byte. The worker is left running."""
+    marks the patient dirty, so the worker writes the state it recovered (a base, its first
+    checkpoint of the patient), which must be the state the earlier worker's records hold.
+    The worker is left running."""
     kafka = v.kafka
     arrivals: dict[str, float] = {}
     stop = asyncio.Event()
@@ -220,13 +222,13 @@ async def recovery(
         )
         stop.set()
         await watcher
-        # Lag 0: the commit has been made, so the snapshots it covers are on the changelog.
+        # Lag 0: the commit has been made, so the records it covers are on the changelog.
         _, after, counts = await changelog(kafka, v.config)
-        snapshots, counts_before = before
+        states_before, counts_before = before
         rewritten = sum(counts.get(r, 0) > counts_before.get(r, 0) for r in data.refs)
-        identical = sum(after.get(r) == snapshots.get(r) for r in data.refs)
+        identical = sum(r in after and after.get(r) == states_before.get(r) for r in data.refs)
         result.checks.append(
-            Check(f"{loop}: snapshots rewritten after restart", len(data.refs), rewritten)
+            Check(f"{loop}: states rewritten after restart", len(data.refs), rewritten)
         )
         result.checks.append(Check(f"{loop}: recovered state identical", len(data.refs), identical))
         return third

@@ -30,6 +30,7 @@ from schemas.events import (
     VitalSigns,
 )
 from schemas.reactions import ReactionRecord
+from streams.clinical.changelog_marks import ChangelogMarks
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
 from streams.clinical.rules_file import RulesConfig
@@ -65,6 +66,7 @@ ADDED_TABLE_FIELDS = (
     "last_vitals_arrival_epoch_s",
     "last_pump_arrival_epoch_s",
     "earlier_abnormal_readings",
+    "changelog_seq",
 )
 #: How many earlier abnormal vital-signs sets past R2's horizon (and not read by R2 for a kept
 #: report) wait before they are pruned together (at 1 Hz, once a minute, not on every reading).
@@ -132,6 +134,9 @@ class PatientState(BaseModel):
     #: The vital-signs sets as a table value written before issue 15 holds them (whole
     #: ``VitalSigns``): read into ``readings`` on load, never written.
     vitals: list[VitalSigns] = Field(default=[], exclude=True, repr=False)
+    #: The changelog's bookkeeping, not the patient's: the number of the last checkpoint that
+    #: wrote this state (``state_changelog.py``). Not compared by ``==``.
+    changelog_seq: int = 0
 
     #: Each kept reading's JSON, in the order of ``readings`` (kept in step with it by
     #: :meth:`add_reading`): a snapshot joins them instead of encoding every set again, which
@@ -139,6 +144,9 @@ class PatientState(BaseModel):
     #: it is not the JSON of the ``readings`` list held (``_readings_json_of``).
     _readings_json: list[bytes] | None = PrivateAttr(default=None)
     _readings_json_of: list[Reading] | None = PrivateAttr(default=None)
+    #: What the changelog holds of this state and what it still lacks
+    #: (``streams/clinical/state_changelog.py``).
+    _changelog: ChangelogMarks = PrivateAttr(default_factory=ChangelogMarks)
 
     def model_post_init(self, context: Any, /) -> None:
         if self.vitals:
@@ -164,13 +172,17 @@ class PatientState(BaseModel):
         encoded = self._readings_json if self._readings_json_of is self.readings else None
         copy._readings_json = encoded[:] if encoded is not None else None
         copy._readings_json_of = copy.readings if encoded is not None else None
+        copy._changelog = self._changelog.copy()
         return copy
 
     def __eq__(self, other: object) -> bool:
-        """Equal fields (the readings' JSON kept for snapshots is not part of the state)."""
+        """Equal fields (the readings' JSON kept for snapshots and the changelog's bookkeeping
+        are not part of the state)."""
         if not isinstance(other, PatientState):
             return NotImplemented
-        return self.__dict__ == other.__dict__
+        mine, theirs = dict(self.__dict__), dict(other.__dict__)
+        del mine["changelog_seq"], theirs["changelog_seq"]
+        return mine == theirs
 
     def add_reading(self, reading: Reading) -> list[Reading]:
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
@@ -186,6 +198,9 @@ class PatientState(BaseModel):
         )
         if encoded is not None:
             encoded.insert(index, _READING_JSON.dump_json(reading))
+        marks: ChangelogMarks = private["_changelog"]
+        if not marks.needs_base:  # (a base holds every set: nothing to remember until then)
+            marks.unwritten.append(reading)
         if len(readings) <= VITALS_KEPT:
             return []
         fallen = readings[:-VITALS_KEPT]

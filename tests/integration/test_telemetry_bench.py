@@ -1,8 +1,9 @@
 """``pumpstream bench telemetry --quick`` on the real broker: correctness, not speed. Every
 observation sent is applied (the worker's accepted-readings counter equals what was sent, and the
 group's lag reaches 0), every back-pain report under the telemetry load gets its alert, and a
-worker restarted on the changelog holds the very state the previous one wrote (its snapshots,
-written again after a restart, are byte for byte the last ones before it). No timed assertions."""
+worker restarted on the changelog holds the very state the previous one wrote (the whole state
+it writes after a restart equals the state the previous worker's records assemble to). No timed
+assertions."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_recovery_restores_identical_state(
     report, _ = quick_report
     patients = report.config.patients
     assert _check(report, "recovered state raised every probe's R1") == [(True, True)]
-    assert _check(report, "snapshots rewritten after restart") == [(patients, patients)]
+    assert _check(report, "states rewritten after restart") == [(patients, patients)]
     assert _check(report, "recovered state identical") == [(patients, patients)]
 
 

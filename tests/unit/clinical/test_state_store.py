@@ -1,6 +1,7 @@
-"""The in-memory patient states and their checkpoint: one snapshot per dirty patient per commit,
-encoded when the commit begins and written before its offsets are committed, recovered values
-decoded on first use, a snapshot that restores the same state."""
+"""The in-memory patient states and their checkpoint: records per dirty patient per commit (a
+base, then deltas and a core when it changed: streams/clinical/state_changelog.py), encoded when
+the commit begins and written before its offsets are committed, recovered values assembled on
+first use into the same state."""
 
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ from aiokafka.errors import KafkaTimeoutError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.clinical import state_store
+from streams.clinical import state, state_changelog, state_store
 from streams.clinical.infusion_state import RatePoint
 from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
+from streams.clinical.state_changelog import (
+    Recovered,
+    StateDelta,
+    assemble,
+    core_key,
+    decode_delta,
+    delta_key,
+    encode_delta,
+    regroup,
+)
 from streams.clinical.state_store import PatientStates
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
@@ -27,13 +38,29 @@ class _Table:
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
-        self.changelog: list[tuple[int, str, bytes]] = []
+        self.changelog: list[tuple[int, str, bytes | None]] = []
 
-    async def send(self, partition: int, key: str, value: bytes) -> Awaitable[None]:
+    async def send(self, partition: int, key: str, value: bytes | None) -> Awaitable[None]:
         self.changelog.append((partition, key, value))
         delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivered.set_result(None)
         return delivered
+
+    def recovered(self, upto: int | None = None) -> PatientStates:
+        """The states a new worker recovers from this changelog (its first ``upto`` records), as
+        Faust's memory store applies it (the last value per key; a tombstone deletes), which is
+        also what a compacted changelog keeps; then the recovery callback."""
+        table = _Table()
+        for _, key, value in self.changelog[:upto]:
+            if value is None:
+                table.data.pop(key, None)
+            else:
+                table.data[key] = value
+        regroup(table.data)
+        return _states(table)
+
+    def written_keys(self) -> list[str]:
+        return [key for _, key, _ in self.changelog]
 
 
 def _states(table: _Table) -> PatientStates:
@@ -44,7 +71,7 @@ P = Patient("pt-store")
 Q = Patient("pt-other")
 
 
-async def test_one_snapshot_per_dirty_patient_per_checkpoint() -> None:
+async def test_a_base_per_dirty_patient_first_then_only_what_changed() -> None:
     table = _Table()
     states = _states(table)
     for event in [P.start(), P.rate(30, 84.0), P.vitals(35), Q.start(), P.pain(40, 6)]:
@@ -56,12 +83,69 @@ async def test_one_snapshot_per_dirty_patient_per_checkpoint() -> None:
     assert table.changelog == [], "encoded when the commit begins, written before it commits"
     assert await states.write_checkpoint() == 2
     assert sorted((p, k) for p, k, _ in table.changelog) == [(1, Q.ref), (3, P.ref)]
-    assert states.checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
-    assert await states.write_checkpoint() == 0
     written = {k: v for _, k, v in table.changelog}
     assert PatientState.from_table_value(P.ref, written[P.ref]) == states.get(P.ref)
-    assert states.snapshots_written == 2
-    assert states.snapshot_bytes_written == sum(len(v) for v in written.values())
+    assert states.checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
+    assert await states.write_checkpoint() == 0
+    assert states.records_written == 2
+    assert states.bytes_written == sum(len(v or b"") for v in written.values())
+
+    for minute in (41, 42, 43):  # normal vital signs change the sets and scalars alone
+        clinical_step(states.get(P.ref), P.vitals(minute), RULES, NOW)
+    states.mark_dirty(P.ref, 3)
+    states.checkpoint()
+    await states.write_checkpoint()
+    assert table.written_keys()[2:] == [delta_key(P.ref, 2)]
+    delta = decode_delta(table.changelog[-1][2] or b"")
+    assert [r.event_id for r in delta.readings] == [P.vitals(m).event_id for m in (41, 42, 43)]
+    assert delta.last_arrival_epoch_s == states.get(P.ref).last_arrival_epoch_s
+
+    clinical_step(states.get(P.ref), P.rate(50, 60.0), RULES, NOW)  # the core changes
+    states.mark_dirty(P.ref, 3)
+    states.checkpoint()
+    await states.write_checkpoint()
+    assert table.written_keys()[3:] == [core_key(P.ref), delta_key(P.ref, 3)]
+    assert table.recovered().get(P.ref) == states.get(P.ref)
+
+    await _checkpoint(states, [P.vitals(51)], partition=3)
+    assert table.written_keys()[5:] == [delta_key(P.ref, 4), delta_key(P.ref, 3)]
+    assert table.changelog[-1][2] is None, "a delta without sets, superseded, is removed"
+    assert table.recovered().get(P.ref) == states.get(P.ref)
+
+
+async def test_recovery_assembles_each_patients_records_and_then_writes_a_base() -> None:
+    table = _Table()
+    states = _states(table)
+    await _checkpoint(states, [P.start(), Q.start()])
+    await _checkpoint(states, [P.vitals(1), P.vitals(2), Q.vitals(1)])
+    await _checkpoint(states, [P.pain(3, 6), P.vitals(3)])
+    recovered_table = _Table()
+    recovered_table.data = {k: v for _, k, v in table.changelog if v is not None}
+    again = _states(recovered_table)
+    await again.regroup_recovered()
+    assert sorted(recovered_table.data) == [Q.ref, P.ref], "cores and deltas gathered"
+    assert sorted(ref for ref, _ in again.items()) == [Q.ref, P.ref]
+    assert again.get(P.ref) == states.get(P.ref)
+    assert again.get(Q.ref) == states.get(Q.ref)
+    clinical_step(again.get(P.ref), P.vitals(4), RULES, NOW)
+    again.mark_dirty(P.ref, 0)
+    again.checkpoint()
+    await again.write_checkpoint()
+    assert recovered_table.written_keys()[0] == P.ref, (
+        "the first checkpoint after recovery is a base"
+    )
+    assert set(recovered_table.written_keys()[1:]) == {core_key(P.ref)} | {
+        k for k in table.written_keys() if k.startswith(f"{P.ref}/") and k != core_key(P.ref)
+    }, "which removes the records it supersedes"
+    assert all(v is None for _, _, v in recovered_table.changelog[1:])
+
+
+async def _checkpoint(states: PatientStates, events: list[Any], partition: int = 0) -> None:
+    for event in events:
+        clinical_step(states.get(event.patient_ref), event, RULES, NOW)
+        states.mark_dirty(event.patient_ref, partition)
+    states.checkpoint()
+    await states.write_checkpoint()
 
 
 def test_a_recovered_value_is_decoded_once_and_then_kept_as_an_object() -> None:
@@ -137,48 +221,102 @@ def _encoded_afresh(state: PatientState) -> bytes:
     return state.model_dump_json(exclude=empty).encode()
 
 
-async def test_the_checkpoint_writes_what_the_state_alone_writes() -> None:
-    table = _Table()
-    states = _states(table)
-    for minute in range(0, 40, 5):
-        state = states.get(P.ref)
-        clinical_step(state, P.vitals(minute), RULES, NOW)
+@settings(max_examples=80, deadline=None)
+@given(
+    steps=st.lists(
+        st.one_of(
+            st.tuples(st.just("vitals"), st.integers(min_value=-20, max_value=400)),
+            st.tuples(st.just("pain"), st.integers(min_value=0, max_value=400)),
+            st.tuples(st.just("rate"), st.integers(min_value=1, max_value=400)),
+            st.tuples(st.just("checkpoint"), st.just(0)),
+            st.tuples(st.just("fail"), st.just(0)),
+        ),
+        max_size=120,
+    ),
+    kept=st.integers(min_value=2, max_value=12),
+)
+def test_the_changelog_holds_the_state_after_every_commit(
+    steps: list[tuple[str, int]], kept: int
+) -> None:
+    """Whatever the events (sets late, duplicate, trimmed off the kept ones, abnormal ones kept
+    for R2), commits and failed writes: recovering the changelog as it stands after each
+    successful commit gives the state as it was when that commit began."""
+    asyncio.run(_commits(steps, kept))
+
+
+async def _commits(steps: list[tuple[str, int]], kept: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state, "VITALS_KEPT", kept)
+        patch.setattr(state_changelog, "VITALS_KEPT", kept)
+        table = _Table()
+        failing = False
+
+        async def send(partition: int, key: str, value: bytes | None) -> Awaitable[None]:
+            if failing:
+                raise KafkaTimeoutError()
+            return await table.send(partition, key, value)
+
+        states = PatientStates(table, send)
+        clinical_step(states.get(P.ref), P.start(), RULES, NOW)
         states.mark_dirty(P.ref, 0)
-        states.checkpoint()
-        await states.write_checkpoint()
-    assert [value for _, _, value in table.changelog][-1] == states.get(P.ref).to_table_value()
-    assert len(table.changelog) == 8
+        for kind, minute in [*steps, ("checkpoint", 0)]:
+            if kind in ("checkpoint", "fail"):
+                failing = kind == "fail"
+                states.checkpoint()
+                expected = states.get(P.ref).model_copy(deep=True)
+                try:
+                    await states.write_checkpoint()
+                except KafkaTimeoutError:
+                    assert failing
+                    continue
+                assert table.recovered().get(P.ref) == expected
+                continue
+            event = {
+                "vitals": lambda m: P.vitals(m, hr=70 + (m * 7) % 70),
+                "pain": lambda m: P.pain(m, 6),
+                "rate": lambda m: P.rate(m, 60.0 + m % 5),
+            }[kind](minute)
+            clinical_step(states.get(P.ref), event, RULES, NOW)
+            states.mark_dirty(P.ref, 0)
+        compacted = {k: v for _, k, v in table.changelog}
+        deltas = [k for k, v in compacted.items() if v is not None and k.startswith(f"{P.ref}/")]
+        assert len(deltas) <= kept + 2, "a delta stays only while a set of it is kept"
 
 
-async def test_a_snapshot_encoded_is_the_state_when_the_commit_began() -> None:
-    """Events handled while the snapshots are written belong to the next commit: the snapshot
-    written is the state as it was when the commit took its offsets."""
+async def test_a_checkpoint_holds_the_state_when_the_commit_began() -> None:
+    """Events handled while the records are written belong to the next commit."""
     table = _Table()
     states = _states(table)
-    state = states.get(P.ref)
-    clinical_step(state, P.start(), RULES, NOW)
+    await _checkpoint(states, [P.start()])
+    clinical_step(states.get(P.ref), P.vitals(1), RULES, NOW)
     states.mark_dirty(P.ref, 0)
     states.checkpoint()
-    at_commit = state.to_table_value()
-    clinical_step(state, P.rate(30, 84.0), RULES, NOW)  # before the snapshot is written
+    at_commit = states.get(P.ref).model_copy(deep=True)
+    clinical_step(states.get(P.ref), P.vitals(2), RULES, NOW)  # before the records are written
+    clinical_step(states.get(P.ref), P.rate(3, 84.0), RULES, NOW)
     states.mark_dirty(P.ref, 0)
     await states.write_checkpoint()
-    assert table.changelog == [(0, P.ref, at_commit)]
+    assert table.recovered().get(P.ref) == at_commit
     states.checkpoint()
     await states.write_checkpoint()
-    assert table.changelog[-1] == (0, P.ref, state.to_table_value())
+    assert table.recovered().get(P.ref) == states.get(P.ref)
 
 
-async def test_snapshots_not_yet_written_are_superseded_by_newer_ones() -> None:
-    table = _Table()
-    states = _states(table)
-    for minute in (0, 5):
-        state = states.get(P.ref)
-        clinical_step(state, P.vitals(minute), RULES, NOW)
-        states.mark_dirty(P.ref, 2)
-        assert states.checkpoint() == 1
-    assert await states.write_checkpoint() == 1
-    assert table.changelog == [(2, P.ref, states.get(P.ref).to_table_value())]
+def test_a_record_older_than_the_base_is_ignored() -> None:
+    """A core or delta left over from before a base (its tombstone never written) changes
+    nothing."""
+    original = PatientState(patient_ref=P.ref)
+    clinical_step(original, P.start(), RULES, NOW)
+    clinical_step(original, P.vitals(1), RULES, NOW)
+    original.changelog_seq = 5
+    stale = PatientState(patient_ref=P.ref)
+    clinical_step(stale, P.vitals(0, hr=150), RULES, NOW)
+    recovered = Recovered(
+        base=original.to_table_value(),
+        core=b'{"seq":4,"core":%s}' % stale.model_dump_json().encode(),
+        deltas=[encode_delta(StateDelta(seq=5, readings=stale.readings, last_arrival_epoch_s=1.0))],
+    )
+    assert assemble(P.ref, recovered) == original
 
 
 async def test_snapshots_are_written_once_the_alerts_of_their_steps_are_delivered() -> None:
@@ -225,21 +363,36 @@ async def test_a_commit_gives_up_on_alerts_never_delivered(
     assert table.changelog == []
     monkeypatch.setattr(state_store, "OUTPUTS_TIMEOUT_S", 120.0)
     alert.set_result(None)  # delivered at last
-    assert await states.write_checkpoint() == 1, "kept for the next commit, not dropped"
+    assert states.dirty_count == 1, "kept for the next commit, not dropped"
+    states.checkpoint()
+    assert await states.write_checkpoint() == 1
     assert [k for _, k, _ in table.changelog] == [P.ref]
 
 
-async def test_a_failed_write_fails_the_commit() -> None:
+async def test_a_failed_write_fails_the_commit_and_the_next_one_writes_a_base() -> None:
     table = _Table()
+    reachable = True
 
-    async def unreachable(partition: int, key: str, value: bytes) -> Awaitable[None]:
+    async def send(partition: int, key: str, value: bytes | None) -> Awaitable[None]:
+        if reachable:
+            return await table.send(partition, key, value)
         delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         delivered.set_exception(KafkaTimeoutError())
         return delivered
 
-    states = PatientStates(table, unreachable)
-    clinical_step(states.get(P.ref), P.start(), RULES, NOW)
+    states = PatientStates(table, send)
+    await _checkpoint(states, [P.start(), P.vitals(1)])
+    reachable = False
+    clinical_step(states.get(P.ref), P.vitals(2), RULES, NOW)
     states.mark_dirty(P.ref, 0)
     states.checkpoint()
     with pytest.raises(KafkaTimeoutError):
         await states.write_checkpoint()
+    reachable = True
+    assert states.dirty_count == 1
+    states.checkpoint()
+    await states.write_checkpoint()
+    # A base again (the delta may be lost or written), which removes that delta.
+    assert table.written_keys() == [P.ref, P.ref, delta_key(P.ref, 2)]
+    assert table.changelog[-1][2] is None
+    assert table.recovered().get(P.ref) == states.get(P.ref)
