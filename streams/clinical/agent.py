@@ -80,7 +80,12 @@ def register_clinical(
     clinical events was already the broker's (different topics), and the rules work on event
     time whatever the arrival order."""
     state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
-    states = register_checkpoints(app, state_table)
+
+    def counted(kind: str, size: int) -> None:
+        metrics.state_records.labels(record=kind).inc()
+        metrics.state_bytes.labels(record=kind).inc(size)
+
+    states = register_checkpoints(app, state_table, counted)
     alerts = raw_topic(app, ALERTS.name)
     reactions = raw_topic(app, REACTIONS.name)
     timer_topic = raw_topic(app, CLINICAL_TIMER.name)

@@ -12,9 +12,12 @@ from streams.clinical.vitals_assessment import Reading
 
 @dataclass(slots=True)
 class ChangelogMarks:
-    #: The next checkpoint writes the whole state (a base): true for a state new to this worker
-    #: (a new patient, or one read back from the changelog) and after a failed write.
+    #: The next checkpoint writes the whole state (a base): true for a new patient and after a
+    #: failed write.
     needs_base: bool = True
+    #: Read back from the changelog: a checkpoint writes a base when the worker's budget of
+    #: bases per commit allows (consolidating its records), deltas until then.
+    recovered: bool = False
     #: Vital-signs sets added since the last checkpoint (the next delta's).
     unwritten: list[Reading] = field(default_factory=list)
     #: The deltas on the changelog since the base, oldest first: (checkpoint number, the newest
@@ -30,6 +33,7 @@ class ChangelogMarks:
     def copy(self) -> ChangelogMarks:
         return ChangelogMarks(
             self.needs_base,
+            self.recovered,
             self.unwritten.copy(),
             self.live_deltas.copy(),
             self.core_hash,

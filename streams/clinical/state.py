@@ -12,7 +12,7 @@ from bisect import bisect_left, bisect_right, insort
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, PrivateAttr, TypeAdapter
+from pydantic import BaseModel, Field, PrivateAttr
 
 from schemas.alerts import AlertAck
 from schemas.base import event_time_sort_key
@@ -73,8 +73,6 @@ ADDED_TABLE_FIELDS = (
 PRUNED_AT_ONCE = 60
 #: Late-arrived event ids remembered per patient (their alerts say "late").
 LATE_ARRIVALS_KEPT = 50
-_NO_READINGS = b'"readings":[]'
-_READING_JSON = TypeAdapter(Reading)
 
 
 class PatientState(BaseModel):
@@ -138,12 +136,6 @@ class PatientState(BaseModel):
     #: wrote this state (``state_changelog.py``). Not compared by ``==``.
     changelog_seq: int = 0
 
-    #: Each kept reading's JSON, in the order of ``readings`` (kept in step with it by
-    #: :meth:`add_reading`): a snapshot joins them instead of encoding every set again, which
-    #: was most of its time (docs/benchmarks.md). Built afresh by :meth:`to_table_value` when
-    #: it is not the JSON of the ``readings`` list held (``_readings_json_of``).
-    _readings_json: list[bytes] | None = PrivateAttr(default=None)
-    _readings_json_of: list[Reading] | None = PrivateAttr(default=None)
     #: What the changelog holds of this state and what it still lacks
     #: (``streams/clinical/state_changelog.py``).
     _changelog: ChangelogMarks = PrivateAttr(default_factory=ChangelogMarks)
@@ -168,16 +160,11 @@ class PatientState(BaseModel):
         mutable["episodes"] = {k: e.model_copy(deep=True) for k, e in self.episodes.items()}
         mutable["ended_episodes"] = [e.model_copy(deep=True) for e in self.ended_episodes]
         copy = self.model_copy(update=mutable)
-        # The readings' JSON goes with the copied readings only when it is theirs.
-        encoded = self._readings_json if self._readings_json_of is self.readings else None
-        copy._readings_json = encoded[:] if encoded is not None else None
-        copy._readings_json_of = copy.readings if encoded is not None else None
         copy._changelog = self._changelog.copy()
         return copy
 
     def __eq__(self, other: object) -> bool:
-        """Equal fields (the readings' JSON kept for snapshots and the changelog's bookkeeping
-        are not part of the state)."""
+        """Equal fields (the changelog's bookkeeping is not part of the state)."""
         if not isinstance(other, PatientState):
             return NotImplemented
         mine, theirs = dict(self.__dict__), dict(other.__dict__)
@@ -188,25 +175,14 @@ class PatientState(BaseModel):
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
         added, see ``_seen_before``); the sets that fell off the newest ``VITALS_KEPT``."""
         readings = self.readings
-        index = bisect_right(readings, reading)
-        readings.insert(index, reading)
-        private = self.__pydantic_private__
-        assert private is not None
-        # (Kept in step only while it is this list's JSON; otherwise the next snapshot builds it.)
-        encoded: list[bytes] | None = (
-            private["_readings_json"] if private["_readings_json_of"] is readings else None
-        )
-        if encoded is not None:
-            encoded.insert(index, _READING_JSON.dump_json(reading))
-        marks: ChangelogMarks = private["_changelog"]
+        insort(readings, reading)
+        marks = self._changelog
         if not marks.needs_base:  # (a base holds every set: nothing to remember until then)
             marks.unwritten.append(reading)
         if len(readings) <= VITALS_KEPT:
             return []
         fallen = readings[:-VITALS_KEPT]
         del readings[:-VITALS_KEPT]
-        if encoded is not None:
-            del encoded[:-VITALS_KEPT]
         return fallen
 
     @property
@@ -290,26 +266,11 @@ class PatientState(BaseModel):
         self.ended_episodes.insert(0, floor)
 
     def to_table_value(self) -> bytes:
-        """The table value: JSON bytes. (A Faust table with ``value_type=dict`` cannot recover
-        its changelog: recovery calls ``dict.from_data``; bytes with the raw serializer can.)
-        The readings' JSON is joined from each set's, encoded once when it was added: the same
-        bytes as encoding the whole state (tests/unit/clinical/test_state_store.py)."""
+        """The table value: JSON bytes (a base on the changelog: ``state_changelog.py``). (A
+        Faust table with ``value_type=dict`` cannot recover its changelog: recovery calls
+        ``dict.from_data``; bytes with the raw serializer can.)"""
         empty = {name for name in ADDED_TABLE_FIELDS if not getattr(self, name)}
-        readings = self.readings
-        if not readings:
-            return self.model_dump_json(exclude=empty).encode()
-        encoded = self._readings_json
-        if (
-            encoded is None
-            or self._readings_json_of is not readings
-            or len(encoded) != len(readings)
-        ):
-            encoded = self._readings_json = [_READING_JSON.dump_json(r) for r in readings]
-            self._readings_json_of = readings
-        # The one top-level "readings" key: no other field holds a list under that name, and a
-        # quote inside a JSON string is escaped.
-        rest = self.model_copy(update={"readings": []}).model_dump_json(exclude=empty).encode()
-        return rest.replace(_NO_READINGS, b'"readings":[' + b",".join(encoded) + b"]", 1)
+        return self.model_dump_json(exclude=empty).encode()
 
     @classmethod
     def from_table_value(cls, patient_ref: str, value: bytes | None) -> PatientState:

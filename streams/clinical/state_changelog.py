@@ -6,8 +6,10 @@ the state does not change between two commits; only the new sets and three scala
 checkpoint writes, per dirty patient, under three kinds of key of the state table's changelog:
 
 - ``ref``, the **base**: the whole state, as before (``PatientState.to_table_value``: a value
-  written by an older pumpstream is a base). Written on the patient's first checkpoint in this
-  worker (a new patient, or one read back from the changelog) and after a failed write;
+  written by an older pumpstream is a base). Written on a new patient's first checkpoint and
+  after a failed write; and for a patient read back from the changelog, on a checkpoint when
+  the worker's budget of bases per commit allows (consolidating its records, while a
+  worker's first commits after recovery do not write every patient's whole state at once);
 - ``ref/c``, the **core**: the state without its kept sets and scalars, written only when it
   changed (a pump event, a report, an episode, an abnormal set kept for R2);
 - ``ref/N``, a **delta**: the sets added since the last checkpoint and the scalars
@@ -103,6 +105,13 @@ def delta_key(patient_ref: str, seq: int) -> str:
     return f"{patient_ref}{SEPARATOR}{seq}"
 
 
+def kind_of(key: str) -> str:
+    """A record's kind by its key: base, core or delta."""
+    if SEPARATOR not in key:
+        return "base"
+    return "core" if key.endswith(SEPARATOR + CORE) else "delta"
+
+
 def is_part_key(key: object) -> bool:
     """Whether a table key is a core's or a delta's (not a patient's own)."""
     return isinstance(key, str) and SEPARATOR in key
@@ -119,23 +128,27 @@ class Checkpoint:
 
     records: list[tuple[str, bytes]] = field(default_factory=list)
     tombstones: list[str] = field(default_factory=list)
+    #: Whether the records are a base.
+    base: bool = False
 
 
-def encode_checkpoint(state: PatientState) -> Checkpoint:
+def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint:
     """The records that bring the changelog up to ``state``, and the marks updated as if they
-    were written (a failed write sets ``needs_base``: the next checkpoint writes a base)."""
+    were written (a failed write sets ``needs_base``: the next checkpoint writes a base).
+    ``rebase``: a recovered state may be written as a base."""
     marks = state._changelog
     ref = state.patient_ref
     out = Checkpoint()
     state.changelog_seq += 1
     seq = state.changelog_seq
     scalars = tuple(getattr(state, name) for name in SCALARS)
-    if marks.needs_base:
+    if marks.needs_base or (marks.recovered and rebase):
+        out.base = True
         out.records.append((ref, state.to_table_value()))
         out.tombstones += [delta_key(ref, s) for s, _ in marks.live_deltas]
         if marks.core_on_log:
             out.tombstones.append(core_key(ref))
-        marks.needs_base = marks.core_on_log = False
+        marks.needs_base = marks.recovered = marks.core_on_log = False
         marks.unwritten = []
         marks.live_deltas = []
         marks.core_hash = hash(_core_json(state))
@@ -215,8 +228,8 @@ def regroup(data: MutableMapping[Any, Any]) -> int:
 
 
 def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
-    """The state the records hold (see the module's docstring); its next checkpoint writes a
-    base."""
+    """The state the records hold (see the module's docstring), with the marks that let its
+    checkpoints go on with deltas until one writes a base."""
     state = PatientState.from_table_value(patient_ref, recovered.base)
     floor = state.changelog_seq
     if recovered.core is not None:
@@ -241,8 +254,12 @@ def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
         for name in SCALARS:
             setattr(state, name, getattr(newest, name))
         state.changelog_seq = max(state.changelog_seq, newest.seq)
-    # The next checkpoint writes a base (a new state's marks say so) and removes these.
     marks = state._changelog
-    marks.live_deltas = [(d.seq, None) for d in every]
+    marks.needs_base = False
+    marks.recovered = True
+    marks.live_deltas = [(d.seq, max(d.readings) if d.readings else None) for d in deltas]
+    # Those older than the base go with the next checkpoint (as held no sets: not the newest).
+    marks.live_deltas[:0] = [(d.seq, None) for d in every if d.seq <= floor]
     marks.core_on_log = recovered.core is not None
+    marks.written_scalars = tuple(getattr(state, name) for name in SCALARS)
     return state

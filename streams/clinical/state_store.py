@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -46,6 +47,7 @@ from streams.clinical.state_changelog import (
     assemble,
     encode_checkpoint,
     is_part_key,
+    kind_of,
     regroup,
 )
 from streams.kafka.transport import PumpstreamApp
@@ -56,6 +58,18 @@ logger = logging.getLogger(__name__)
 #: commits nothing): longer than the producer's retries of a reachable broker.
 OUTPUTS_TIMEOUT_S = 120.0
 
+#: Counts one record written: its kind (base, core, delta, tombstone) and its value's bytes.
+Counted = Callable[[str, int], None]
+
+
+def _not_counted(kind: str, size: int) -> None:
+    return None
+
+
+#: Recovered patients written whole (a base) per checkpoint at most: a worker that recovered
+#: 10,000 patients would otherwise write them all (~22 kB each) in its first commits.
+RECOVERED_BASES_PER_CHECKPOINT = 200
+
 #: Sends one record (changelog partition, key, value or None for a tombstone); returns its
 #: delivery to await.
 Sender = Callable[[int, str, bytes | None], Awaitable[Awaitable[Any]]]
@@ -65,9 +79,10 @@ class PatientStates:
     """The owned patients' states: in memory, checkpointed to the table's changelog on commit
     (a base, a core and deltas: ``state_changelog.py``)."""
 
-    def __init__(self, table: Any, send: Sender) -> None:
+    def __init__(self, table: Any, send: Sender, counted: Counted | None = None) -> None:
         self._table = table
         self._send = send
+        self._counted = counted or _not_counted
         #: What steps sent (alerts, ledger records) since the last checkpoint began, and what
         #: the steps of the records not yet written sent: delivered before those records.
         self._outputs: list[asyncio.Future[Any]] = []
@@ -78,8 +93,9 @@ class PatientStates:
         #: and the tombstones (partition, key), sent once the records are delivered.
         self._pending: list[tuple[int, str, list[tuple[str, bytes]]]] = []
         self._pending_tombstones: list[tuple[int, str]] = []
-        self.records_written = 0
-        self.bytes_written = 0
+        #: Records and their values' bytes written, by kind (``state_changelog.kind_of``).
+        self.records_written: Counter[str] = Counter()
+        self.bytes_written: Counter[str] = Counter()
 
     def get(self, patient_ref: str) -> PatientState:
         """The patient's state (a new one for a patient not seen before)."""
@@ -89,8 +105,10 @@ class PatientStates:
             return value
         if isinstance(value, Recovered):
             state = assemble(patient_ref, value)
+        elif isinstance(value, bytes):  # a base alone (or a value an older version wrote)
+            state = assemble(patient_ref, Recovered(value))
         else:
-            state = PatientState.from_table_value(patient_ref, value)
+            state = PatientState(patient_ref=patient_ref)
         store[patient_ref] = state
         return state
 
@@ -135,11 +153,13 @@ class PatientStates:
         self._outputs = []
         store = self._table.data
         encoded = 0
+        rebases = RECOVERED_BASES_PER_CHECKPOINT
         for patient_ref, partition in dirty.items():
             state = store.get(patient_ref)
             if not isinstance(state, PatientState):
                 continue  # recovered from the changelog meanwhile: it holds this state already
-            checkpoint = encode_checkpoint(state)
+            checkpoint = encode_checkpoint(state, rebase=rebases > 0)
+            rebases -= checkpoint.base
             if checkpoint.records:
                 self._pending.append((partition, patient_ref, checkpoint.records))
             self._pending_tombstones += [(partition, key) for key in checkpoint.tombstones]
@@ -172,8 +192,6 @@ class PatientStates:
             for partition, _, records in pending:
                 for key, value in records:
                     deliveries.append(await self._send(partition, key, value))
-                    self.records_written += 1
-                    self.bytes_written += len(value)
             await asyncio.gather(*deliveries)
         except BaseException:
             # Nothing is committed. What was encoded may be partly written: each patient's next
@@ -187,8 +205,16 @@ class PatientStates:
                     self._dirty.setdefault(patient_ref, partition)
             self._pending_outputs[:0] = [o for o in outputs if not o.done()]
             raise
+        for _, _, records in pending:
+            for key, value in records:
+                self._count(kind_of(key), len(value))
         await self._write_tombstones()
         return len(pending)
+
+    def _count(self, kind: str, size: int) -> None:
+        self.records_written[kind] += 1
+        self.bytes_written[kind] += size
+        self._counted(kind, size)
 
     async def _write_tombstones(self) -> None:
         """Remove the deltas the records just written made unneeded (a failure keeps them for
@@ -200,7 +226,8 @@ class PatientStates:
         except BaseException:
             self._pending_tombstones[:0] = tombstones
             raise
-        self.records_written += len(tombstones)
+        for _ in tombstones:
+            self._count("tombstone", 0)
 
 
 class CheckpointSensor(faust.Sensor):
@@ -220,12 +247,14 @@ class CheckpointSensor(faust.Sensor):
         return None
 
 
-def register_checkpoints(app: PumpstreamApp, table: Any) -> PatientStates:
+def register_checkpoints(
+    app: PumpstreamApp, table: Any, counted: Counted | None = None
+) -> PatientStates:
     """The patients' states over ``table``, the sensor that encodes their checkpoints when a
     commit begins, the hook that writes them before its offsets are committed, and the
     recovery callback that gathers each patient's records."""
 
-    states = PatientStates(table, changelog_sender(app, table))
+    states = PatientStates(table, changelog_sender(app, table), counted)
     app.sensors.add(CheckpointSensor(states))
     app.before_offsets_commit.append(states.write_checkpoint)
     table.on_recover(states.regroup_recovered)

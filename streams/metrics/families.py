@@ -37,6 +37,7 @@ from streams.metrics.labels import (
     OTHER_TOPIC,
     PAIN_BANDS,
     SKIP_REASONS,
+    STATE_RECORD_KINDS,
     TELEMETRY_OUTCOMES,
     UNSCORED_BAND,
     WardLabels,
@@ -163,6 +164,23 @@ class ClinicalMetrics:
             ["topic"],
             registry=registry,
         )
+        self.state_records = Counter(
+            f"{PREFIX}_state_changelog_records_total",
+            "Records the clinical agent's checkpoints wrote to the patient-state changelog, by "
+            "kind: base (a whole state), core, delta, tombstone (docs/architecture.md).",
+            ["record"],
+            registry=registry,
+        )
+        self.state_bytes = Counter(
+            f"{PREFIX}_state_changelog_bytes_total",
+            "Bytes of the values the clinical agent's checkpoints wrote to the patient-state "
+            "changelog, by kind.",
+            ["record"],
+            registry=registry,
+        )
+        for kind in STATE_RECORD_KINDS:
+            self.state_records.labels(kind)
+            self.state_bytes.labels(kind)
         self.late_events = Counter(
             f"{PREFIX}_late_events_total",
             "Clinical events older than the grace behind the patient's newest event (still used).",

@@ -89,6 +89,9 @@ def topic_label(topic: str) -> str:
     return topic if topic in _REGISTRY_TOPICS else OTHER_TOPIC
 
 
+#: The ``record`` label of ``pumpstream_state_changelog_records_total`` and ``..._bytes_total``:
+#: the kinds of patient-state changelog records (streams/clinical/state_changelog.py).
+STATE_RECORD_KINDS = ("base", "core", "delta", "tombstone")
 #: The ``outcome`` label of ``pumpstream_telemetry_readings_total``.
 TELEMETRY_OUTCOMES = ("accepted", "dead_lettered", "forwarded", "set_aside")
 
@@ -138,6 +141,7 @@ def allowed_label_values(
         "kind": frozenset(k.value for k in NotificationKind),
         "result": frozenset(DELIVERY_RESULTS),
         "outcome": frozenset((*DELIVERY_OUTCOMES, *TELEMETRY_OUTCOMES)),
+        "record": frozenset(STATE_RECORD_KINDS),
         "channel": frozenset(channels),
         "channel_type": frozenset(channels.values()),
     }

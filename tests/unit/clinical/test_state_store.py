@@ -6,6 +6,7 @@ first use into the same state."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable
 from typing import Any
 
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from streams.clinical import state, state_changelog, state_store
 from streams.clinical.infusion_state import RatePoint
-from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
+from streams.clinical.state import PatientState
 from streams.clinical.state_changelog import (
     Recovered,
     StateDelta,
@@ -25,9 +26,10 @@ from streams.clinical.state_changelog import (
     decode_delta,
     delta_key,
     encode_delta,
+    kind_of,
     regroup,
 )
-from streams.clinical.state_store import PatientStates
+from streams.clinical.state_store import PatientStates, Sender
 from streams.clinical.step import clinical_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
 from tests.support.events import Patient
@@ -46,18 +48,20 @@ class _Table:
         delivered.set_result(None)
         return delivered
 
-    def recovered(self, upto: int | None = None) -> PatientStates:
-        """The states a new worker recovers from this changelog (its first ``upto`` records), as
-        Faust's memory store applies it (the last value per key; a tombstone deletes), which is
-        also what a compacted changelog keeps; then the recovery callback."""
+    def recovered(self, send: Sender | None = None) -> PatientStates:
+        """The states a new worker recovers from this changelog, as Faust's memory store
+        applies it (the last value per key; a tombstone deletes), which is also what a
+        compacted changelog keeps; then the recovery callback. It writes to the same
+        changelog (with ``send``, or as this table does)."""
         table = _Table()
-        for _, key, value in self.changelog[:upto]:
+        table.changelog = self.changelog
+        for _, key, value in self.changelog:
             if value is None:
                 table.data.pop(key, None)
             else:
                 table.data[key] = value
         regroup(table.data)
-        return _states(table)
+        return PatientStates(table, send or table.send)
 
     def written_keys(self) -> list[str]:
         return [key for _, key, _ in self.changelog]
@@ -87,8 +91,8 @@ async def test_a_base_per_dirty_patient_first_then_only_what_changed() -> None:
     assert PatientState.from_table_value(P.ref, written[P.ref]) == states.get(P.ref)
     assert states.checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
     assert await states.write_checkpoint() == 0
-    assert states.records_written == 2
-    assert states.bytes_written == sum(len(v or b"") for v in written.values())
+    assert states.records_written == Counter(base=2)
+    assert states.bytes_written == Counter(base=sum(len(v or b"") for v in written.values()))
 
     for minute in (41, 42, 43):  # normal vital signs change the sets and scalars alone
         clinical_step(states.get(P.ref), P.vitals(minute), RULES, NOW)
@@ -138,6 +142,33 @@ async def test_recovery_assembles_each_patients_records_and_then_writes_a_base()
         k for k in table.written_keys() if k.startswith(f"{P.ref}/") and k != core_key(P.ref)
     }, "which removes the records it supersedes"
     assert all(v is None for _, _, v in recovered_table.changelog[1:])
+
+
+async def test_recovered_patients_are_written_whole_a_few_per_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker that recovered thousands of patients must not write each whole state in its
+    first commit: beyond the budget, a recovered patient goes on with deltas."""
+    table = _Table()
+    states = _states(table)
+    await _checkpoint(states, [P.start(), Q.start(), P.vitals(1), Q.vitals(1)])
+    await _checkpoint(states, [P.vitals(2), Q.vitals(2)])
+    monkeypatch.setattr(state_store, "RECOVERED_BASES_PER_CHECKPOINT", 1)
+    again = table.recovered()
+    already = len(table.changelog)
+    await _checkpoint(again, [P.vitals(3), Q.vitals(3)])
+    kinds = sorted(kind_of(k) for _, k, v in table.changelog[already:] if v is not None)
+    assert kinds == ["base", "core", "delta"], "one written whole, one with a core and a delta"
+    assert again.records_written == Counter(base=1, core=1, delta=1, tombstone=1)
+    third = table.recovered()
+    assert third.get(P.ref) == again.get(P.ref)
+    assert third.get(Q.ref) == again.get(Q.ref)
+    already = len(table.changelog)
+    await _checkpoint(again, [P.vitals(4), Q.vitals(4)])
+    assert sorted(kind_of(k) for _, k, v in table.changelog[already:] if v is not None) == [
+        "base",
+        "delta",
+    ], "the other's turn"
 
 
 async def _checkpoint(states: PatientStates, events: list[Any], partition: int = 0) -> None:
@@ -190,37 +221,6 @@ def _rate_histories(state: PatientState) -> list[list[RatePoint]]:
     return [list(infusion.rate_history) for infusion in state.infusions()]
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    minutes=st.lists(
-        st.integers(min_value=-30, max_value=600), min_size=1, max_size=VITALS_KEPT + 40
-    ),
-    snapshot_every=st.integers(min_value=1, max_value=50),
-    copy_every=st.integers(min_value=1, max_value=50),
-)
-def test_snapshots_joining_each_readings_json_are_the_same_bytes(
-    minutes: list[int], snapshot_every: int, copy_every: int
-) -> None:
-    """The readings' JSON, encoded once per set as the state takes it and joined by each
-    snapshot, gives the bytes encoding the whole state gives, whatever the readings' order,
-    duplicates, trimming and working copies (the clinical agent steps a copy)."""
-    state = PatientState(patient_ref=P.ref)
-    clinical_step(state, P.start(), RULES, NOW)
-    for n, minute in enumerate(minutes):
-        if n % copy_every == 0:
-            original, state = state, state.working_copy()
-        clinical_step(state, P.vitals(minute, hr=70 + minute % 40), RULES, NOW)
-        if n % copy_every == 0:
-            assert original.to_table_value() == _encoded_afresh(original), "the original"
-        if n % snapshot_every == 0 or n == len(minutes) - 1:
-            assert state.to_table_value() == _encoded_afresh(state)
-
-
-def _encoded_afresh(state: PatientState) -> bytes:
-    empty = {name for name in ADDED_TABLE_FIELDS if not getattr(state, name)}
-    return state.model_dump_json(exclude=empty).encode()
-
-
 @settings(max_examples=80, deadline=None)
 @given(
     steps=st.lists(
@@ -230,24 +230,28 @@ def _encoded_afresh(state: PatientState) -> bytes:
             st.tuples(st.just("rate"), st.integers(min_value=1, max_value=400)),
             st.tuples(st.just("checkpoint"), st.just(0)),
             st.tuples(st.just("fail"), st.just(0)),
+            st.tuples(st.just("restart"), st.just(0)),
         ),
         max_size=120,
     ),
     kept=st.integers(min_value=2, max_value=12),
+    rebases=st.integers(min_value=0, max_value=1),
 )
 def test_the_changelog_holds_the_state_after_every_commit(
-    steps: list[tuple[str, int]], kept: int
+    steps: list[tuple[str, int]], kept: int, rebases: int
 ) -> None:
     """Whatever the events (sets late, duplicate, trimmed off the kept ones, abnormal ones kept
-    for R2), commits and failed writes: recovering the changelog as it stands after each
+    for R2), commits, failed writes and restarts (a worker going on with deltas from what it
+    recovered, or writing it whole): recovering the changelog as it stands after each
     successful commit gives the state as it was when that commit began."""
-    asyncio.run(_commits(steps, kept))
+    asyncio.run(_commits(steps, kept, rebases))
 
 
-async def _commits(steps: list[tuple[str, int]], kept: int) -> None:
+async def _commits(steps: list[tuple[str, int]], kept: int, rebases: int) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(state, "VITALS_KEPT", kept)
         patch.setattr(state_changelog, "VITALS_KEPT", kept)
+        patch.setattr(state_store, "RECOVERED_BASES_PER_CHECKPOINT", rebases)
         table = _Table()
         failing = False
 
@@ -260,6 +264,9 @@ async def _commits(steps: list[tuple[str, int]], kept: int) -> None:
         clinical_step(states.get(P.ref), P.start(), RULES, NOW)
         states.mark_dirty(P.ref, 0)
         for kind, minute in [*steps, ("checkpoint", 0)]:
+            if kind == "restart":
+                states = table.recovered(send)
+                continue
             if kind in ("checkpoint", "fail"):
                 failing = kind == "fail"
                 states.checkpoint()
