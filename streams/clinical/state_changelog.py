@@ -161,9 +161,15 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
         marks.core_on_log = True
     new = marks.unwritten
     if new or scalars != marks.written_scalars:
-        delta = StateDelta(seq=seq, readings=new, **dict(zip(SCALARS, scalars, strict=True)))
+        # (Constructed, not validated: the state's own values.)
+        delta = StateDelta.model_construct(
+            seq=seq, readings=new, **dict(zip(SCALARS, scalars, strict=True))
+        )
         out.records.append((delta_key(ref, seq), encode_delta(delta)))
-        marks.live_deltas.append((seq, max(new) if new else None))
+        live = marks.live_deltas
+        if live and live[-1][1] is None:  # the newest held only scalars, which this replaces
+            out.tombstones.append(delta_key(ref, live.pop()[0]))
+        live.append((seq, max(new) if new else None))
         marks.unwritten = []
         marks.written_scalars = scalars
     out.tombstones += _dead_deltas(state, marks)
@@ -171,23 +177,30 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
 
 
 def _dead_deltas(state: PatientState, marks: ChangelogMarks) -> list[str]:
-    """The deltas no longer needed, taken off ``marks``: all but the newest (its scalars are the
-    state's) that hold no set, or only sets that fell off the kept ones (sets fall off the
-    oldest end: one older than the oldest kept is gone for good)."""
+    """The deltas no longer needed, taken off ``marks``: all but the newest (its scalars are
+    the state's) that hold no set, or only sets that fell off the kept ones (sets fall off the
+    oldest end: one older than the oldest kept is gone for good). Looked for from the oldest
+    until one still needed, and among all of them only when there are more than the kept sets
+    could need (a late set can hold dead ones back): a checkpoint costs the same however many
+    deltas a patient has."""
     readings = state.readings
     oldest_kept = readings[0] if len(readings) >= VITALS_KEPT else None
-    dead: list[str] = []
-    live = marks.live_deltas[-1:]
-    for entry in reversed(marks.live_deltas[:-1]):
-        seq, top = entry
-        if top is None or (oldest_kept is not None and top < oldest_kept):
-            dead.append(delta_key(state.patient_ref, seq))
-        else:
-            live.append(entry)
-    live.reverse()
-    dead.reverse()
-    marks.live_deltas = live
-    return dead
+    live = marks.live_deltas
+
+    def needed(entry: tuple[int, Reading | None]) -> bool:
+        top = entry[1]
+        return top is not None and (oldest_kept is None or top >= oldest_kept)
+
+    first = 0
+    while first < len(live) - 1 and not needed(live[first]):
+        first += 1
+    gone = live[:first]
+    del live[:first]
+    if len(live) > VITALS_KEPT + 1:
+        *older, newest = live
+        gone += [entry for entry in older if not needed(entry)]
+        live[:] = [*(entry for entry in older if needed(entry)), newest]
+    return [delta_key(state.patient_ref, seq) for seq, _ in gone]
 
 
 def _core_json(state: PatientState) -> bytes:

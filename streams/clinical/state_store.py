@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 #: commits nothing): longer than the producer's retries of a reachable broker.
 OUTPUTS_TIMEOUT_S = 120.0
 
+#: Patients encoded, and records sent, per turn of the event loop during a checkpoint: a few
+#: milliseconds each (docs/benchmarks.md, "Report -> alert under load").
+SLICE = 64
+
 #: Counts one record written: its kind (base, core, delta, tombstone) and its value's bytes.
 Counted = Callable[[str, int], None]
 
@@ -144,32 +148,19 @@ class PatientStates:
             raise
         logger.info("recovered the changelog records of %d patients", regrouped)
 
-    def checkpoint(self) -> int:
-        """Encode the records of every dirty patient, as the patient is now (without yielding:
-        the commit takes its offsets in the same step); :meth:`write_checkpoint` sends them.
-        The number of patients encoded."""
-        dirty, self._dirty = self._dirty, {}
-        self._pending_outputs += self._outputs
-        self._outputs = []
-        store = self._table.data
-        encoded = 0
-        rebases = RECOVERED_BASES_PER_CHECKPOINT
-        for patient_ref, partition in dirty.items():
-            state = store.get(patient_ref)
-            if not isinstance(state, PatientState):
-                continue  # recovered from the changelog meanwhile: it holds this state already
-            checkpoint = encode_checkpoint(state, rebase=rebases > 0)
-            rebases -= checkpoint.base
-            if checkpoint.records:
-                self._pending.append((partition, patient_ref, checkpoint.records))
-            self._pending_tombstones += [(partition, key) for key in checkpoint.tombstones]
-            encoded += 1
-        return encoded
-
     async def write_checkpoint(self) -> int:
-        """Hand the encoded records to the producer and wait until the broker has them (an
-        error stops the commit), then the tombstones; the number of patients written. Called
-        before offsets are committed."""
+        """Encode the records of every dirty patient (as the patient is now), hand them to the
+        producer and wait until the broker has them (an error stops the commit), then the
+        tombstones; the number of patients written. Called once a commit has taken the offsets
+        to commit, before they are committed.
+
+        A patient's records may hold events handled after the commit took its offsets (the
+        encoding yields to the event loop every ``SLICE`` patients, so that a commit of
+        thousands of patients does not stall a report behind it): a successor re-reads those
+        events after the committed offset and recognises them as applied, as it does those of a
+        checkpoint written before a crash that stopped the commit. What every step handled until
+        the encoding ended sent is delivered before any record is written."""
+        encoded = await self._encode()
         pending, self._pending = self._pending, []
         outputs, self._pending_outputs = self._pending_outputs, []
         # What the checkpointed steps sent (their alerts and ledger records, in Faust's producer
@@ -189,9 +180,11 @@ class PatientStates:
                         "them again)"
                     )
             deliveries = []
-            for partition, _, records in pending:
+            for n, (partition, _, records) in enumerate(pending, start=1):
                 for key, value in records:
                     deliveries.append(await self._send(partition, key, value))
+                if n % SLICE == 0:
+                    await asyncio.sleep(0)
             await asyncio.gather(*deliveries)
         except BaseException:
             # Nothing is committed. What was encoded may be partly written: each patient's next
@@ -209,7 +202,31 @@ class PatientStates:
             for key, value in records:
                 self._count(kind_of(key), len(value))
         await self._write_tombstones()
-        return len(pending)
+        return encoded
+
+    async def _encode(self) -> int:
+        """Encode the dirty patients' records, ``SLICE`` patients per turn of the event loop; the
+        number of patients encoded. A patient stepped meanwhile is dirty again (the next
+        checkpoint writes what this one did not hold)."""
+        dirty, self._dirty = self._dirty, {}
+        store = self._table.data
+        encoded = 0
+        rebases = RECOVERED_BASES_PER_CHECKPOINT
+        for n, (patient_ref, partition) in enumerate(dirty.items(), start=1):
+            state = store.get(patient_ref)
+            if isinstance(state, PatientState):  # (else recovered since: it holds this state)
+                checkpoint = encode_checkpoint(state, rebase=rebases > 0)
+                rebases -= checkpoint.base
+                if checkpoint.records:
+                    self._pending.append((partition, patient_ref, checkpoint.records))
+                self._pending_tombstones += [(partition, key) for key in checkpoint.tombstones]
+                encoded += 1
+            if n % SLICE == 0:
+                await asyncio.sleep(0)
+        # Every step handled until now: the records may hold any of them.
+        self._pending_outputs += self._outputs
+        self._outputs = []
+        return encoded
 
     def _count(self, kind: str, size: int) -> None:
         self.records_written[kind] += 1
@@ -221,7 +238,11 @@ class PatientStates:
         the next commit: a delta left over changes nothing recovery assembles)."""
         tombstones, self._pending_tombstones = self._pending_tombstones, []
         try:
-            deliveries = [await self._send(p, key, None) for p, key in tombstones]
+            deliveries = []
+            for n, (partition, key) in enumerate(tombstones, start=1):
+                deliveries.append(await self._send(partition, key, None))
+                if n % SLICE == 0:
+                    await asyncio.sleep(0)
             await asyncio.gather(*deliveries)
         except BaseException:
             self._pending_tombstones[:0] = tombstones
@@ -230,32 +251,14 @@ class PatientStates:
             self._count("tombstone", 0)
 
 
-class CheckpointSensor(faust.Sensor):
-    """Encodes the dirty patients' checkpoints when Faust begins a commit (``on_commit_initiated``
-    runs in ``Consumer.force_commit`` right before it takes the offsets to commit, without
-    yielding in between)."""
-
-    def __init__(self, states: PatientStates, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._states = states
-
-    def on_commit_initiated(self, consumer: Any) -> Any:
-        # An error here propagates into Faust's commit, which then does not commit: the worker
-        # stops, and its successor rebuilds the state from the changelog and the events after
-        # the last committed offset. Better than committing what the changelog does not hold.
-        self._states.checkpoint()
-        return None
-
-
 def register_checkpoints(
     app: PumpstreamApp, table: Any, counted: Counted | None = None
 ) -> PatientStates:
-    """The patients' states over ``table``, the sensor that encodes their checkpoints when a
-    commit begins, the hook that writes them before its offsets are committed, and the
-    recovery callback that gathers each patient's records."""
+    """The patients' states over ``table``, the hook that writes their checkpoints once a
+    commit has taken its offsets and before they are committed, and the recovery callback
+    that gathers each patient's records."""
 
     states = PatientStates(table, changelog_sender(app, table), counted)
-    app.sensors.add(CheckpointSensor(states))
     app.before_offsets_commit.append(states.write_checkpoint)
     table.on_recover(states.regroup_recovered)
     return states

@@ -82,22 +82,18 @@ async def test_a_base_per_dirty_patient_first_then_only_what_changed() -> None:
         state = states.get(event.patient_ref)
         clinical_step(state, event, RULES, NOW)
         states.mark_dirty(event.patient_ref, 3 if event.patient_ref == P.ref else 1)
-    assert table.changelog == [], "nothing is written per event"
-    assert states.checkpoint() == 2
-    assert table.changelog == [], "encoded when the commit begins, written before it commits"
+    assert table.changelog == [], "nothing is written per event, only when a commit asks"
     assert await states.write_checkpoint() == 2
     assert sorted((p, k) for p, k, _ in table.changelog) == [(1, Q.ref), (3, P.ref)]
     written = {k: v for _, k, v in table.changelog}
     assert PatientState.from_table_value(P.ref, written[P.ref]) == states.get(P.ref)
-    assert states.checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
-    assert await states.write_checkpoint() == 0
+    assert await states.write_checkpoint() == 0, "a checkpoint with nothing dirty writes nothing"
     assert states.records_written == Counter(base=2)
     assert states.bytes_written == Counter(base=sum(len(v or b"") for v in written.values()))
 
     for minute in (41, 42, 43):  # normal vital signs change the sets and scalars alone
         clinical_step(states.get(P.ref), P.vitals(minute), RULES, NOW)
     states.mark_dirty(P.ref, 3)
-    states.checkpoint()
     await states.write_checkpoint()
     assert table.written_keys()[2:] == [delta_key(P.ref, 2)]
     delta = decode_delta(table.changelog[-1][2] or b"")
@@ -106,7 +102,6 @@ async def test_a_base_per_dirty_patient_first_then_only_what_changed() -> None:
 
     clinical_step(states.get(P.ref), P.rate(50, 60.0), RULES, NOW)  # the core changes
     states.mark_dirty(P.ref, 3)
-    states.checkpoint()
     await states.write_checkpoint()
     assert table.written_keys()[3:] == [core_key(P.ref), delta_key(P.ref, 3)]
     assert table.recovered().get(P.ref) == states.get(P.ref)
@@ -133,7 +128,6 @@ async def test_recovery_assembles_each_patients_records_and_then_writes_a_base()
     assert again.get(Q.ref) == states.get(Q.ref)
     clinical_step(again.get(P.ref), P.vitals(4), RULES, NOW)
     again.mark_dirty(P.ref, 0)
-    again.checkpoint()
     await again.write_checkpoint()
     assert recovered_table.written_keys()[0] == P.ref, (
         "the first checkpoint after recovery is a base"
@@ -175,7 +169,6 @@ async def _checkpoint(states: PatientStates, events: list[Any], partition: int =
     for event in events:
         clinical_step(states.get(event.patient_ref), event, RULES, NOW)
         states.mark_dirty(event.patient_ref, partition)
-    states.checkpoint()
     await states.write_checkpoint()
 
 
@@ -269,7 +262,6 @@ async def _commits(steps: list[tuple[str, int]], kept: int, rebases: int) -> Non
                 continue
             if kind in ("checkpoint", "fail"):
                 failing = kind == "fail"
-                states.checkpoint()
                 expected = states.get(P.ref).model_copy(deep=True)
                 try:
                     await states.write_checkpoint()
@@ -287,26 +279,46 @@ async def _commits(steps: list[tuple[str, int]], kept: int, rebases: int) -> Non
             states.mark_dirty(P.ref, 0)
         compacted = {k: v for _, k, v in table.changelog}
         deltas = [k for k, v in compacted.items() if v is not None and k.startswith(f"{P.ref}/")]
-        assert len(deltas) <= kept + 2, "a delta stays only while a set of it is kept"
+        assert len(deltas) <= kept + 1, "a delta stays only while a set of it is kept"
 
 
-async def test_a_checkpoint_holds_the_state_when_the_commit_began() -> None:
-    """Events handled while the records are written belong to the next commit."""
+async def test_a_checkpoint_yields_between_slices_and_waits_for_what_steps_sent_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit of many patients lets other work in between slices; a step handled meanwhile
+    is either in this checkpoint or the next, and its alerts are delivered before any record
+    is written."""
+    monkeypatch.setattr(state_store, "SLICE", 2)
     table = _Table()
     states = _states(table)
-    await _checkpoint(states, [P.start()])
-    clinical_step(states.get(P.ref), P.vitals(1), RULES, NOW)
-    states.mark_dirty(P.ref, 0)
-    states.checkpoint()
-    at_commit = states.get(P.ref).model_copy(deep=True)
-    clinical_step(states.get(P.ref), P.vitals(2), RULES, NOW)  # before the records are written
-    clinical_step(states.get(P.ref), P.rate(3, 84.0), RULES, NOW)
-    states.mark_dirty(P.ref, 0)
+    patients = [Patient(f"pt-{n}") for n in range(6)]
+    await _checkpoint(states, [p.start() for p in patients])
+    for patient in patients:
+        clinical_step(states.get(patient.ref), patient.vitals(1), RULES, NOW)
+        states.mark_dirty(patient.ref, 0)
+    already = len(table.changelog)
+    alert: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def a_step_meanwhile() -> None:
+        await asyncio.sleep(0)  # the checkpoint has encoded its first slice
+        first = patients[0]
+        clinical_step(states.get(first.ref), first.pain(2, 6), RULES, NOW)
+        states.sent(alert)
+        states.mark_dirty(first.ref, 0)
+
+    stepping = asyncio.create_task(a_step_meanwhile())
+    writing = asyncio.create_task(states.write_checkpoint())
+    await stepping
+    await asyncio.sleep(0.05)
+    assert not writing.done(), "waits for the alert"
+    assert len(table.changelog) == already
+    alert.set_result(None)
+    assert await writing == len(patients)
+    assert states.dirty_count == 1, "the patient stepped meanwhile goes again with the next"
     await states.write_checkpoint()
-    assert table.recovered().get(P.ref) == at_commit
-    states.checkpoint()
-    await states.write_checkpoint()
-    assert table.recovered().get(P.ref) == states.get(P.ref)
+    again = table.recovered()
+    for patient in patients:
+        assert again.get(patient.ref) == states.get(patient.ref)
 
 
 def test_a_record_older_than_the_base_is_ignored() -> None:
@@ -326,32 +338,23 @@ def test_a_record_older_than_the_base_is_ignored() -> None:
     assert assemble(P.ref, recovered) == original
 
 
-async def test_snapshots_are_written_once_the_alerts_of_their_steps_are_delivered() -> None:
-    """A snapshot must not reach the broker before the alerts of the steps it holds: killed in
+async def test_records_are_written_once_the_alerts_of_their_steps_are_delivered() -> None:
+    """A checkpoint must not reach the broker before the alerts of the steps it holds: killed in
     between, the worker's successor would read those steps again as duplicates and alert
     nothing."""
     table = _Table()
     states = _states(table)
-    loop = asyncio.get_running_loop()
-    alert: asyncio.Future[None] = loop.create_future()
+    alert: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     clinical_step(states.get(P.ref), P.start(), RULES, NOW)
     states.sent(alert)  # the step's alert, still in the producer's buffer
     states.mark_dirty(P.ref, 0)
-    states.checkpoint()
-    later: asyncio.Future[None] = loop.create_future()
-    states.sent(later)  # a step after the commit began: the next snapshots wait for it
     writing = asyncio.create_task(states.write_checkpoint())
     await asyncio.sleep(0.05)
     assert table.changelog == [], "written before the alert was delivered"
     alert.set_exception(KafkaTimeoutError())  # delivered or failed: either way it is settled
     assert await writing == 1
     assert [k for _, k, _ in table.changelog] == [P.ref]
-    states.checkpoint()
-    writing = asyncio.create_task(states.write_checkpoint())
-    await asyncio.sleep(0.05)
-    assert not writing.done(), "the next checkpoint waits for the later step's alert"
-    later.set_result(None)
-    await writing
+    assert await states.write_checkpoint() == 0, "nothing waits twice"
 
 
 async def test_a_commit_gives_up_on_alerts_never_delivered(
@@ -364,14 +367,12 @@ async def test_a_commit_gives_up_on_alerts_never_delivered(
     states.sent(alert)
     clinical_step(states.get(P.ref), P.start(), RULES, NOW)
     states.mark_dirty(P.ref, 0)
-    states.checkpoint()
     with pytest.raises(TimeoutError, match="not delivered"):
         await states.write_checkpoint()
     assert table.changelog == []
     monkeypatch.setattr(state_store, "OUTPUTS_TIMEOUT_S", 120.0)
     alert.set_result(None)  # delivered at last
     assert states.dirty_count == 1, "kept for the next commit, not dropped"
-    states.checkpoint()
     assert await states.write_checkpoint() == 1
     assert [k for _, k, _ in table.changelog] == [P.ref]
 
@@ -392,12 +393,10 @@ async def test_a_failed_write_fails_the_commit_and_the_next_one_writes_a_base() 
     reachable = False
     clinical_step(states.get(P.ref), P.vitals(2), RULES, NOW)
     states.mark_dirty(P.ref, 0)
-    states.checkpoint()
     with pytest.raises(KafkaTimeoutError):
         await states.write_checkpoint()
     reachable = True
     assert states.dirty_count == 1
-    states.checkpoint()
     await states.write_checkpoint()
     # A base again (the delta may be lost or written), which removes that delta.
     assert table.written_keys() == [P.ref, P.ref, delta_key(P.ref, 2)]
