@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -247,6 +248,10 @@ def register_clinical(
                 # A failure outside a patient's step (handle_telemetry sets those aside per
                 # patient): the envelope is kept whole in processing.dlq.
                 await set_aside(message, exc, message.key, message.value)
+            # Let the clinical agent in: with envelopes buffered, this loop would otherwise run
+            # through all of them (milliseconds each) before a waiting report is stepped
+            # (docs/benchmarks.md, "Report -> alert under load").
+            await asyncio.sleep(0)
 
     async def quiet_streams_check() -> None:
         """R5 falls due 30 min after slowing even when nothing more arrives for the patient: ask

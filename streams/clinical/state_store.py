@@ -60,7 +60,7 @@ OUTPUTS_TIMEOUT_S = 120.0
 
 #: Patients encoded, and records sent, per turn of the event loop during a checkpoint: a few
 #: milliseconds each (docs/benchmarks.md, "Report -> alert under load").
-SLICE = 64
+SLICE = 8
 
 #: Counts one record written: its kind (base, core, delta, tombstone) and its value's bytes.
 Counted = Callable[[str, int], None]
