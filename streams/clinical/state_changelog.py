@@ -274,5 +274,8 @@ def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
     # Those older than the base go with the next checkpoint (as held no sets: not the newest).
     marks.live_deltas[:0] = [(d.seq, None) for d in every if d.seq <= floor]
     marks.core_on_log = recovered.core is not None
+    # What the records hold of the core (the base's, or a newer core's): written again only
+    # once it changes.
+    marks.core_hash = hash(_core_json(state))
     marks.written_scalars = tuple(getattr(state, name) for name in SCALARS)
     return state
