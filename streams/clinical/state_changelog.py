@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from streams.clinical.changelog_marks import ChangelogMarks
 from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
-from streams.clinical.vitals_assessment import Reading
+from streams.clinical.vitals_assessment import Reading, with_shared_values
 
 SEPARATOR = "/"
 CORE = "c"
@@ -267,6 +267,7 @@ def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
         for name in SCALARS:
             setattr(state, name, getattr(newest, name))
         state.changelog_seq = max(state.changelog_seq, newest.seq)
+    state.readings = [with_shared_values(r) for r in state.readings]
     marks = state._changelog
     marks.needs_base = False
     marks.recovered = True
