@@ -117,10 +117,6 @@ def is_part_key(key: object) -> bool:
     return isinstance(key, str) and SEPARATOR in key
 
 
-#: One record to write: (key, value), the value None for a tombstone.
-Record = tuple[str, bytes | None]
-
-
 @dataclass(slots=True)
 class Checkpoint:
     """What one checkpoint writes for one patient: the records, then the tombstones (sent only

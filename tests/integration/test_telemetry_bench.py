@@ -60,7 +60,7 @@ def test_recovery_restores_identical_state(
     report, _ = quick_report
     patients = report.config.patients
     assert _check(report, "recovered state raised every probe's R1") == [(True, True)]
-    assert _check(report, "states rewritten after restart") == [(patients, patients)]
+    assert _check(report, "states rewritten whole after restart") == [(patients, patients)]
     assert _check(report, "recovered state identical") == [(patients, patients)]
 
 
