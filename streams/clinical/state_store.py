@@ -223,6 +223,15 @@ class PatientStates:
                 encoded += 1
             if n % SLICE == 0:
                 await asyncio.sleep(0)
+        # A tombstone left from a commit whose tombstones failed must not follow a record
+        # written again under its key since (a core): it would remove the new one.
+        if self._pending_tombstones:
+            rewritten = {key for _, _, records in self._pending for key, _ in records}
+            self._pending_tombstones = [
+                (partition, key)
+                for partition, key in self._pending_tombstones
+                if key not in rewritten
+            ]
         # Every step handled until now: the records may hold any of them.
         self._pending_outputs += self._outputs
         self._outputs = []

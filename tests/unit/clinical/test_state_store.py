@@ -402,3 +402,26 @@ async def test_a_failed_write_fails_the_commit_and_the_next_one_writes_a_base() 
     assert table.written_keys() == [P.ref, P.ref, delta_key(P.ref, 2)]
     assert table.changelog[-1][2] is None
     assert table.recovered().get(P.ref) == states.get(P.ref)
+
+
+async def test_a_tombstone_that_failed_never_removes_a_record_written_since() -> None:
+    """A core removed with a base (its tombstone failed, kept for the next commit) and then
+    written again must stay: the old tombstone is dropped, not sent after the new core."""
+    table = _Table()
+    tombstones_fail = False
+
+    async def send(partition: int, key: str, value: bytes | None) -> Awaitable[None]:
+        if value is None and tombstones_fail:
+            raise KafkaTimeoutError()
+        return await table.send(partition, key, value)
+
+    states = PatientStates(table, send)
+    await _checkpoint(states, [P.start()])
+    await _checkpoint(states, [P.rate(5, 84.0)])  # a core
+    again = table.recovered(send)
+    tombstones_fail = True
+    with pytest.raises(KafkaTimeoutError):
+        await _checkpoint(again, [P.vitals(6)])  # a base: its core tombstone fails
+    tombstones_fail = False
+    await _checkpoint(again, [P.rate(7, 60.0)])  # a new core
+    assert table.recovered().get(P.ref) == again.get(P.ref)
