@@ -1,6 +1,6 @@
 """The clinical stage's agent and R5 timer: parse -> the patient's state (in memory,
 ``state_store``) -> step (:func:`streams.clinical.step.clinical_step`) -> mark dirty -> observe
--> publish alerts and reaction records (buffered; the commit flushes them with the snapshots)."""
+-> publish alerts and reaction records (buffered; a commit's checkpoint waits for them)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def register_clinical(
 
     def publish(state: PatientState, step: Step) -> None:
         """Into the producer's buffer, without yielding (see ``state_store``): the commit that
-        snapshots this step's state flushes these first."""
+        checkpoints this step's state waits for their delivery first."""
         key = state.patient_ref.encode()
         for alert in in_paging_order(step.alerts):
             log.info("alert %s %s %s %s", alert.alert_id, alert.rule, alert.phase, alert.priority)

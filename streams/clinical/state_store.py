@@ -54,7 +54,7 @@ from streams.kafka.transport import PumpstreamApp
 
 logger = logging.getLogger(__name__)
 
-#: How long a commit waits for the alerts of the steps it snapshots before it gives up (and
+#: How long a commit waits for the alerts of the steps it checkpoints before it gives up (and
 #: commits nothing): longer than the producer's retries of a reachable broker.
 OUTPUTS_TIMEOUT_S = 120.0
 

@@ -132,7 +132,7 @@ class PumpstreamApp(faust.App):
         #: true end rather than the end the broker reports.
         self.recovery_connection: KafkaConnection | None = None
         #: Awaited at every commit once its offsets are taken, before they are committed (the
-        #: patients' snapshots: streams/clinical/state_store.py). An error stops the commit.
+        #: patients' checkpoints: streams/clinical/state_store.py). An error stops the commit.
         self.before_offsets_commit: list[Callable[[], Awaitable[Any]]] = []
 
     def recover_to_true_ends(self, kafka: KafkaConnection) -> None:
