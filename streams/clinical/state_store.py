@@ -8,14 +8,14 @@ on every event: the cost of one event grew with the patient's history (docs/benc
   which holds Python objects and sends nothing); what recovery read from the changelog is
   gathered per patient (``state_changelog.regroup``) and assembled on first use;
 - each event marks its patient dirty with the partition it arrived on;
-- when Faust begins a commit (:class:`CheckpointSensor`, ``on_commit_initiated``, in the same
-  step as it takes the offsets to commit) every dirty patient's checkpoint is encoded: the
-  vital-signs sets added since the last one and the scalars (a delta), the rest of the state
-  when it changed (the core), or the whole state on the patient's first checkpoint here (a
-  base; ``state_changelog.py``). The worker's consumer then hands them to the producer before
-  anything is committed (``PumpstreamApp.before_offsets_commit``,
-  streams/kafka/transport.py); Faust flushes the producer and only after that commits the
-  source offsets.
+- once a commit has taken the offsets to commit, and before it commits them, the worker's
+  consumer awaits :meth:`PatientStates.write_checkpoint` (``PumpstreamApp.before_offsets_commit``,
+  streams/kafka/transport.py). It encodes every dirty patient's checkpoint, ``SLICE`` patients
+  per turn of the event loop: the vital-signs sets added since the last one and the scalars (a
+  delta), the rest of the state when it changed (the core), or the whole state (a base: a new
+  patient, after a failed write, recovered patients ``RECOVERED_BASES_PER_CHECKPOINT`` a
+  commit; ``state_changelog.py``), and hands the records to the producer; Faust then flushes
+  the producer and only after that commits the source offsets.
 
 The records go to the producer directly, once what the steps they hold sent is delivered (the
 futures of their alerts, :meth:`PatientStates.sent`), not through Faust's producer buffer
