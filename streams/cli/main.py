@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -104,12 +102,11 @@ def broker(
     ] = 0,
 ) -> None:
     """Run the embedded Kafka-protocol broker (Tansu, memory storage) until Ctrl-C or SIGTERM."""
+    from streams.cli.local.child_process import StopSignals
     from streams.cli.local.embedded_broker import EmbeddedBroker
 
     settings = _settings()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = StopSignals()
     log_path = settings.data_dir / "broker.log"
     with EmbeddedBroker(
         port=port,
@@ -123,9 +120,9 @@ def broker(
             f"embedded broker (memory storage) logging to {log_path}; Ctrl-C stops it"
         )
         sys.stdout.flush()
-        while not stop.wait(0.5):
-            if not embedded.is_running():
-                raise PumpstreamError("the embedded broker exited unexpectedly")
+        stop.wait(until=lambda: not embedded.is_running())
+        if not stop.received:
+            raise PumpstreamError("the embedded broker exited unexpectedly")
     console.print("broker stopped")
 
 
