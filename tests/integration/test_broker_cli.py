@@ -59,6 +59,7 @@ def test_broker_prints_its_address_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         _out, err = proc.communicate(timeout=15)
     finally:
         proc.kill()
+        proc.communicate()  # reaps it and closes the pipes (else a later test warns of them)
     assert proc.returncode == 0, err.decode()
     assert b"Traceback" not in err
     assert not _accepts(port), "the broker process must be gone"
@@ -200,6 +201,7 @@ def test_broker_restarts_at_once_on_the_same_port(tmp_path: Path) -> None:
             _out, err = proc.communicate(timeout=15)
         finally:
             proc.kill()
+            proc.communicate()
         assert proc.returncode == 0, err.decode()
         assert not _accepts(port)
 
