@@ -443,6 +443,27 @@ def _vitals_silent(
     )
 
 
+def _reports_status(infusion: InfusionState) -> bool:
+    """Whether the pump reports its status periodically (the same running rate again), not
+    only its changes: only then can it fall silent (T3)."""
+    reports = 0
+    for earlier, later in pairwise(infusion.facts):
+        if (
+            earlier.status is later.status is PumpStatus.RUNNING
+            and later.rate_ml_h == earlier.rate_ml_h
+        ):
+            reports += 1
+            if reports >= STATUS_REPORTS_NEEDED:
+                return True
+    return False
+
+
+def pump_may_fall_silent(state: PatientState) -> bool:
+    """Whether time passing can raise T3 for this patient: an infusion whose pump reports its
+    status periodically. A reading needs the technical checks for a quiet pump only then."""
+    return state.infusion is not None and _reports_status(state.infusion)
+
+
 def _pump_silent(
     state: PatientState, silent: timedelta, now: datetime | None
 ) -> Iterator[BlindSpot]:
@@ -450,18 +471,10 @@ def _pump_silent(
     force, again and again) has stopped reporting mid-infusion while the patient's other events
     go on, and nothing has arrived from it for as long."""
     infusion = _running_and_quiet(state, state.last_pump_arrival_epoch_s, silent, now)
-    if infusion is None:
-        return
+    if infusion is None or not _reports_status(infusion):
+        return  # a pump that reports only changes: its silence says nothing
     facts = infusion.facts
     pairs = list(pairwise(facts))
-    reports = [
-        later
-        for earlier, later in pairs
-        if earlier.status is later.status is PumpStatus.RUNNING
-        and later.rate_ml_h == earlier.rate_ml_h
-    ]
-    if len(reports) < STATUS_REPORTS_NEEDED:
-        return  # a pump that reports only changes: its silence says nothing
     gaps = sorted(later.event_time - earlier.event_time for earlier, later in pairs[-10:])
     yield from _silence(
         state,

@@ -74,6 +74,16 @@ class R2(_Section):
     baseline_max_age_min: Minutes
     priority: AlertPriority
 
+    @cached_property
+    def vitals_window(self) -> timedelta:
+        # (Cached: every telemetry reading asks for it, and a timedelta of float minutes
+        # costs about a microsecond to build.)
+        return timedelta(minutes=self.vitals_window_min)
+
+    @cached_property
+    def baseline_max_age(self) -> timedelta:
+        return timedelta(minutes=self.baseline_max_age_min)
+
 
 class R3(_Section):
     after_infusion_start_h: Annotated[float, Field(gt=0, le=24 * 14)]

@@ -9,7 +9,7 @@ infusion's own state (its pump facts and rate history) is ``infusion_state.py``'
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr
@@ -402,7 +402,7 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
     report: without it, an R2 alert would be withdrawn as no longer supported once newer
     readings pushed its set out. The sets kept are bounded: those of the last
     ``vitals_window_min + grace_min``, and one per kept report and infusion."""
-    window = timedelta(minutes=rules.r2.vitals_window_min)
+    window = rules.r2.vitals_window
     baselines = _baselines(state, rules)
     horizon = (state.watermark or fallen[-1].event_time) - window - rules.timing.grace
     earlier = state.earlier_abnormal_readings

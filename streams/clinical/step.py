@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from schemas.alerts import Alert
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.events import InfusionStarted, SymptomKind, SymptomReport, VitalSigns
 from schemas.reactions import ReactionHistory, ReactionRecord
-from streams.clinical.blind_spots import technical_alerts
+from streams.clinical.blind_spots import pump_may_fall_silent, technical_alerts
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
 from streams.clinical.rules_file import RulesConfig
@@ -186,10 +186,11 @@ def vitals_step(
     if (
         state.technical_alerts
         or state.unmatched_pump_facts
-        or pump_quiet_s >= rules.technical.pump_silent_min * 60
+        or (pump_quiet_s >= rules.technical.pump_silent_min * 60 and pump_may_fall_silent(state))
     ):
         # Readings end a silent-monitor alert (T2), or move time on for a missing start (T1)
-        # or a silent pump (T3); otherwise they cannot change a technical alert.
+        # or a silent pump (T3; only one that reports its status can fall silent); otherwise
+        # they cannot change a technical alert.
         alerts += technical_alerts(state, now, rules)
     return Step(
         applied=True,
@@ -218,7 +219,7 @@ def _vitals_can_matter(
     when = reading.event_time
     if watermark is None or when < watermark:
         return True
-    window = timedelta(minutes=rules.r2.vitals_window_min)
+    window = rules.r2.vitals_window
     for report in reversed(state.recent_symptoms):  # sorted by event time
         if report.event_time > when + window:
             continue

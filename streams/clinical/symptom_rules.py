@@ -142,7 +142,7 @@ def r2_findings(ctx: EvaluationContext, reports: list[SymptomReport]) -> list[Fi
     """R2: back pain with abnormal vitals (absolute limits or change from the pre-infusion
     baseline) -> pause and notify the prescriber."""
     state, infusion, rules = ctx.state, ctx.infusion, ctx.rules
-    window = timedelta(minutes=rules.r2.vitals_window_min)
+    window = rules.r2.vitals_window
     baseline = usable_baseline(infusion.baseline, infusion.started_at, rules.r2)
     context = infusion.context
     findings = []

@@ -4,7 +4,7 @@ judged against R2's thresholds and the pre-infusion baseline (DOMAIN.md §1, R2)
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 from schemas.alerts import VitalsEvidence
@@ -94,7 +94,7 @@ def usable_baseline(
     """The pre-infusion baseline, unless it is older than the rules allow."""
     if baseline is None:
         return None
-    if infusion_start - baseline.event_time > timedelta(minutes=rules.baseline_max_age_min):
+    if infusion_start - baseline.event_time > rules.baseline_max_age:
         return None
     return baseline
 

@@ -4,8 +4,13 @@ which ends when the feed is back."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from schemas.alerts import AckResponse, AlertPhase, AlertType
-from streams.clinical.blind_spots import on_inferred_infusion
+from streams.clinical import step as step_module
+from streams.clinical.blind_spots import on_inferred_infusion, pump_may_fall_silent
 from streams.clinical.state import PatientState
 from streams.clinical.step import clinical_step, vitals_step
 from tests.support.clinical_scenarios import RULES, run_steps
@@ -261,3 +266,38 @@ def test_a_nurse_dismissing_the_inferred_r1_ends_it_and_r1_proper_does_not_page_
     assert [a.phase.value for a in proper] == ["start", "end"]
     assert proper[-1].title.startswith("Ended, marked false positive by the nurse")
     assert "R1" not in state.episodes, "no R1 left open"
+
+
+def test_readings_skip_the_technical_checks_for_a_quiet_pump_that_reports_only_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An hour of readings through ``vitals_step`` (as telemetry arrives) after the last rate
+    change must not each run every technical check: they cannot raise T3 for such a pump, and
+    it once cost a quarter of a reading in the 4th hour. For a status-reporting pump gone
+    quiet they still do."""
+    calls: list[int] = []
+    real = step_module.technical_alerts
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return real(*args)
+
+    changes_only = PatientState(patient_ref=P.ref)
+    _live_on(changes_only, [P.start(), P.rate(5, 84.0)])
+    assert not pump_may_fall_silent(changes_only)
+    monkeypatch.setattr(step_module, "technical_alerts", counted)
+    for minute in range(20, 80):
+        vitals_step(changes_only, [P.vitals(minute)], RULES, P.at(minute))
+    assert calls == []
+    reporting = PatientState(patient_ref=P.ref)
+    _live_on(reporting, [P.start(), *_status_reports(range(1, 6))])
+    assert pump_may_fall_silent(reporting)
+    calls.clear()
+    for minute in range(20, 23):
+        vitals_step(reporting, [P.vitals(minute)], RULES, P.at(minute))
+    assert len(calls) == 3
+
+
+def _live_on(state: PatientState, events: list) -> None:  # type: ignore[type-arg]
+    for event in events:
+        clinical_step(state, event, RULES, event.event_time)
