@@ -1,6 +1,7 @@
 """The Faust app class pumpstream runs: Faust's own, with the consumer's fetch wait configurable,
-table recovery to a changelog's true end, no record lost on a partition never committed, and
-hooks awaited at each commit before its offsets are committed.
+table recovery to a changelog's true end, no record lost on a partition never committed, hooks
+awaited at each commit before its offsets are committed, and no fixed wait before its tables
+start.
 
 Faust hard-codes ``fetch_max_wait_ms=1500`` for a worker's consumer. A broker may hold a fetch
 that long even when data is waiting (Tansu does: a plain aiokafka consumer measured 1233 ms median
@@ -18,6 +19,7 @@ from typing import Any
 import faust
 from aiokafka import TopicPartition
 from faust.exceptions import ProducerSendError
+from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka.connection import KafkaConnection
@@ -120,13 +122,23 @@ class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
+class _TableManager(TableManager):
+    async def on_start(self) -> None:
+        """Faust's, without the one-second sleep it starts with (there for tables added after
+        the app starts; pumpstream declares its one table before): a second off the start of
+        every worker, fresh or recovering (docs/benchmarks.md)."""
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 class PumpstreamApp(faust.App):
     """A ``faust.App`` whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch,
-    recovers tables to their changelogs' true ends, rewinds partitions never committed, and
-    awaits ``before_offsets_commit`` at every commit."""
+    recovers tables to their changelogs' true ends, rewinds partitions never committed, awaits
+    ``before_offsets_commit`` at every commit, and starts its tables without a fixed wait."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, TableManager=_TableManager, **kwargs)
         self.fetch_max_wait_ms = fetch_max_wait_ms
         #: When set (:meth:`recover_to_true_ends`), table recovery reads changelogs to their
         #: true end rather than the end the broker reports.

@@ -1,9 +1,9 @@
-"""pumpstream reaches into Faust and aiokafka internals in four places
+"""pumpstream reaches into Faust and aiokafka internals in five places
 (``streams/kafka/transport.py``): the worker consumer's fetch wait, table recovery to the true
-end of a changelog, the seek back to committed offsets, and the commit step (hooks awaited
-before offsets are committed). These tests fail when an upgrade moves what the patches hook, so
-that the patches are re-tested rather than silently ignored (docs/benchmarks.md, "Upstream
-proposals")."""
+end of a changelog, the seek back to committed offsets, the commit step (hooks awaited before
+offsets are committed), and the table manager's start (without its fixed second). These tests
+fail when an upgrade moves what the patches hook, so that the patches are re-tested rather than
+silently ignored (docs/benchmarks.md, "Upstream proposals")."""
 
 from __future__ import annotations
 
@@ -95,3 +95,28 @@ def test_faust_commits_through_the_commit_step_the_patch_replaces() -> None:
         "return False",
     ]
     assert transport._Consumer._commit_tps is not faust_consumer.Consumer._commit_tps
+
+
+def test_faust_starts_its_tables_as_the_patch_does_but_after_a_fixed_second() -> None:
+    """The override is Faust's ``TableManager.on_start`` without its ``sleep(1.0)``: when Faust
+    changes that method, the override must be compared with it again."""
+    from faust.tables import TableManager
+
+    source = inspect.getsource(TableManager.on_start)
+    body = [line.strip() for line in source.splitlines()[1:] if line.strip()]
+    assert body == [
+        '"""Call when table manager is starting."""',
+        "await self.sleep(1.0)",
+        "if not self.should_stop:",
+        "await self._update_channels()",
+        "await self.recovery.start()",
+    ]
+    patched = inspect.getsource(transport._TableManager.on_start)
+    assert "await self.sleep" not in patched
+    assert "await self._update_channels()" in patched
+    assert "await self.recovery.start()" in patched
+
+
+def test_the_app_manages_its_tables_with_the_patched_manager() -> None:
+    app = transport.PumpstreamApp("pumpstream-test", fetch_max_wait_ms=100)
+    assert type(app.tables) is transport._TableManager
