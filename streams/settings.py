@@ -116,9 +116,10 @@ class Settings(BaseSettings):
         description="Ingest dead-letters a larger raw message unparsed (reason oversize).",
     )
     consumer_fetch_max_wait_ms: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        default=100,
+        default=40,
         description="Longest a worker's fetch may wait at the broker (Faust's fixed 1500 ms adds "
-        "up to 1.5 s per hop; docs/benchmarks.md).",
+        "up to 1.5 s per hop on the embedded broker, which holds a fetch this long even when "
+        "data arrives; 40 ms gave the lowest report -> alert tail there: docs/benchmarks.md).",
     )
     worker_role: Literal["all", "ingest", "clinical"] = Field(
         default="all",

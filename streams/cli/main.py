@@ -304,7 +304,9 @@ def bench_pipeline(
     patients: Annotated[int, typer.Option(min=1, help="Scripted patients in the burst.")] = 300,
     fetch_wait_ms: Annotated[
         list[int] | None,
-        typer.Option(help="Consumer fetch waits to compare (repeat); default 1500 and 100."),
+        typer.Option(
+            help="Consumer fetch waits to compare (repeat); default 1500 and the setting's."
+        ),
     ] = None,
 ) -> None:
     """Throughput and event->alert latency through the embedded broker and one worker, side by
@@ -312,7 +314,7 @@ def bench_pipeline(
     from streams.cli.bench import run_bench_pipeline
 
     settings = _settings()
-    waits = tuple(fetch_wait_ms or (1500, 100))
+    waits = tuple(fetch_wait_ms or (1500, settings.consumer_fetch_max_wait_ms))
     _print_samples(run_bench_pipeline(settings, patients, lambda line: console.print(line), waits))
 
 

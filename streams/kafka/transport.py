@@ -7,8 +7,9 @@ Faust hard-codes ``fetch_max_wait_ms=1500`` for a worker's consumer. A broker ma
 that long even when data is waiting (Tansu does: a plain aiokafka consumer measured 1233 ms median
 produce -> consume at 1500 ms, 36 ms at 100 ms; docs/benchmarks.md), and an event crosses two
 consumer hops before it becomes an alert, so the default alone spends the whole p99 <= 1 s target
-(DOMAIN.md §4). ``PUMPSTREAM_CONSUMER_FETCH_MAX_WAIT_MS`` sets it; a lower wait costs more idle
-fetch requests, not throughput.
+(DOMAIN.md §4). ``PUMPSTREAM_CONSUMER_FETCH_MAX_WAIT_MS`` sets it (default 40 ms); a lower wait
+costs more idle fetch requests, and below ~40 ms on two cores the extra fetches lengthened the
+report -> alert tail under load (docs/benchmarks.md).
 """
 
 from __future__ import annotations
