@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.clinical.changelog_marks import ChangelogMarks
+from streams.clinical.changelog_marks import ChangelogMarks, LiveDeltas
 from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
 from streams.clinical.vitals_assessment import Reading, with_shared_values
 
@@ -141,12 +141,12 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
     if marks.needs_base or (marks.recovered and rebase):
         out.base = True
         out.records.append((ref, state.to_table_value()))
-        out.tombstones += [delta_key(ref, s) for s, _ in marks.live_deltas]
+        out.tombstones += [delta_key(ref, s) for s in marks.live_deltas.seqs]
         if marks.core_on_log:
             out.tombstones.append(core_key(ref))
         marks.needs_base = marks.recovered = marks.core_on_log = False
         marks.unwritten = []
-        marks.live_deltas = []
+        marks.live_deltas = LiveDeltas()
         marks.core_hash = hash(_core_json(state))
         marks.written_scalars = scalars
         return out
@@ -163,9 +163,9 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
         )
         out.records.append((delta_key(ref, seq), encode_delta(delta)))
         live = marks.live_deltas
-        if live and live[-1][1] is None:  # the newest held only scalars, which this replaces
-            out.tombstones.append(delta_key(ref, live.pop()[0]))
-        live.append((seq, max(new) if new else None))
+        if live and live.tops[-1] is None:  # the newest held only scalars, which this replaces
+            out.tombstones.append(delta_key(ref, live.pop()))
+        live.append(seq, max(new) if new else None)
         marks.unwritten = []
         marks.written_scalars = scalars
     out.tombstones += _dead_deltas(state, marks)
@@ -183,20 +183,17 @@ def _dead_deltas(state: PatientState, marks: ChangelogMarks) -> list[str]:
     oldest_kept = readings[0] if len(readings) >= VITALS_KEPT else None
     live = marks.live_deltas
 
-    def needed(entry: tuple[int, Reading | None]) -> bool:
-        top = entry[1]
+    def needed(top: Reading | None) -> bool:
         return top is not None and (oldest_kept is None or top >= oldest_kept)
 
     first = 0
-    while first < len(live) - 1 and not needed(live[first]):
+    tops = live.tops
+    while first < len(tops) - 1 and not needed(tops[first]):
         first += 1
-    gone = live[:first]
-    del live[:first]
+    gone = live.take_oldest(first)
     if len(live) > VITALS_KEPT + 1:
-        *older, newest = live
-        gone += [entry for entry in older if not needed(entry)]
-        live[:] = [*(entry for entry in older if needed(entry)), newest]
-    return [delta_key(state.patient_ref, seq) for seq, _ in gone]
+        gone += live.take_unless(needed)
+    return [delta_key(state.patient_ref, seq) for seq in gone]
 
 
 def _core_json(state: PatientState) -> bytes:
@@ -267,9 +264,13 @@ def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
     marks = state._changelog
     marks.needs_base = False
     marks.recovered = True
-    marks.live_deltas = [(d.seq, max(d.readings) if d.readings else None) for d in deltas]
     # Those older than the base go with the next checkpoint (as held no sets: not the newest).
-    marks.live_deltas[:0] = [(d.seq, None) for d in every if d.seq <= floor]
+    marks.live_deltas = LiveDeltas(
+        [
+            *((d.seq, None) for d in every if d.seq <= floor),
+            *((d.seq, max(d.readings) if d.readings else None) for d in deltas),
+        ]
+    )
     marks.core_on_log = recovered.core is not None
     # What the records hold of the core (the base's, or a newer core's): written again only
     # once it changes.

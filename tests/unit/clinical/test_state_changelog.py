@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from streams.clinical.changelog_marks import LiveDeltas
 from streams.clinical.state_changelog import StateDelta, decode_delta, encode_delta
 from streams.clinical.vitals_assessment import Reading
 
@@ -39,3 +40,19 @@ def test_a_delta_reads_back_as_written() -> None:
 def test_a_delta_of_an_unknown_format_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         decode_delta(b'{"seq":1}')
+
+
+def _set(second: int) -> Reading:
+    return Reading(datetime(2026, 1, 5, 8, 0, second, tzinfo=UTC), f"v{second}", 70.0)
+
+
+def test_live_deltas_are_taken_off_oldest_first_and_the_newest_stays() -> None:
+    live = LiveDeltas([(1, _set(1)), (2, None), (3, _set(3)), (4, _set(2)), (5, None)])
+    copied = live.copy()
+    assert live.take_oldest(1) == [1]
+    # Every one but the newest whose top set is not needed: the sets before second 3.
+    assert live.take_unless(lambda top: top is not None and top >= _set(3)) == [2, 4]
+    assert (live.seqs.tolist(), live.tops) == ([3, 5], [_set(3), None])
+    assert live.pop() == 5
+    assert len(live) == 1
+    assert copied.seqs.tolist() == [1, 2, 3, 4, 5], "a copy does not change with the original"
