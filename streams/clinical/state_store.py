@@ -36,8 +36,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import faust
 
@@ -61,6 +61,17 @@ OUTPUTS_TIMEOUT_S = 120.0
 #: Patients encoded, and records sent, per turn of the event loop during a checkpoint: a few
 #: milliseconds each (docs/benchmarks.md, "Report -> alert under load").
 SLICE = 8
+
+_T = TypeVar("_T")
+
+
+async def _in_slices(items: Iterable[_T]) -> AsyncIterator[_T]:
+    """``items``, letting the event loop run other work after every ``SLICE`` of them."""
+    for n, item in enumerate(items, start=1):
+        yield item
+        if n % SLICE == 0:
+            await asyncio.sleep(0)
+
 
 #: Counts one record written: its kind (base, core, delta, tombstone) and its value's bytes.
 Counted = Callable[[str, int], None]
@@ -180,11 +191,9 @@ class PatientStates:
                         "them again)"
                     )
             deliveries = []
-            for n, (partition, _, records) in enumerate(pending, start=1):
+            async for partition, _, records in _in_slices(pending):
                 for key, value in records:
                     deliveries.append(await self._send(partition, key, value))
-                if n % SLICE == 0:
-                    await asyncio.sleep(0)
             await asyncio.gather(*deliveries)
         except BaseException:
             # Nothing is committed. What was encoded may be partly written: each patient's next
@@ -212,17 +221,16 @@ class PatientStates:
         store = self._table.data
         encoded = 0
         rebases = RECOVERED_BASES_PER_CHECKPOINT
-        for n, (patient_ref, partition) in enumerate(dirty.items(), start=1):
+        async for patient_ref, partition in _in_slices(dirty.items()):
             state = store.get(patient_ref)
-            if isinstance(state, PatientState):  # (else recovered since: it holds this state)
-                checkpoint = encode_checkpoint(state, rebase=rebases > 0)
-                rebases -= checkpoint.base
-                if checkpoint.records:
-                    self._pending.append((partition, patient_ref, checkpoint.records))
-                self._pending_tombstones += [(partition, key) for key in checkpoint.tombstones]
-                encoded += 1
-            if n % SLICE == 0:
-                await asyncio.sleep(0)
+            if not isinstance(state, PatientState):
+                continue  # recovered from the changelog since: it holds this state already
+            checkpoint = encode_checkpoint(state, rebase=rebases > 0)
+            rebases -= checkpoint.base
+            if checkpoint.records:
+                self._pending.append((partition, patient_ref, checkpoint.records))
+            self._pending_tombstones += [(partition, key) for key in checkpoint.tombstones]
+            encoded += 1
         # A tombstone left from a commit whose tombstones failed must not follow a record
         # written again under its key since (a core): it would remove the new one.
         if self._pending_tombstones:
@@ -247,11 +255,7 @@ class PatientStates:
         the next commit: a delta left over changes nothing recovery assembles)."""
         tombstones, self._pending_tombstones = self._pending_tombstones, []
         try:
-            deliveries = []
-            for n, (partition, key) in enumerate(tombstones, start=1):
-                deliveries.append(await self._send(partition, key, None))
-                if n % SLICE == 0:
-                    await asyncio.sleep(0)
+            deliveries = [await self._send(p, key, None) async for p, key in _in_slices(tombstones)]
             await asyncio.gather(*deliveries)
         except BaseException:
             self._pending_tombstones[:0] = tombstones
