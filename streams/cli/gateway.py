@@ -82,15 +82,19 @@ async def serve_gateway(settings: Settings, kafka: KafkaConnection) -> None:
         loop.add_signal_handler(signum, stop.set)
     intake: SymptomIntake | None = None
     try:
-        await service.start()
+        # the intake first: the MLLP listener marks the gateway ready, so /readyz answers 200
+        # only once both accept connections
+        intake = await _start_intake(settings, kafka, metrics)
         try:
-            intake = await _start_intake(settings, kafka, metrics)
-            _print_addresses(settings, service.port, intake, server)
-            await stop.wait()
+            await service.start()
+            try:
+                _print_addresses(settings, service.port, intake, server)
+                await stop.wait()
+            finally:
+                await service.stop()
         finally:
             if intake is not None:
                 await intake.stop()
-            await service.stop()
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -1,6 +1,7 @@
 """What the gateway's probes report (``/healthz``, ``/readyz`` of ``serve_metrics``): alive while
 its event loop ticks; ready while the MLLP listener accepts connections and Kafka is reachable
-(the last record written or probe reached it)."""
+(the last record written or probe reached it). The symptom intake, when on, starts before the
+MLLP listener, so a ready gateway accepts both."""
 
 from __future__ import annotations
 

@@ -5,15 +5,21 @@ clean stop on SIGTERM; ``replay --hl7`` towards a gateway that is not there."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 from hl7.mllp import open_hl7_connection
 
+from streams.cli.gateway import serve_gateway
 from streams.cli.gateway_bench import GatewayProcess
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
-from streams.gateway.intake import INTAKE_PATH
+from streams.gateway.intake import INTAKE_PATH, SymptomIntake
+from streams.settings import Settings
 from tests.integration.test_cli_errors import error_line, listener, run
 from tests.support.events import Patient
 from tests.support.hl7_messages import PSEUDONYM_KEY, vitals_message
@@ -97,6 +103,51 @@ def test_the_gateway_prints_its_addresses_answers_and_stops_on_sigterm(
     assert f"symptom intake on http://127.0.0.1:{intake_port}{INTAKE_PATH}" in log
     assert log.rstrip().endswith("gateway stopped")
     assert "MRN0301" not in log
+
+
+async def test_the_gateway_is_ready_only_once_the_intake_accepts_connections(
+    broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI once saw /readyz answer 200 while the intake's port still refused: the intake started
+    after the MLLP listener had marked the gateway ready. A slow intake start (the one stand-in
+    here) shows the order."""
+    real_start = SymptomIntake.start
+
+    async def slow_start(self: SymptomIntake) -> None:
+        await asyncio.sleep(1.0)
+        await real_start(self)
+
+    monkeypatch.setattr(SymptomIntake, "start", slow_start)
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        pseudonym_key=KEY,
+        intake_token=INTAKE_TOKEN,
+        metrics_port=free_port(),
+        gateway_mllp_port=free_port(),
+        gateway_http_port=free_port(),
+    )
+    gateway = asyncio.create_task(serve_gateway(settings, settings.kafka_connection(None)))
+
+    def ready() -> bool:
+        url = f"http://127.0.0.1:{settings.metrics_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    try:
+        for _ in range(300):
+            if gateway.done() or await asyncio.to_thread(ready):
+                break
+            await asyncio.sleep(0.05)
+        assert not gateway.done(), gateway
+        assert await asyncio.to_thread(ready), "the gateway never became ready"
+        with socket.create_connection(("127.0.0.1", settings.gateway_http_port), timeout=2):
+            pass  # refused here before the fix
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)  # the gateway's own loop handler stops it
+        await asyncio.wait_for(gateway, 30)
 
 
 def test_replay_hl7_names_a_gateway_that_is_not_there(tmp_path: Path) -> None:
