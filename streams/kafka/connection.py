@@ -25,6 +25,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
 from streams.exceptions import KafkaSecurityError, KafkaUnreachable
+from streams.kafka import no_auto_create
+
+no_auto_create.install()  # every client pumpstream builds comes through here
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]

@@ -63,7 +63,8 @@ class TopicLayoutProbe:
             admin = self.kafka.admin(client_id="pumpstream-topic-check")
             await admin.start()
             self._admin = admin
-        # Only topics that exist are described: Tansu creates a topic it is asked to describe.
+        # Only topics that exist are described: a broker creates a topic it is asked to
+        # describe unless the request says not to (streams/kafka/no_auto_create.py does).
         existing = set(await self._admin.list_topics())
         present = [name for name in self.topics if name in existing]
         described = await self._admin.describe_topics(present) if present else []

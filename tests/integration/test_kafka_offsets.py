@@ -10,11 +10,13 @@ from aiokafka import TopicPartition
 
 from streams.cli.local.embedded_broker import EmbeddedBroker
 from streams.kafka.offsets import end_offsets
+from tests.support.kafka_client import create_topics
 
 pytestmark = pytest.mark.integration
 
 
 async def test_end_offsets_are_one_past_the_last_record(broker: EmbeddedBroker) -> None:
+    await create_topics(broker.connection, "t", partitions=4)
     producer = broker.connection.producer(linger_ms=20)
     await producer.start()
     try:

@@ -9,6 +9,7 @@ from aiokafka import TopicPartition
 
 from streams.cli.local.embedded_broker import EmbeddedBroker
 from streams.kafka.transport import seek_to_committed_or_reset
+from tests.support.kafka_client import create_topics
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +27,7 @@ async def _positions(consumer: object) -> dict[TopicPartition, int]:
 async def test_stream_partitions_go_back_to_their_committed_offset_or_the_reset_policy(
     broker: EmbeddedBroker, reset: str
 ) -> None:
+    await create_topics(broker.connection, "stream", "changelog", partitions=4)
     producer = broker.connection.producer()
     await producer.start()
     try:

@@ -13,10 +13,16 @@ from aiokafka import ConsumerRecord, TopicPartition
 from streams.cli.local.embedded_broker import EmbeddedBroker
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader, read_topic
+from tests.support.kafka_client import create_topics
 
 pytestmark = pytest.mark.integration
 
-TOPIC = "t"  # auto-created on first use, with 4 partitions
+TOPIC = "t"
+
+
+@pytest.fixture(autouse=True)
+async def _topic(broker: EmbeddedBroker) -> None:
+    await create_topics(broker.connection, TOPIC, partitions=4)
 
 
 async def _send(kafka: KafkaConnection, values: list[bytes], *, partition: int) -> None:

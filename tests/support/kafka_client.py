@@ -1,4 +1,5 @@
-"""Small Kafka client helpers for tests: produce raw bytes, read a topic until a condition holds."""
+"""Small Kafka client helpers for tests: create plain topics, produce raw bytes, read a topic until
+a condition holds."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ from collections.abc import Callable
 
 from aiokafka import ConsumerRecord
 
+from schemas.topics import TopicSpec
+from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.reading import TopicReader
+
+
+async def create_topics(kafka: KafkaConnection, *names: str, partitions: int = 4) -> None:
+    """Topics outside the registry, for tests of the Kafka helpers: pumpstream's clients do not
+    create a topic by asking about it (streams/kafka/no_auto_create.py)."""
+    specs = [TopicSpec(name, "a test's topic", None, key="") for name in names]
+    await ensure_topics(kafka, partitions=partitions, topics=specs)
 
 
 async def produce(
