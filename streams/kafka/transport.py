@@ -24,6 +24,7 @@ from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.kafka.connection import KafkaConnection
+from streams.kafka.fast_drain import drain_messages
 from streams.kafka.offsets import end_offsets
 
 
@@ -93,6 +94,9 @@ async def seek_to_committed_or_reset(
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    #: Faust's drain loop without two tasks and an ``asyncio.wait`` per record.
+    _drain_messages = drain_messages
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
