@@ -37,6 +37,7 @@ from streams.clinical.state_store import register_checkpoints
 from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_step
 from streams.clinical.telemetry import read_batch
 from streams.kafka.acking import handled
+from streams.kafka.bulk_recovery import BULK_RECOVERY_STORE
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink, processing_failure
 from streams.kafka.transport import PumpstreamApp, raw_topic
 from streams.metrics.families import ClinicalMetrics
@@ -80,7 +81,9 @@ def register_clinical(
     they never interleave within a patient's step; the order between a patient's telemetry and
     clinical events was already the broker's (different topics), and the rules work on event
     time whatever the arrival order."""
-    state_table = app.Table(STATE_TABLE, default=None, key_type=str, value_type=bytes)
+    state_table = app.Table(
+        STATE_TABLE, default=None, key_type=str, value_type=bytes, store=BULK_RECOVERY_STORE
+    )
 
     def counted(kind: str, size: int) -> None:
         metrics.state_records.labels(record=kind).inc()

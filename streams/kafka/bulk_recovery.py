@@ -1,0 +1,146 @@
+"""A table's changelog read in bulk on assignment, outside Faust's per-record recovery path.
+
+Faust recovers a table by passing every changelog record through its consumer's drain loop, the
+conductor, a queue and its recovery loop, which checks how much is left after each record: ~150-
+180 us a record here (py-spy: docs/benchmarks.md, "Recovery in steady state"). The patients'
+changelog holds up to ~100 live records a patient at 1 Hz, so a worker taking over 2,000 patients
+in steady state was ready after ~40 s. A plain consumer reads the same records ~50x faster.
+
+:class:`BulkRecoveryStore` is Faust's memory store with one change: when partitions of its
+table's changelog are newly assigned, it reads them from the start to their true end
+(``streams/kafka/offsets.py``) with one plain consumer, decodes each record with the changelog
+topic's own schema and applies the batches through the table's ``apply_changelog_batch``, as
+Faust's recovery does. It then reports the last offset it read as the partition's persisted
+offset: Faust's recovery starts there and reads only what was written since (usually nothing;
+the last record again, which changes nothing). A partition that stays assigned across a
+rebalance, or a table without a recovery connection (``PumpstreamApp.recover_to_true_ends``), is
+recovered by Faust as before. Used by the patients' state table (``streams/clinical/agent.py``)
+as ``store=BULK_RECOVERY_STORE``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from faust.stores import STORES
+from faust.stores.memory import Store
+
+from streams.kafka.connection import KafkaConnection
+from streams.kafka.offsets import end_offsets
+
+logger = logging.getLogger(__name__)
+
+#: The store URL for a table recovered in bulk (with a host: Faust ignores a store URL that is
+#: only a scheme, since yarl counts it false, and falls back to the app's store).
+BULK_RECOVERY_STORE = "pumpstream-bulk-memory://table"
+STORES.aliases["pumpstream-bulk-memory"] = f"{__name__}:BulkRecoveryStore"
+
+#: The reading consumer's fetch limits: large, since a changelog partition is read whole.
+FETCH_BYTES_PER_PARTITION = 16 * 1024 * 1024
+#: Give up (and leave the partition to Faust's recovery) when a read makes no progress this long.
+STALL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _ChangelogEvent:
+    """What the memory store's ``apply_changelog_batch`` reads of a Faust event."""
+
+    key: Any
+    value: Any
+    message: ConsumerRecord[bytes, bytes]
+
+
+class BulkRecoveryStore(Store[str, Any]):
+    """Faust's memory store, reading newly assigned changelog partitions itself."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        #: The last offset read in bulk, per changelog partition assigned in this rebalance.
+        self._read_to: dict[Any, int] = {}
+
+    def persisted_offset(self, tp: Any) -> int | None:
+        return self._read_to.get(tp)
+
+    async def on_rebalance(
+        self,
+        assigned: set[Any],
+        revoked: set[Any],
+        newly_assigned: set[Any],
+        generation_id: int = 0,
+    ) -> None:
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+        self._read_to.clear()
+        kafka: KafkaConnection | None = getattr(self.app, "recovery_connection", None)
+        changelog = self.table.changelog_topic.get_topic_name()
+        mine = sorted(
+            (tp for tp in newly_assigned if tp.topic == changelog), key=lambda tp: tp.partition
+        )
+        if kafka is None or not mine:
+            return
+        self._read_to.update(await self._read(kafka, mine))
+
+    async def _read(self, kafka: KafkaConnection, tps: list[Any]) -> dict[Any, int]:
+        """Read ``tps`` to their true ends and apply them; the last offset read of each."""
+        started = time.monotonic()
+        asked = {TopicPartition(tp.topic, tp.partition): tp for tp in tps}
+        ends = {tp: end for tp, end in (await end_offsets(kafka, list(asked))).items() if end > 0}
+        read_to: dict[Any, int] = {}
+        if not ends:
+            return read_to
+        schema = self.table.changelog_topic.schema
+        consumer = kafka.consumer(
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+            max_partition_fetch_bytes=FETCH_BYTES_PER_PARTITION,
+            fetch_max_bytes=FETCH_BYTES_PER_PARTITION * len(ends),
+        )
+        records = 0
+        await consumer.start()
+        try:
+            consumer.assign(list(ends))
+            await consumer.seek_to_beginning(*ends)
+            progress = time.monotonic()
+            while ends:
+                batch = await consumer.getmany(*ends, timeout_ms=200)
+                if batch:
+                    progress = time.monotonic()
+                elif time.monotonic() - progress > STALL_S:
+                    logger.warning(
+                        "bulk read of %s stalled; Faust's recovery reads the rest", sorted(ends)
+                    )
+                    break
+                for tp, got in batch.items():
+                    self.table.apply_changelog_batch(self._events(schema, got))  # type: ignore[arg-type] # the fields Faust reads
+                    records += len(got)
+                    read_to[asked[tp]] = got[-1].offset
+                    if got[-1].offset + 1 >= ends[tp]:
+                        del ends[tp]
+        finally:
+            await consumer.stop()
+        logger.info(
+            "read %d changelog records of %d partition(s) in %.1f s",
+            records,
+            len(read_to),
+            time.monotonic() - started,
+        )
+        return read_to
+
+    def _events(
+        self, schema: Any, records: Iterable[ConsumerRecord[bytes, bytes]]
+    ) -> list[_ChangelogEvent]:
+        """The records as Faust's recovery hands them to the table: key and value decoded by
+        the changelog topic's schema (a tombstone's value stays None)."""
+        app = self.app
+        return [
+            _ChangelogEvent(
+                schema.loads_key(app, record),
+                None if record.value is None else schema.loads_value(app, record),
+                record,
+            )
+            for record in records
+        ]
