@@ -120,3 +120,28 @@ def test_faust_starts_its_tables_as_the_patch_does_but_after_a_fixed_second() ->
 def test_the_app_manages_its_tables_with_the_patched_manager() -> None:
     app = transport.PumpstreamApp("pumpstream-test", fetch_max_wait_ms=100)
     assert type(app.tables) is transport._TableManager
+
+
+def test_faust_recovery_starts_where_the_bulk_store_says_it_read_to() -> None:
+    """``streams/kafka/bulk_recovery.py`` relies on Faust's recovery asking the store for a
+    partition's persisted offset when the partition is added, seeking to that offset itself
+    (one record read again) and counting the highwater as the last offset; on the table manager
+    rebalancing the tables (their stores) before the recovery; and on the memory store reading
+    only these fields of an event."""
+    from faust.stores import STORES
+    from faust.stores.memory import Store
+    from faust.tables import TableManager
+    from faust.tables.recovery import Recovery
+
+    from streams.kafka.bulk_recovery import BULK_RECOVERY_STORE, BulkRecoveryStore
+
+    assert "table.persisted_offset(tp)" in inspect.getsource(Recovery._add)
+    assert "offset = offsets[tp]" in inspect.getsource(Recovery._seek_offsets)
+    assert "value - 1 if value is not None" in inspect.getsource(Recovery._build_highwaters)
+    rebalance = inspect.getsource(TableManager.on_rebalance)
+    assert rebalance.index("table.on_rebalance") < rebalance.index("self.recovery.on_rebalance")
+    assert "on_rebalance" not in vars(transport._TableManager)
+    batch = inspect.getsource(Store._create_batch_iterator)
+    fields = {"event.key", "event.value", "event.message.value", "event.message.partition"}
+    assert {f for f in fields if f in batch} == fields
+    assert STORES.by_url(BULK_RECOVERY_STORE) is BulkRecoveryStore
