@@ -1,7 +1,8 @@
-"""pumpstream reaches into Faust and aiokafka internals in five places
-(``streams/kafka/transport.py``): the worker consumer's fetch wait, table recovery to the true
-end of a changelog, the seek back to committed offsets, the commit step (hooks awaited before
-offsets are committed), and the table manager's start (without its fixed second). These tests
+"""pumpstream reaches into Faust and aiokafka internals in ``streams/kafka/transport.py``: the
+worker consumer's fetch wait, table recovery to the true end of a changelog, the seek back to
+committed offsets, the commit step (hooks awaited before offsets are committed), and the table
+manager's start (without its fixed second); and relies on Faust's recovery steps for the bulk
+store (``streams/kafka/bulk_recovery.py``; the drain loop: ``test_fast_drain.py``). These tests
 fail when an upgrade moves what the patches hook, so that the patches are re-tested rather than
 silently ignored (docs/benchmarks.md, "Upstream proposals")."""
 
@@ -18,7 +19,7 @@ from streams.kafka import transport
 from streams.kafka.connection import KafkaConnection
 
 #: The versions the patches were tested with; a newer one must be re-tested first.
-TESTED = {"faust-streaming": ("0.11.3", "0.16"), "aiokafka": ("0.11", "0.15")}
+TESTED = {"faust-streaming": ("0.11.3", "0.16"), "aiokafka": ("0.14", "0.15")}
 
 
 def test_the_installed_versions_are_ones_the_patches_were_tested_with() -> None:
