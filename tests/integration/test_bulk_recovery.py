@@ -68,13 +68,19 @@ def _expected(partitions: set[int]) -> dict[str, bytes]:
     return kept
 
 
-async def test_newly_assigned_partitions_are_read_whole_and_faust_starts_after_them(
-    broker: EmbeddedBroker,
-) -> None:
+@pytest.fixture
+async def written(broker: EmbeddedBroker) -> tuple[Any, str]:
+    """The bulk store of a table whose changelog holds :data:`WRITTEN`, and the changelog."""
     table = _table(broker)
     name = await _write(broker, table)
-    store = table.data
-    assert isinstance(store, BulkRecoveryStore)
+    assert isinstance(table.data, BulkRecoveryStore)
+    return table.data, name
+
+
+async def test_newly_assigned_partitions_are_read_whole_and_faust_starts_after_them(
+    written: tuple[Any, str],
+) -> None:
+    store, name = written
     tps = {TP(name, 0), TP(name, 1), TP("vitals", 0)}
     await store.on_rebalance(tps, set(), tps)
     assert dict(store.data) == _expected({0, 1})
@@ -85,11 +91,9 @@ async def test_newly_assigned_partitions_are_read_whole_and_faust_starts_after_t
 
 
 async def test_only_newly_assigned_partitions_are_read_and_the_next_rebalance_forgets(
-    broker: EmbeddedBroker,
+    written: tuple[Any, str],
 ) -> None:
-    table = _table(broker)
-    name = await _write(broker, table)
-    store = table.data
+    store, name = written
     await store.on_rebalance({TP(name, 0), TP(name, 1)}, set(), {TP(name, 0)})
     assert dict(store.data) == _expected({0})
     assert store.persisted_offset(TP(name, 1)) is None  # Faust's recovery reads it
