@@ -4,7 +4,8 @@ Faust recovers a table by passing every changelog record through its consumer's 
 conductor, a queue and its recovery loop, which checks how much is left after each record: ~150-
 180 us a record here (py-spy: docs/benchmarks.md, "Recovery in steady state"). The patients'
 changelog holds up to ~100 live records a patient at 1 Hz, so a worker taking over 2,000 patients
-in steady state was ready after ~40 s. A plain consumer reads the same records ~50x faster.
+in steady state was ready after ~40 s. Read here, a record costs ~10-14 us (docs/benchmarks.md,
+"Run 10").
 
 :class:`BulkRecoveryStore` is Faust's memory store with one change: when partitions of its
 table's changelog are newly assigned, it reads them from the start to their true end
@@ -12,10 +13,11 @@ table's changelog are newly assigned, it reads them from the start to their true
 topic's own schema and applies the batches through the table's ``apply_changelog_batch``, as
 Faust's recovery does. It then reports the last offset it read as the partition's persisted
 offset: Faust's recovery starts there and reads only what was written since (usually nothing;
-the last record again, which changes nothing). A partition that stays assigned across a
-rebalance, or a table without a recovery connection (``PumpstreamApp.recover_to_true_ends``), is
-recovered by Faust as before. Used by the patients' state table (``streams/clinical/agent.py``)
-as ``store=BULK_RECOVERY_STORE``.
+the last record again, which changes nothing). A read that fails (the broker unreachable, a
+stall of 30 s) leaves what it did not apply to Faust's recovery. A partition that stays assigned
+across a rebalance, or a table without a recovery connection
+(``PumpstreamApp.recover_to_true_ends``), is recovered by Faust as before. Used by the
+patients' state table (``streams/clinical/agent.py``) as ``store=BULK_RECOVERY_STORE``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faust.serializers.codecs import get_codec
 from faust.stores import STORES
 from faust.stores.memory import Store
@@ -81,16 +84,24 @@ class BulkRecoveryStore(Store[str, Any]):
         )
         if kafka is None or not mine:
             return
-        self._read_to.update(await self._read(kafka, mine))
+        read_to: dict[Any, int] = {}
+        try:
+            await self._read(kafka, mine, read_to)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            # What was applied is recorded in read_to: Faust's recovery goes on from there.
+            logger.warning(
+                "bulk read of the changelog failed (%r); Faust's recovery reads the rest", exc
+            )
+        self._read_to.update(read_to)
 
-    async def _read(self, kafka: KafkaConnection, tps: list[Any]) -> dict[Any, int]:
-        """Read ``tps`` to their true ends and apply them; the last offset read of each."""
+    async def _read(self, kafka: KafkaConnection, tps: list[Any], read_to: dict[Any, int]) -> None:
+        """Read ``tps`` to their true ends and apply them, recording in ``read_to`` the last
+        offset applied of each as it goes."""
         started = time.monotonic()
         asked = {TopicPartition(tp.topic, tp.partition): tp for tp in tps}
         ends = {tp: end for tp, end in (await end_offsets(kafka, list(asked))).items() if end > 0}
-        read_to: dict[Any, int] = {}
         if not ends:
-            return read_to
+            return
         schema = self.table.changelog_topic.schema
         consumer = kafka.consumer(
             enable_auto_commit=False,
@@ -99,8 +110,8 @@ class BulkRecoveryStore(Store[str, Any]):
             fetch_max_bytes=FETCH_BYTES_PER_PARTITION * len(ends),
         )
         records = 0
-        await consumer.start()
-        try:
+        try:  # stopped even when it cannot start
+            await consumer.start()
             consumer.assign(list(ends))
             await consumer.seek_to_beginning(*ends)
             progress = time.monotonic()
@@ -114,7 +125,8 @@ class BulkRecoveryStore(Store[str, Any]):
                     )
                     break
                 for tp, got in batch.items():
-                    self.table.apply_changelog_batch(self._events(schema, got))  # type: ignore[arg-type] # the fields Faust reads
+                    events: Any = self._events(schema, got)  # the fields of an event Faust reads
+                    self.table.apply_changelog_batch(events)
                     records += len(got)
                     read_to[asked[tp]] = got[-1].offset
                     if got[-1].offset + 1 >= ends[tp]:
@@ -127,7 +139,6 @@ class BulkRecoveryStore(Store[str, Any]):
             len(read_to),
             time.monotonic() - started,
         )
-        return read_to
 
     def _events(
         self, schema: Any, records: Iterable[ConsumerRecord[bytes, bytes]]

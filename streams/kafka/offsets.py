@@ -35,8 +35,8 @@ async def end_offsets(
     if not partitions:
         return {}
     consumer = kafka.consumer(enable_auto_commit=False, fetch_max_wait_ms=20)
-    await consumer.start()
-    try:
+    try:  # stopped even when it cannot start, so no half-open consumer is left behind
+        await consumer.start()
         reported: dict[TopicPartition, int] = await consumer.end_offsets(list(partitions))
         ends = dict(reported)
         pending = [tp for tp in partitions if reported[tp] > 0]

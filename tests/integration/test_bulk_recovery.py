@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from faust.types import TP
 
-from streams.cli.local.embedded_broker import EmbeddedBroker
+from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.kafka.bulk_recovery import BULK_RECOVERY_STORE, BulkRecoveryStore
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.transport import PumpstreamApp
 from tests.support.kafka_client import create_topics
 
@@ -111,3 +112,17 @@ async def test_without_a_recovery_connection_faust_recovers_as_before(
     await table.data.on_rebalance(tps, set(), tps)
     assert dict(table.data.data) == {}
     assert table.data.persisted_offset(TP(name, 0)) is None
+
+
+async def test_a_failed_bulk_read_leaves_the_partitions_to_faust(
+    written: tuple[Any, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker cannot be reached for the bulk read: nothing is applied, no offset is reported,
+    and Faust's own recovery (which waits for the broker) reads the partitions."""
+    store, name = written
+    store.app.recover_to_true_ends(KafkaConnection(f"127.0.0.1:{free_port()}"))
+    tps = {TP(name, 0), TP(name, 1)}
+    await store.on_rebalance(tps, set(), tps)
+    assert dict(store.data) == {}
+    assert store.persisted_offset(TP(name, 0)) is None
+    assert "bulk read of the changelog failed" in caplog.text
