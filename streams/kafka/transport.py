@@ -1,7 +1,8 @@
 """The Faust app class pumpstream runs: Faust's own, with the consumer's fetch wait configurable,
 table recovery to a changelog's true end, no record lost on a partition never committed, hooks
-awaited at each commit before its offsets are committed, and no fixed wait before its tables
-start.
+awaited at each commit before its offsets are committed, no fixed wait before its tables start,
+and a drain loop that makes no task for a record whose callback does not wait
+(``streams/kafka/fast_drain.py``).
 
 Faust hard-codes ``fetch_max_wait_ms=1500`` for a worker's consumer. A broker may hold a fetch
 that long even when data is waiting (Tansu does: a plain aiokafka consumer measured 1233 ms median
@@ -140,7 +141,8 @@ class _TableManager(TableManager):
 class PumpstreamApp(faust.App):
     """A ``faust.App`` whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch,
     recovers tables to their changelogs' true ends, rewinds partitions never committed, awaits
-    ``before_offsets_commit`` at every commit, and starts its tables without a fixed wait."""
+    ``before_offsets_commit`` at every commit, starts its tables without a fixed wait, and
+    hands fetched records to the conductor without a task each (``fast_drain``)."""
 
     def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         super().__init__(*args, TableManager=_TableManager, **kwargs)

@@ -146,7 +146,8 @@ async def test_the_gateway_is_ready_only_once_the_intake_accepts_connections(
         with socket.create_connection(("127.0.0.1", settings.gateway_http_port), timeout=2):
             pass  # refused here before the fix
     finally:
-        os.kill(os.getpid(), signal.SIGTERM)  # the gateway's own loop handler stops it
+        if not gateway.done():  # its loop handler is installed only while it runs
+            os.kill(os.getpid(), signal.SIGTERM)  # the gateway's own loop handler stops it
         await asyncio.wait_for(gateway, 30)
 
 

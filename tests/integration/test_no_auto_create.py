@@ -26,7 +26,7 @@ async def _topics(broker: EmbeddedBroker) -> set[str]:
         await admin.close()
 
 
-async def test_aiokafka_asks_without_allowing_creation() -> None:
+def test_aiokafka_asks_without_allowing_creation() -> None:
     """If aiokafka stops building its requests through the module's name, this fails first."""
     import aiokafka.admin.client
 
