@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         "gc.set_threshold; its default 700,10,10 spent ~12 % of a telemetry worker's time "
         "collecting, with a full collection every ~12,000 readings: docs/benchmarks.md).",
     )
+    heap_trim_interval_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=10.0,
+        description="How often a worker returns the memory it freed to the system (glibc's "
+        "malloc_trim; 0: never). Without it the resident size stays at the highest use since "
+        "the worker started, e.g. after a backlog (docs/benchmarks.md).",
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="The worker's event loop: uvloop (faster per message; docs/benchmarks.md) or "

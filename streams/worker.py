@@ -22,6 +22,7 @@ from schemas.topics import (
 from streams.alerting.roster import Roster
 from streams.app import create_app
 from streams.clinical.rules_file import RulesConfig
+from streams.heap_trim import register_heap_trim
 from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import ConsumerLagProbe
@@ -103,6 +104,7 @@ def run_worker(
         interval_s=settings.metrics_lag_interval_s,
     )
     register_health(app, health)
+    register_heap_trim(app, settings.heap_trim_interval_s)
     stop = BrokerFaultStop(health)
     register_produce_failures(app, metrics.flow, stop)
     register_topic_check(

@@ -278,11 +278,21 @@ async def memory_figures(
     # The state-dependent part of recovery (beyond a fresh worker's join), scaled linearly.
     state_part_s = max(0.0, main.recovered_s - main.ready_fresh_s)
     recovered_10k = main.ready_fresh_s + state_part_s * 10_000 / max(main.patients, 1)
-    note = f"{run.patients} infusions x {run.observations // run.patients} readings at 1 Hz"
+    note = (
+        f"{run.patients} infusions x {run.observations // run.patients} readings at 1 Hz, "
+        "taken a heap trim interval after the last"
+    )
     report.figures += [
         Figure("rss_worker_empty", "6. worker RSS, ready, no patients", run.rss_empty / 1e6, "MB"),
         Figure(
             "rss_worker", "6. worker RSS after N infusions", run.rss_after / 1e6, "MB", note=note
+        ),
+        Figure(
+            "rss_worker_peak",
+            "6. worker peak RSS (VmHWM) while applying them",
+            run.rss_peak / 1e6,
+            "MB",
+            note="the backlog buffered at once: the topic was pre-filled",
         ),
         Figure("rss_per_infusion", "6. worker RSS per infusion", per_infusion, "B"),
         Figure(

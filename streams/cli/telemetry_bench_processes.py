@@ -35,8 +35,9 @@ DUPLICATES = "pumpstream_duplicate_events_total"
 EVENTS_IN = "pumpstream_events_in_total"
 
 
-def rss_bytes(pid: int | None) -> int:
-    """VmRSS of ``pid`` and its children (from /proc)."""
+def rss_bytes(pid: int | None, field: str = "VmRSS") -> int:
+    """VmRSS (or another size of /proc/PID/status: ``VmHWM``, the peak) of ``pid`` and its
+    children."""
     if pid is None:
         return 0
     pids = [pid]
@@ -54,7 +55,7 @@ def rss_bytes(pid: int | None) -> int:
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 total += int(line.split()[1]) * 1024
     return total
 

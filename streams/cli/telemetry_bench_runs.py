@@ -38,6 +38,7 @@ from streams.cli.telemetry_bench_report import Check, Progress
 from streams.clinical.state import PatientState
 from streams.clinical.state_store import RECOVERED_BASES_PER_CHECKPOINT
 from streams.kafka.partitioning import partition_of
+from streams.settings import Settings
 
 
 async def aiokafka_ceiling(v: Variant, data: TelemetryData, repeats: int) -> list[float]:
@@ -99,6 +100,8 @@ class FullPath:
     ready_fresh_s: float = 0.0
     rss_empty: int = 0
     rss_after: int = 0
+    #: The worker's peak RSS (VmHWM) while it applied the pre-filled readings.
+    rss_peak: int = 0
     broker_rss: int = 0
     changelog_bytes: int = 0
     #: The recovered worker, still running (with ``recover``): the latency run reuses it.
@@ -156,6 +159,9 @@ async def full_path(
         result.checks.append(
             Check(f"{loop}: readings applied once = sent", data.observations, applied)
         )
+        result.rss_peak = rss_bytes(second.process.pid, "VmHWM")
+        # What the worker holds, once it had a chance to return what it freed (its heap trim).
+        await asyncio.sleep(Settings().heap_trim_interval_s + 1)
         result.rss_after, result.broker_rss = rss_bytes(second.process.pid), rss_bytes(v.broker.pid)
         progress(
             f"full path ({loop}): {data.observations} observations at "
