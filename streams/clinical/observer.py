@@ -45,6 +45,9 @@ class ClinicalObserver:
 
     def _observe_event(self, step: Step, event: ClinicalEventModel) -> None:
         before, after = step.before, step.after
+        # (A step that observed an event took both snapshots: only vitals_step takes none.)
+        assert before is not None
+        assert after is not None
         was, now = self._active_key(before), self._active_key(after)
         if was != now:
             if was is not None:

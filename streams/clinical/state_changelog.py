@@ -132,7 +132,7 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
     """The records that bring the changelog up to ``state``, and the marks updated as if they
     were written (a failed write sets ``needs_base``: the next checkpoint writes a base).
     ``rebase``: a recovered state may be written as a base."""
-    marks = state._changelog
+    marks = state.changelog_marks
     ref = state.patient_ref
     out = Checkpoint()
     state.changelog_seq += 1
@@ -261,7 +261,7 @@ def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
             setattr(state, name, getattr(newest, name))
         state.changelog_seq = max(state.changelog_seq, newest.seq)
     state.readings = [with_shared_values(r) for r in state.readings]
-    marks = state._changelog
+    marks = state.changelog_marks
     marks.needs_base = False
     marks.recovered = True
     # Those older than the base go with the next checkpoint (as held no sets: not the newest).

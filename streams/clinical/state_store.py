@@ -203,7 +203,7 @@ class PatientStates:
             for partition, patient_ref, _ in pending:
                 state = store.get(patient_ref)
                 if isinstance(state, PatientState):
-                    state._changelog.needs_base = True
+                    state.changelog_marks.needs_base = True
                     self._dirty.setdefault(patient_ref, partition)
             self._pending_outputs[:0] = [o for o in outputs if not o.done()]
             raise

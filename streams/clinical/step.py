@@ -33,9 +33,11 @@ class Step:
 
     #: The state changed: the caller stores it and publishes the alerts and reactions.
     applied: bool
-    #: The patient's infusion before and after the step (for the metrics).
-    before: InfusionSnapshot
-    after: InfusionSnapshot
+    #: The patient's infusion before and after the step (for the metrics); None for a step of
+    #: vital signs (:func:`vitals_step`), which never change an infusion's rate, status or
+    #: context, and whose readings the metrics count without them.
+    before: InfusionSnapshot | None
+    after: InfusionSnapshot | None
     #: An event already applied (same ``event_id``): nothing changed.
     duplicate: bool = False
     #: An event older than the grace behind the patient's newest event time (it still counts).
@@ -148,19 +150,19 @@ def vitals_step(
     """Apply one patient's vital-sign sets from a telemetry batch. The rules run only for a
     reading that can change what they call for (:func:`_vitals_can_matter`), and then as if it
     had come alone, so a batch calls for exactly what its readings one by one would; any other
-    reading is a few list operations, whatever the length of the infusion."""
-    before = InfusionSnapshot.of(state)
+    reading is a few list operations, whatever the length of the infusion. The step carries no
+    snapshots: readings do not change what they hold (tests/unit/clinical/test_vitals_batches.py).
+    """
     grace = rules.timing.grace
     applied = late_count = 0
     alerts: list[Alert] = []
     reactions: list[ReactionRecord] = []
-    ledger_changed = evaluated = False
+    ledger_changed = False
     for reading in vitals:
         watermark = state.watermark
         if not apply_event(state, reading, rules):
             continue
         applied += 1
-        state.last_arrival_epoch_s = state.last_vitals_arrival_epoch_s = now.timestamp()
         if watermark is not None and watermark - reading.event_time > grace:
             late_count += 1
             lag_min = (watermark - reading.event_time).total_seconds() / 60
@@ -170,18 +172,14 @@ def vitals_step(
         evaluation = evaluate(
             state, rules, now, earlier_infusions=_concerns_earlier_infusions(state, reading)
         )
-        evaluated = True
         alerts += evaluation.alerts
         reactions += evaluation.reactions
         ledger_changed = ledger_changed or evaluation.ledger_changed
     if not applied:
         return Step(
-            applied=False,
-            before=before,
-            after=before,
-            duplicate=True,
-            duplicate_count=len(vitals),
+            applied=False, before=None, after=None, duplicate=True, duplicate_count=len(vitals)
         )
+    state.last_arrival_epoch_s = state.last_vitals_arrival_epoch_s = now.timestamp()
     pump_quiet_s = now.timestamp() - (state.last_pump_arrival_epoch_s or now.timestamp())
     if (
         state.technical_alerts
@@ -194,8 +192,8 @@ def vitals_step(
         alerts += technical_alerts(state, now, rules)
     return Step(
         applied=True,
-        before=before,
-        after=InfusionSnapshot.of(state) if evaluated else before,
+        before=None,
+        after=None,
         late=late_count > 0,
         late_count=late_count,
         duplicate_count=len(vitals) - applied,

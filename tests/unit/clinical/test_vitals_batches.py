@@ -1,7 +1,8 @@
 """Vital signs in telemetry batches (:func:`vitals_step`) call for exactly what the same readings
 one by one (:func:`clinical_step`) call for, although the rules run once per batch and only when
 readings can matter: the same episodes started and ended, the same final state, for every
-clinical scenario with readings of any values and times inserted anywhere."""
+clinical scenario with readings of any values and times inserted anywhere. And readings never
+change what the metrics read of an infusion (its snapshot), which a batch's step does not carry."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
+from streams.clinical.infusion_snapshot import InfusionSnapshot
 from streams.clinical.state import ClinicalEventModel, PatientState
 from streams.clinical.step import clinical_step, vitals_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
@@ -57,7 +59,9 @@ def _batched(events: list[ClinicalEventModel]) -> tuple[list[Alert], PatientStat
             batch.append(event)
             continue
         if batch:
+            before = InfusionSnapshot.of(state)
             alerts += vitals_step(state, batch, RULES, NOW).alerts
+            assert InfusionSnapshot.of(state) == before, "readings changed the infusion's snapshot"
             batch = []
         if event is not None:
             alerts += clinical_step(state, event, RULES, NOW).alerts
@@ -93,7 +97,8 @@ def test_readings_with_no_report_near_and_no_open_episode_skip_the_rules() -> No
     step = vitals_step(state, [P.vitals(10), P.vitals(11)], RULES, NOW)
     assert step.applied
     assert not step.alerts
-    assert step.after is step.before, "no evaluation: the snapshot is not even taken again"
+    assert step.before is None, "readings take no snapshot"
+    assert step.after is None
     assert len(state.readings) == 2
 
 
