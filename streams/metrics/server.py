@@ -16,7 +16,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry, disable_created_metrics, make_wsgi_app
 
 from streams.exceptions import PumpstreamError
 
@@ -106,7 +106,13 @@ def serve_metrics(
     registry: CollectorRegistry, health: WorkerHealth, host: str, port: int
 ) -> WSGIServer:
     """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``host:port`` (0: a free port) in a
-    daemon thread; raise :class:`PumpstreamError` naming the port when it is taken."""
+    daemon thread; raise :class:`PumpstreamError` naming the port when it is taken.
+
+    Without the ``_created`` series (for the whole process: prometheus_client's switch): each
+    counter's and histogram's creation time, 583 of a worker's 1,618 lines, which no dashboard
+    or alert rule reads. A scrape holds the interpreter lock while it renders them, away from
+    the agents: 17.4 -> 9.5 ms a scrape (docs/benchmarks.md)."""
+    disable_created_metrics()
     metrics: Callable[..., Iterable[bytes]] = make_wsgi_app(registry)
     routes = {"/healthz": _probe_app(health.liveness), "/readyz": _probe_app(health.readiness)}
 

@@ -55,6 +55,7 @@ def test_metrics_are_still_served(base_url: str) -> None:
     status, body = _get(f"{base_url}/metrics")
     assert status == 200
     assert "pumpstream_probe_test_total 1.0" in body
+    assert "_created" not in body, "the creation-time series are rendered on every scrape"
 
 
 def test_ready_only_while_holding_partitions_and_reaching_the_broker(
