@@ -112,7 +112,7 @@ def serve_metrics(
     counter's and histogram's creation time, 583 of a worker's 1,618 lines, which no dashboard
     or alert rule reads. A scrape holds the interpreter lock while it renders them, away from
     the agents: 17.4 -> 9.5 ms a scrape (docs/benchmarks.md)."""
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics: Callable[..., Iterable[bytes]] = make_wsgi_app(registry)
     routes = {"/healthz": _probe_app(health.liveness), "/readyz": _probe_app(health.readiness)}
 
