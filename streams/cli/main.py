@@ -330,8 +330,12 @@ def bench_telemetry(
     ] = 20_000,
     infusions: Annotated[int, typer.Option(min=1, help="Active infusions for the RSS.")] = 2000,
     readings_per_infusion: Annotated[
-        int, typer.Option(min=1, help="1 Hz readings per infusion for the RSS.")
-    ] = 100,
+        int,
+        typer.Option(
+            min=1,
+            help="1 Hz readings per infusion for the RSS (past the 300 sets a patient keeps).",
+        ),
+    ] = 330,
     reports: Annotated[int, typer.Option(min=1, help="Back-pain reports under load.")] = 30,
     load_per_s: Annotated[
         float, typer.Option(min=1, help="Telemetry observations/s during the reports.")
