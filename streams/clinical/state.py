@@ -9,10 +9,11 @@ infusion's own state (its pump facts and rate history) is ``infusion_state.py``'
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, PrivateAttr, TypeAdapter
 
 from schemas.alerts import AlertAck
 from schemas.base import event_time_sort_key
@@ -33,6 +34,7 @@ from schemas.reactions import ReactionRecord
 from streams.clinical.changelog_marks import ChangelogMarks
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
+from streams.clinical.kept_readings import KeptReadings
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.vitals_assessment import (
     Reading,
@@ -75,6 +77,23 @@ PRUNED_AT_ONCE = 60
 LATE_ARRIVALS_KEPT = 50
 
 
+_READING_LIST = TypeAdapter(list[Reading])
+
+
+def _kept(value: Any) -> KeptReadings:
+    """The sets of a state read back (JSON arrays, as ``list[Reading]``), in columns."""
+    if isinstance(value, KeptReadings):
+        return value
+    return KeptReadings(_READING_LIST.validate_python(value))
+
+
+#: The newest sets: in columns in memory (``kept_readings.py``), a list of JSON arrays in the
+#: table value and on the changelog, as they always were.
+Kept = Annotated[
+    KeptReadings, PlainValidator(_kept), PlainSerializer(list, return_type=list[Reading])
+]
+
+
 class PatientState(BaseModel):
     """Everything the pipeline keeps about one patient (one Faust table entry)."""
 
@@ -85,8 +104,8 @@ class PatientState(BaseModel):
     #: oldest first: their late events are still judged against their own facts.
     earlier_infusions: list[InfusionState] = []
     #: Vital-signs sets (as the rules read them) sorted by event time and id, the newest
-    #: ``VITALS_KEPT``.
-    readings: list[Reading] = []
+    #: ``VITALS_KEPT``, in columns.
+    readings: Kept = Field(default_factory=KeptReadings)
     #: Abnormal vital-signs sets older than every one in ``readings`` that R2 may still read,
     #: sorted (:func:`_keep_for_r2`): at 1 Hz the newest ``VITALS_KEPT`` are only 5 minutes,
     #: less than R2's window either side of a report.
@@ -152,7 +171,7 @@ class PatientState(BaseModel):
 
     def model_post_init(self, context: Any, /) -> None:
         if self.vitals:
-            self.readings = [Reading.of(v) for v in self.vitals]  # sorted, as they were kept
+            self.readings = KeptReadings(Reading.of(v) for v in self.vitals)
             self.vitals = []
 
     def working_copy(self) -> PatientState:
@@ -162,7 +181,7 @@ class PatientState(BaseModel):
         step succeeded, so a message the rules raise on leaves the state as it was (a state is
         far cheaper to copy this way than to encode: tests/unit/clinical/test_state_store.py)."""
         mutable = {
-            name: value.copy() if isinstance(value, list | dict) else value
+            name: value.copy() if isinstance(value, list | dict | KeptReadings) else value
             for name, value in self.__dict__.items()
         }
         mutable["infusion"] = self.infusion.working_copy() if self.infusion else None
@@ -185,21 +204,19 @@ class PatientState(BaseModel):
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
         added, see ``_seen_before``); the sets that fell off the newest ``VITALS_KEPT``."""
         readings = self.readings
-        insort(readings, reading)
+        readings.insert(reading)
         marks = self.changelog_marks
         if not marks.needs_base:  # (a base holds every set: nothing to remember until then)
             marks.unwritten.append(reading)
         if len(readings) <= VITALS_KEPT:
             return []
-        fallen = readings[:-VITALS_KEPT]
-        del readings[:-VITALS_KEPT]
-        return fallen
+        return readings.drop_oldest(len(readings) - VITALS_KEPT)
 
     @property
     def latest_reading(self) -> Reading | None:
         return self.readings[-1] if self.readings else None
 
-    def all_readings(self) -> list[Reading]:
+    def all_readings(self) -> Sequence[Reading]:
         """Every vital-signs set kept, sorted (the earlier abnormal ones are older than every one
         of the newest: a set joins them only when it falls off the newest)."""
         earlier = self.earlier_abnormal_readings
@@ -207,10 +224,10 @@ class PatientState(BaseModel):
 
     def readings_between(self, start: datetime, end: datetime) -> list[Reading]:
         """The sets kept from ``start`` to ``end`` (event time, both included), in order."""
-        kept = self.all_readings()
-        first = bisect_left(kept, start, key=_event_time)
-        last = bisect_right(kept, end, key=_event_time)
-        return kept[first:last]
+        earlier = self.earlier_abnormal_readings
+        first = bisect_left(earlier, start, key=_event_time)
+        last = bisect_right(earlier, end, key=_event_time)
+        return [*earlier[first:last], *self.readings.between(start, end)]
 
     def note_late_arrival(self, event_id: str, late_by_min: float) -> None:
         """Remember that ``event_id`` arrived ``late_by_min`` late (bounded, oldest dropped)."""
@@ -319,7 +336,7 @@ def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
     if isinstance(event, VitalSigns):
         key = event_time_sort_key(event.event_time, event.event_id)
         # (An id sent again with another event time counts as a new reading here.)
-        return _holds(state.readings, key) or _holds(state.earlier_abnormal_readings, key)
+        return state.readings.holds(*key) or _holds(state.earlier_abnormal_readings, key)
     return event.event_id in state.seen_event_ids
 
 

@@ -36,9 +36,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.clinical.changelog_marks import ChangelogMarks, LiveDeltas
+from streams.clinical.changelog_marks import ChangelogMarks, LiveDeltas, SetKey
+from streams.clinical.kept_readings import KeptReadings
 from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
-from streams.clinical.vitals_assessment import Reading, with_shared_values
+from streams.clinical.vitals_assessment import Reading
 
 SEPARATOR = "/"
 CORE = "c"
@@ -163,7 +164,7 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
         )
         out.records.append((delta_key(ref, seq), encode_delta(delta)))
         live = marks.live_deltas
-        if live and live.tops[-1] is None:  # the newest held only scalars, which this replaces
+        if live and live.top(-1) is None:  # the newest held only scalars, which this replaces
             out.tombstones.append(delta_key(ref, live.pop()))
         live.append(seq, max(new) if new else None)
         marks.unwritten = []
@@ -180,15 +181,14 @@ def _dead_deltas(state: PatientState, marks: ChangelogMarks) -> list[str]:
     could need (a late set can hold dead ones back): a checkpoint costs the same however many
     deltas a patient has."""
     readings = state.readings
-    oldest_kept = readings[0] if len(readings) >= VITALS_KEPT else None
+    oldest_kept = readings.oldest_key() if len(readings) >= VITALS_KEPT else None
     live = marks.live_deltas
 
-    def needed(top: Reading | None) -> bool:
+    def needed(top: SetKey | None) -> bool:
         return top is not None and (oldest_kept is None or top >= oldest_kept)
 
     first = 0
-    tops = live.tops
-    while first < len(tops) - 1 and not needed(tops[first]):
+    while first < len(live) - 1 and not needed(live.top(first)):
         first += 1
     gone = live.take_oldest(first)
     if len(live) > VITALS_KEPT + 1:
@@ -255,12 +255,11 @@ def assemble(patient_ref: str, recovered: Recovered) -> PatientState:
         for delta in deltas:
             for reading in delta.readings:
                 by_key.setdefault(reading[:2], reading)
-        state.readings = sorted(by_key.values())[-VITALS_KEPT:]
+        state.readings = KeptReadings(sorted(by_key.values())[-VITALS_KEPT:])
         newest = deltas[-1]
         for name in SCALARS:
             setattr(state, name, getattr(newest, name))
         state.changelog_seq = max(state.changelog_seq, newest.seq)
-    state.readings = [with_shared_values(r) for r in state.readings]
     marks = state.changelog_marks
     marks.needs_base = False
     marks.recovered = True

@@ -1,0 +1,163 @@
+"""A patient's newest vital-signs sets, kept in columns.
+
+A patient at 1 Hz keeps its newest ``VITALS_KEPT`` (300) sets. As a list of :class:`Reading`
+tuples each set was four objects: the tuple (96 B), its event time (a ``datetime``, 48 B), its
+id and the list's slot, ~210 B a set and 63 kB a patient, most of a worker's memory per
+infusion; and each tuple was one more object for every full collection of the garbage
+collector to walk. Here the event times are microseconds in an ``array('q')``, the four values
+in an ``array('d')`` (NaN for a value not measured or not valid), and only the ids stay
+objects: ~120 B a set (docs/benchmarks.md, "Memory").
+
+:class:`KeptReadings` is a read-only sequence of :class:`Reading` (each made when read, ~1 us),
+sorted by event time and id as the list was; what the telemetry path does per reading (is it
+held, insert it, drop the oldest) works on the columns without making one.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import overload
+
+from streams.clinical.vitals_assessment import Reading
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NAN = float("nan")
+
+
+def micros(when: datetime) -> int:
+    """``when`` (timezone-aware) as microseconds since the epoch: exact, as a datetime holds no
+    finer time."""
+    return (when - _EPOCH) // _MICROSECOND
+
+
+class KeptReadings(Sequence[Reading]):
+    """Vital-signs sets sorted by (event time, id), in columns. No two with the same time and
+    id (the state never adds a duplicate). Values are never NaN (a valid value is within its
+    bounds: ``schemas.events.VitalSigns``), so NaN stands for None."""
+
+    __slots__ = ("_ids", "_times", "_values")
+
+    def __init__(self, readings: Iterable[Reading] = ()) -> None:
+        self._times = array("q")
+        self._ids: list[str] = []
+        self._values = array("d")
+        for reading in readings:
+            self.insert(reading)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    @overload
+    def __getitem__(self, index: int) -> Reading: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Reading]: ...
+
+    def __getitem__(self, index: int | slice) -> Reading | list[Reading]:
+        if isinstance(index, slice):
+            return [self._reading(i) for i in range(*index.indices(len(self._times)))]
+        if index < 0:
+            index += len(self._times)
+        if not 0 <= index < len(self._times):
+            raise IndexError("reading index out of range")
+        return self._reading(index)
+
+    def __iter__(self) -> Iterator[Reading]:
+        for index in range(len(self._times)):
+            yield self._reading(index)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KeptReadings):
+            return (
+                self._times == other._times
+                and self._ids == other._ids
+                and self._values.tobytes() == other._values.tobytes()  # (NaN equals NaN)
+            )
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable)
+
+    def __repr__(self) -> str:
+        return f"KeptReadings({list(self)!r})"
+
+    def copy(self) -> KeptReadings:
+        copy = KeptReadings()
+        copy._times = array("q", self._times)
+        copy._ids = self._ids[:]
+        copy._values = array("d", self._values)
+        return copy
+
+    def _reading(self, index: int) -> Reading:
+        at = 4 * index
+        hr, sbp, temp, spo2 = self._values[at : at + 4]
+        return Reading(
+            _EPOCH + timedelta(microseconds=self._times[index]),
+            self._ids[index],
+            None if hr != hr else hr,
+            None if sbp != sbp else sbp,
+            None if temp != temp else temp,
+            None if spo2 != spo2 else spo2,
+        )
+
+    def _position(self, time_us: int, event_id: str) -> int:
+        """Where a set of this time and id sorts (before one of the same time and id)."""
+        times, ids = self._times, self._ids
+        index = bisect_left(times, time_us)
+        while index < len(times) and times[index] == time_us and ids[index] < event_id:
+            index += 1
+        return index
+
+    def oldest_key(self) -> tuple[int, str]:
+        """The oldest set's event time (microseconds since the epoch) and id."""
+        return self._times[0], self._ids[0]
+
+    def holds(self, event_time: datetime, event_id: str) -> bool:
+        """Whether a set of this event time and id is kept."""
+        time_us = micros(event_time)
+        index = self._position(time_us, event_id)
+        return (
+            index < len(self._times)
+            and self._times[index] == time_us
+            and self._ids[index] == event_id
+        )
+
+    def insert(self, reading: Reading) -> None:
+        """Add ``reading`` in order (at the end, for a set newer than every one kept)."""
+        time_us = micros(reading.event_time)
+        _, event_id, hr, sbp, temp, spo2 = reading
+        values = (
+            _NAN if hr is None else hr,
+            _NAN if sbp is None else sbp,
+            _NAN if temp is None else temp,
+            _NAN if spo2 is None else spo2,
+        )
+        times = self._times
+        if not times or time_us > times[-1]:
+            times.append(time_us)
+            self._ids.append(event_id)
+            self._values.extend(values)
+            return
+        index = self._position(time_us, event_id)
+        times.insert(index, time_us)
+        self._ids.insert(index, event_id)
+        self._values[4 * index : 4 * index] = array("d", values)
+
+    def drop_oldest(self, count: int) -> list[Reading]:
+        """Remove the oldest ``count`` sets; return them, oldest first."""
+        fallen = self[:count]
+        del self._times[:count]
+        del self._ids[:count]
+        del self._values[: 4 * count]
+        return fallen
+
+    def between(self, start: datetime, end: datetime) -> list[Reading]:
+        """The sets from ``start`` to ``end`` (event time, both included), in order."""
+        first = bisect_left(self._times, micros(start))
+        last = bisect_right(self._times, micros(end))
+        return [self._reading(i) for i in range(first, last)]
