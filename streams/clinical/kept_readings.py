@@ -5,8 +5,8 @@ tuples each set was four objects: the tuple (96 B), its event time (a ``datetime
 id and the list's slot, ~210 B a set and 63 kB a patient, most of a worker's memory per
 infusion; and each tuple was one more object for every full collection of the garbage
 collector to walk. Here the event times are microseconds in an ``array('q')``, the four values
-in an ``array('d')`` (NaN for a value not measured or not valid), and only the ids stay
-objects: ~120 B a set (docs/benchmarks.md, "Memory").
+in an ``array('d')`` (NaN for a value not measured or not valid), and the ids UTF-8 in one
+``bytearray`` with where each ends: ~65 B a set (docs/benchmarks.md, "Memory").
 
 :class:`KeptReadings` is a read-only sequence of :class:`Reading` (each made when read, ~1 us),
 sorted by event time and id as the list was; what the telemetry path does per reading (is it
@@ -28,10 +28,20 @@ _MICROSECOND = timedelta(microseconds=1)
 _NAN = float("nan")
 
 
+#: The last time converted (a reading's time is looked up, then inserted: converted once).
+_last: tuple[datetime | None, int] = (None, 0)
+
+
 def micros(when: datetime) -> int:
     """``when`` (timezone-aware) as microseconds since the epoch: exact, as a datetime holds no
     finer time."""
-    return (when - _EPOCH) // _MICROSECOND
+    global _last
+    last_when, last_us = _last
+    if when is last_when:
+        return last_us
+    time_us = (when - _EPOCH) // _MICROSECOND
+    _last = (when, time_us)
+    return time_us
 
 
 class KeptReadings(Sequence[Reading]):
@@ -39,12 +49,17 @@ class KeptReadings(Sequence[Reading]):
     id (the state never adds a duplicate). Values are never NaN (a valid value is within its
     bounds: ``schemas.events.VitalSigns``), so NaN stands for None."""
 
-    __slots__ = ("_ids", "_times", "_values")
+    __slots__ = ("_id_bytes", "_id_ends", "_origin", "_times", "_values")
 
     def __init__(self, readings: Iterable[Reading] = ()) -> None:
         self._times = array("q")
-        self._ids: list[str] = []
         self._values = array("d")
+        #: The ids, UTF-8, one after the other; where each ends, counted from where the first
+        #: set ever kept began (``_origin`` is where ``_id_bytes`` begins on that count), so that
+        #: dropping the oldest moves no offset.
+        self._id_bytes = bytearray()
+        self._id_ends = array("q")
+        self._origin = 0
         for reading in readings:
             self.insert(reading)
 
@@ -74,8 +89,8 @@ class KeptReadings(Sequence[Reading]):
         if isinstance(other, KeptReadings):
             return (
                 self._times == other._times
-                and self._ids == other._ids
                 and self._values.tobytes() == other._values.tobytes()  # (NaN equals NaN)
+                and self._ids() == other._ids()
             )
         if isinstance(other, list):
             return list(self) == other
@@ -89,16 +104,29 @@ class KeptReadings(Sequence[Reading]):
     def copy(self) -> KeptReadings:
         copy = KeptReadings()
         copy._times = array("q", self._times)
-        copy._ids = self._ids[:]
         copy._values = array("d", self._values)
+        copy._id_bytes = bytearray(self._id_bytes)
+        copy._id_ends = array("q", self._id_ends)
+        copy._origin = self._origin
         return copy
+
+    def _start(self, index: int) -> int:
+        """Where the id of the set at ``index`` begins (on the count of ``_id_ends``)."""
+        return self._id_ends[index - 1] if index else self._origin
+
+    def _id(self, index: int) -> str:
+        origin = self._origin
+        return self._id_bytes[self._start(index) - origin : self._id_ends[index] - origin].decode()
+
+    def _ids(self) -> list[str]:
+        return [self._id(index) for index in range(len(self._times))]
 
     def _reading(self, index: int) -> Reading:
         at = 4 * index
         hr, sbp, temp, spo2 = self._values[at : at + 4]
         return Reading(
             _EPOCH + timedelta(microseconds=self._times[index]),
-            self._ids[index],
+            self._id(index),
             None if hr != hr else hr,
             None if sbp != sbp else sbp,
             None if temp != temp else temp,
@@ -107,24 +135,26 @@ class KeptReadings(Sequence[Reading]):
 
     def _position(self, time_us: int, event_id: str) -> int:
         """Where a set of this time and id sorts (before one of the same time and id)."""
-        times, ids = self._times, self._ids
+        times = self._times
         index = bisect_left(times, time_us)
-        while index < len(times) and times[index] == time_us and ids[index] < event_id:
+        while index < len(times) and times[index] == time_us and self._id(index) < event_id:
             index += 1
         return index
 
     def oldest_key(self) -> tuple[int, str]:
         """The oldest set's event time (microseconds since the epoch) and id."""
-        return self._times[0], self._ids[0]
+        return self._times[0], self._id(0)
 
     def holds(self, event_time: datetime, event_id: str) -> bool:
         """Whether a set of this event time and id is kept."""
         time_us = micros(event_time)
+        if not self._times or time_us > self._times[-1]:
+            return False  # (newer than every set kept: the usual reading)
         index = self._position(time_us, event_id)
         return (
             index < len(self._times)
             and self._times[index] == time_us
-            and self._ids[index] == event_id
+            and self._id(index) == event_id
         )
 
     def insert(self, reading: Reading) -> None:
@@ -137,23 +167,32 @@ class KeptReadings(Sequence[Reading]):
             _NAN if temp is None else temp,
             _NAN if spo2 is None else spo2,
         )
-        times = self._times
+        encoded = event_id.encode()
+        times, ends = self._times, self._id_ends
         if not times or time_us > times[-1]:
             times.append(time_us)
-            self._ids.append(event_id)
             self._values.extend(values)
+            self._id_bytes += encoded
+            ends.append(self._origin + len(self._id_bytes))
             return
         index = self._position(time_us, event_id)
         times.insert(index, time_us)
-        self._ids.insert(index, event_id)
         self._values[4 * index : 4 * index] = array("d", values)
+        start = self._start(index)
+        self._id_bytes[start - self._origin : start - self._origin] = encoded
+        ends.insert(index, start + len(encoded))
+        for later in range(index + 1, len(ends)):  # (a late set: rare, and near the end)
+            ends[later] += len(encoded)
 
     def drop_oldest(self, count: int) -> list[Reading]:
         """Remove the oldest ``count`` sets; return them, oldest first."""
         fallen = self[:count]
-        del self._times[:count]
-        del self._ids[:count]
-        del self._values[: 4 * count]
+        if not fallen:
+            return fallen
+        cut = self._id_ends[len(fallen) - 1]
+        del self._id_bytes[: cut - self._origin]
+        self._origin = cut
+        del self._times[:count], self._id_ends[:count], self._values[: 4 * count]
         return fallen
 
     def between(self, start: datetime, end: datetime) -> list[Reading]:

@@ -15,9 +15,10 @@ from streams.clinical.rules_file import R2
 class Reading(NamedTuple):
     """One vital-signs set as the rules read it and the patient's state keeps it: its event time
     and id, and the values the device marked valid (questionable and invalid ones are not acted
-    on: None, as a value not measured). A tuple of plain values, not a model: a state at 1 Hz
-    keeps hundreds, and a ``VitalSigns`` with its four measurements is ten objects and ~3 kB
-    (docs/benchmarks.md). In the table value it is a JSON array in this order."""
+    on: None, as a value not measured). A tuple of plain values, not a model: a ``VitalSigns``
+    with its four measurements is ten objects and ~3 kB (docs/benchmarks.md). A state keeps its
+    newest sets in columns and makes a ``Reading`` of one when it is read (``kept_readings.py``).
+    In the table value it is a JSON array in this order."""
 
     event_time: datetime
     event_id: str
@@ -39,42 +40,13 @@ class Reading(NamedTuple):
 
 
 _VALID = Validity.VALID  # (a module constant: Python 3.11's enum member lookup is slow)
-#: One float object per value seen (at most ``_SHARED_MAX``): a monitor repeats a few hundred
-#: values (heart rates, pressures, tenths of a degree), and each kept set held four floats of
-#: 24 bytes of its own, a third of a set's memory (docs/benchmarks.md).
-_SHARED: dict[float, float] = {}
-_SHARED_MAX = 65_536
-
-
-def shared(value: float) -> float:
-    """The float object kept for ``value`` (``value`` itself when the table is full)."""
-    kept = _SHARED.get(value)
-    if kept is not None:
-        return kept
-    if len(_SHARED) < _SHARED_MAX and value == value:  # (NaN never equals itself: not kept)
-        _SHARED[value] = value
-    return value
-
-
-def with_shared_values(reading: Reading) -> Reading:
-    """``reading`` holding the shared float objects of its values (a set read back from the
-    changelog holds floats of its own)."""
-    time, event_id, hr, sbp, temp, spo2 = reading
-    return Reading(
-        time,
-        event_id,
-        None if hr is None else shared(hr),
-        None if sbp is None else shared(sbp),
-        None if temp is None else shared(temp),
-        None if spo2 is None else shared(spo2),
-    )
 
 
 def _valid(vitals: VitalSigns, name: str) -> float | None:
     measurement = getattr(vitals, name)
     if measurement is None or measurement.validity is not _VALID:
         return None
-    return shared(float(measurement.value))
+    return float(measurement.value)
 
 
 def vitals_evidence(reading: Reading | None) -> VitalsEvidence | None:

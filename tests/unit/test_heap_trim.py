@@ -1,4 +1,4 @@
-"""The worker gives the memory it freed back to the system (``streams/heap_trim.py``)."""
+"""The worker gives the memory it freed back to the system (``streams/worker.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import faust
 import pytest
 
-from streams.heap_trim import heap_trimmer, register_heap_trim
+from streams.worker import heap_trimmer, register_heap_trim
 
 
 def _rss() -> int:

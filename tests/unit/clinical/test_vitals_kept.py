@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import TypeAdapter
-
 from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
 from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, PatientState
 from streams.clinical.step import clinical_step, vitals_step
-from streams.clinical.vitals_assessment import Reading, with_shared_values
+from streams.clinical.vitals_assessment import Reading
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
 from tests.support.events import Patient
 
@@ -118,17 +116,3 @@ def test_the_sets_kept_for_r2_survive_the_snapshot_and_are_duplicates_when_sent_
     again = clinical_step(restored, fever, RULES, NOW)
     assert (again.applied, again.duplicate) == (False, True)
     assert restored.to_table_value() == value
-
-
-def test_sets_of_equal_values_share_their_float_objects() -> None:
-    """A kept set holds the one float object of each value (a monitor repeats a few hundred
-    values), from an event and from the changelog alike, and is equal to what it was."""
-    first, second = (Reading.of(VitalSigns.model_validate_json(P.vitals(m).model_dump_json()))
-                     for m in (1, 2))  # fmt: skip
-    assert first.heart_rate_bpm == second.heart_rate_bpm
-    assert first.heart_rate_bpm is second.heart_rate_bpm
-    assert first.temperature_c is second.temperature_c
-    decoded = TypeAdapter(Reading).validate_json(TypeAdapter(Reading).dump_json(first))
-    shared_again = with_shared_values(decoded)
-    assert shared_again == first
-    assert shared_again.heart_rate_bpm is first.heart_rate_bpm
