@@ -12,28 +12,24 @@ from typing import Any
 from streams.clinical.kept_readings import micros
 from streams.clinical.vitals_assessment import Reading
 
-#: A set's place in a patient's order: its event time (microseconds since the epoch) and id.
-SetKey = tuple[int, str]
 _NO_SET = -(2**63)
-
-
-def set_key(reading: Reading) -> SetKey:
-    return micros(reading.event_time), reading.event_id
 
 
 class LiveDeltas:
     """The deltas on the changelog since the base, oldest first: each one's checkpoint number
-    and the key of the newest set it holds (None when it holds none). Flat sequences rather
-    than a tuple per delta, and the key rather than the set: at 1 Hz and a commit every 2.8 s a
-    patient has up to ~100 of them, and the sets they held (with their event times) outlived
-    the columns that keep the sets themselves (docs/benchmarks.md, "Memory")."""
+    and the event time (microseconds since the epoch) of the newest set it holds (None when it
+    holds none). Flat arrays rather than a tuple per delta, and the time rather than the set: at
+    1 Hz and a commit every 2.8 s a patient has up to ~100 of them, and the sets they held (with
+    their event times and ids) outlived the columns that keep the sets (docs/benchmarks.md,
+    "Memory"). A delta is dead once its newest set is older than every set kept; by time alone,
+    one whose newest set has the oldest kept set's time stays until that time goes (a tie of
+    event times between a patient's sets: rare, and only later)."""
 
-    __slots__ = ("seqs", "top_ids", "top_times")
+    __slots__ = ("seqs", "top_times")
 
     def __init__(self, entries: Iterable[tuple[int, Reading | None]] = ()) -> None:
         self.seqs = array("q")
         self.top_times = array("q")
-        self.top_ids: list[str | None] = []
         for seq, top in entries:
             self.append(seq, top)
 
@@ -42,44 +38,35 @@ class LiveDeltas:
 
     def append(self, seq: int, top: Reading | None) -> None:
         self.seqs.append(seq)
-        if top is None:
-            self.top_times.append(_NO_SET)
-            self.top_ids.append(None)
-        else:
-            time_us, event_id = set_key(top)
-            self.top_times.append(time_us)
-            self.top_ids.append(event_id)
+        self.top_times.append(_NO_SET if top is None else micros(top.event_time))
 
-    def top(self, index: int) -> SetKey | None:
-        """The key of the newest set the delta at ``index`` holds (None: it holds none)."""
-        event_id = self.top_ids[index]
-        return None if event_id is None else (self.top_times[index], event_id)
+    def top(self, index: int) -> int | None:
+        """The event time of the newest set the delta at ``index`` holds (None: it holds none)."""
+        time_us = self.top_times[index]
+        return None if time_us == _NO_SET else time_us
 
     def pop(self) -> int:
         """Take the newest off; its checkpoint number."""
         self.top_times.pop()
-        self.top_ids.pop()
         return self.seqs.pop()
 
     def take_oldest(self, count: int) -> list[int]:
         """Take the ``count`` oldest off; their checkpoint numbers."""
         taken = self.seqs[:count].tolist()
-        del self.seqs[:count], self.top_times[:count], self.top_ids[:count]
+        del self.seqs[:count], self.top_times[:count]
         return taken
 
-    def take_unless(self, needed: Callable[[SetKey | None], bool]) -> list[int]:
+    def take_unless(self, needed: Callable[[int | None], bool]) -> list[int]:
         """Take off every one but the newest whose top set is not ``needed``; their numbers."""
         keep = [i == len(self) - 1 or needed(self.top(i)) for i in range(len(self))]
         taken = [seq for seq, kept in zip(self.seqs, keep, strict=True) if not kept]
         self.seqs = array("q", (v for v, kept in zip(self.seqs, keep, strict=True) if kept))
         self.top_times = array("q", (v for v, k in zip(self.top_times, keep, strict=True) if k))
-        self.top_ids = [v for v, kept in zip(self.top_ids, keep, strict=True) if kept]
         return taken
 
     def copy(self) -> LiveDeltas:
         copied = LiveDeltas()
         copied.seqs, copied.top_times = array("q", self.seqs), array("q", self.top_times)
-        copied.top_ids = self.top_ids.copy()
         return copied
 
 

@@ -141,9 +141,9 @@ class KeptReadings(Sequence[Reading]):
             index += 1
         return index
 
-    def oldest_key(self) -> tuple[int, str]:
-        """The oldest set's event time (microseconds since the epoch) and id."""
-        return self._times[0], self._id(0)
+    def oldest_time(self) -> int:
+        """The oldest set's event time (microseconds since the epoch)."""
+        return self._times[0]
 
     def holds(self, event_time: datetime, event_id: str) -> bool:
         """Whether a set of this event time and id is kept."""

@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from streams.clinical.changelog_marks import ChangelogMarks, LiveDeltas, SetKey
+from streams.clinical.changelog_marks import ChangelogMarks, LiveDeltas
 from streams.clinical.kept_readings import KeptReadings
 from streams.clinical.state import ADDED_TABLE_FIELDS, VITALS_KEPT, PatientState
 from streams.clinical.vitals_assessment import Reading
@@ -181,10 +181,10 @@ def _dead_deltas(state: PatientState, marks: ChangelogMarks) -> list[str]:
     could need (a late set can hold dead ones back): a checkpoint costs the same however many
     deltas a patient has."""
     readings = state.readings
-    oldest_kept = readings.oldest_key() if len(readings) >= VITALS_KEPT else None
+    oldest_kept = readings.oldest_time() if len(readings) >= VITALS_KEPT else None
     live = marks.live_deltas
 
-    def needed(top: SetKey | None) -> bool:
+    def needed(top: int | None) -> bool:
         return top is not None and (oldest_kept is None or top >= oldest_kept)
 
     first = 0

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.clinical.changelog_marks import LiveDeltas, set_key
+from streams.clinical.changelog_marks import LiveDeltas
+from streams.clinical.kept_readings import micros
 from streams.clinical.state_changelog import StateDelta, decode_delta, encode_delta
 from streams.clinical.vitals_assessment import Reading
 
@@ -51,8 +52,9 @@ def test_live_deltas_are_taken_off_oldest_first_and_the_newest_stays() -> None:
     copied = live.copy()
     assert live.take_oldest(1) == [1]
     # Every one but the newest whose top set is not needed: the sets before second 3.
-    assert live.take_unless(lambda top: top is not None and top >= set_key(_set(3))) == [2, 4]
-    assert (live.seqs.tolist(), live.top(0), live.top(1)) == ([3, 5], set_key(_set(3)), None)
+    third = micros(_set(3).event_time)
+    assert live.take_unless(lambda top: top is not None and top >= third) == [2, 4]
+    assert (live.seqs.tolist(), live.top(0), live.top(1)) == ([3, 5], third, None)
     assert live.pop() == 5
     assert len(live) == 1
     assert copied.seqs.tolist() == [1, 2, 3, 4, 5], "a copy does not change with the original"
