@@ -26,6 +26,9 @@ from streams.clinical.vitals_assessment import Reading
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _NAN = float("nan")
+#: A ``Reading`` of a tuple without the keyword handling of its ``__new__`` (a set is made of the
+#: columns every time one is read).
+_READING = Reading._make
 
 
 #: The last time converted (a reading's time is looked up, then inserted: converted once).
@@ -122,15 +125,19 @@ class KeptReadings(Sequence[Reading]):
         return [self._id(index) for index in range(len(self._times))]
 
     def _reading(self, index: int) -> Reading:
-        at = 4 * index
-        hr, sbp, temp, spo2 = self._values[at : at + 4]
-        return Reading(
-            _EPOCH + timedelta(microseconds=self._times[index]),
-            self._id(index),
-            None if hr != hr else hr,
-            None if sbp != sbp else sbp,
-            None if temp != temp else temp,
-            None if spo2 != spo2 else spo2,
+        values, at = self._values, 4 * index
+        hr, sbp, temp, spo2 = values[at], values[at + 1], values[at + 2], values[at + 3]
+        ends, origin = self._id_ends, self._origin
+        start = ends[index - 1] if index else origin
+        return _READING(
+            (
+                _EPOCH + timedelta(microseconds=self._times[index]),
+                self._id_bytes[start - origin : ends[index] - origin].decode(),
+                None if hr != hr else hr,
+                None if sbp != sbp else sbp,
+                None if temp != temp else temp,
+                None if spo2 != spo2 else spo2,
+            )
         )
 
     def _position(self, time_us: int, event_id: str) -> int:
@@ -186,7 +193,7 @@ class KeptReadings(Sequence[Reading]):
 
     def drop_oldest(self, count: int) -> list[Reading]:
         """Remove the oldest ``count`` sets; return them, oldest first."""
-        fallen = self[:count]
+        fallen = [self._reading(index) for index in range(min(count, len(self._times)))]
         if not fallen:
             return fallen
         cut = self._id_ends[len(fallen) - 1]
