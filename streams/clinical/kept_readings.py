@@ -2,13 +2,13 @@
 
 A patient at 1 Hz keeps its newest ``VITALS_KEPT`` (300) sets. As a list of :class:`Reading`
 tuples each set was four objects: the tuple (96 B), its event time (a ``datetime``, 48 B), its
-id and the list's slot, ~210 B a set and 63 kB a patient, most of a worker's memory per
-infusion; and each tuple was one more object for every full collection of the garbage
-collector to walk. Here the event times are microseconds in an ``array('q')``, the four values
-in an ``array('d')`` (NaN for a value not measured or not valid), and the ids UTF-8 in one
-``bytearray`` with where each ends: ~65 B a set (docs/benchmarks.md, "Memory").
+id and the list's slot, ~210 B a set and 63 kB a patient, most of a patient's state; and each
+tuple was one more object for every full collection of the garbage collector to walk. Here the
+event times are microseconds in an ``array('q')``, the four values in an ``array('d')`` (NaN for
+a value not measured or not valid), and the ids UTF-8 in one ``bytearray`` with where each
+ends: ~75 B a set with an id of 16 characters (docs/benchmarks.md, "Memory").
 
-:class:`KeptReadings` is a read-only sequence of :class:`Reading` (each made when read, ~1 us),
+:class:`KeptReadings` is a sequence of :class:`Reading` (each made when it is read, ~2 us),
 sorted by event time and id as the list was; what the telemetry path does per reading (is it
 held, insert it, drop the oldest) works on the columns without making one.
 """
