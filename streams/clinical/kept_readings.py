@@ -127,12 +127,10 @@ class KeptReadings(Sequence[Reading]):
     def _reading(self, index: int) -> Reading:
         values, at = self._values, 4 * index
         hr, sbp, temp, spo2 = values[at], values[at + 1], values[at + 2], values[at + 3]
-        ends, origin = self._id_ends, self._origin
-        start = ends[index - 1] if index else origin
         return _READING(
             (
                 _EPOCH + timedelta(microseconds=self._times[index]),
-                self._id_bytes[start - origin : ends[index] - origin].decode(),
+                self._id(index),
                 None if hr != hr else hr,
                 None if sbp != sbp else sbp,
                 None if temp != temp else temp,
@@ -193,7 +191,7 @@ class KeptReadings(Sequence[Reading]):
 
     def drop_oldest(self, count: int) -> list[Reading]:
         """Remove the oldest ``count`` sets; return them, oldest first."""
-        fallen = [self._reading(index) for index in range(min(count, len(self._times)))]
+        fallen = self[:count]
         if not fallen:
             return fallen
         cut = self._id_ends[len(fallen) - 1]
