@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import overload
 
@@ -33,6 +33,10 @@ _READING = Reading._make
 
 #: The last time converted (a reading's time is looked up, then inserted: converted once).
 _last: tuple[datetime | None, int] = (None, 0)
+
+#: Whether to return a set ``drop_oldest`` removes, judged on its event time (microseconds
+#: since the epoch) and values (heart rate, systolic, temperature, SpO2; None: not measured).
+Judge = Callable[[int, float | None, float | None, float | None, float | None], bool]
 
 
 def micros(when: datetime) -> int:
@@ -138,6 +142,17 @@ class KeptReadings(Sequence[Reading]):
             )
         )
 
+    def _judged(self, index: int, keep: Judge) -> bool:
+        values, at = self._values, 4 * index
+        hr, sbp, temp, spo2 = values[at], values[at + 1], values[at + 2], values[at + 3]
+        return keep(
+            self._times[index],
+            None if hr != hr else hr,
+            None if sbp != sbp else sbp,
+            None if temp != temp else temp,
+            None if spo2 != spo2 else spo2,
+        )
+
     def _position(self, time_us: int, event_id: str) -> int:
         """Where a set of this time and id sorts (before one of the same time and id)."""
         times = self._times
@@ -189,12 +204,19 @@ class KeptReadings(Sequence[Reading]):
         for later in range(index + 1, len(ends)):  # (a late set: rare, and near the end)
             ends[later] += len(encoded)
 
-    def drop_oldest(self, count: int) -> list[Reading]:
-        """Remove the oldest ``count`` sets; return them, oldest first."""
-        fallen = self[:count]
-        if not fallen:
-            return fallen
-        cut = self._id_ends[len(fallen) - 1]
+    def drop_oldest(self, count: int, keep: Judge | None = None) -> list[Reading]:
+        """Remove the oldest ``count`` sets; return them, oldest first: all of them, or only
+        those ``keep`` accepts (judged on the columns: a ``Reading`` is made only of a set
+        returned: the state keeps only abnormal ones, for R2)."""
+        count = min(count, len(self._times))
+        if count <= 0:
+            return []
+        fallen = [
+            self._reading(index)
+            for index in range(count)
+            if keep is None or self._judged(index, keep)
+        ]
+        cut = self._id_ends[count - 1]
         del self._id_bytes[: cut - self._origin]
         self._origin = cut
         del self._times[:count], self._id_ends[:count], self._values[: 4 * count]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, PrivateAttr, TypeAdapter
@@ -34,12 +34,12 @@ from schemas.reactions import ReactionRecord
 from streams.clinical.changelog_marks import ChangelogMarks
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
-from streams.clinical.kept_readings import KeptReadings
+from streams.clinical.kept_readings import Judge, KeptReadings, micros
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.vitals_assessment import (
     Reading,
-    abnormal_findings,
     usable_baseline,
+    values_findings,
     worst_near,
 )
 
@@ -200,9 +200,10 @@ class PatientState(BaseModel):
         del mine["changelog_seq"], theirs["changelog_seq"]
         return mine == theirs
 
-    def add_reading(self, reading: Reading) -> list[Reading]:
+    def add_reading(self, reading: Reading, keep: Judge | None = None) -> list[Reading]:
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
-        added, see ``_seen_before``); the sets that fell off the newest ``VITALS_KEPT``."""
+        added, see ``_seen_before``); the sets that fell off the newest ``VITALS_KEPT``, all of
+        them or those ``keep`` accepts (``KeptReadings.drop_oldest``)."""
         readings = self.readings
         readings.insert(reading)
         marks = self.changelog_marks
@@ -210,7 +211,7 @@ class PatientState(BaseModel):
             marks.unwritten.append(reading)
         if len(readings) <= VITALS_KEPT:
             return []
-        return readings.drop_oldest(len(readings) - VITALS_KEPT)
+        return readings.drop_oldest(len(readings) - VITALS_KEPT, keep)
 
     @property
     def latest_reading(self) -> Reading | None:
@@ -360,9 +361,10 @@ def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConf
         del state.acks[:-ACKS_KEPT]
     elif isinstance(event, VitalSigns):
         reading = Reading.of(event)
-        fallen = state.add_reading(reading)
-        if fallen:
-            _keep_for_r2(state, fallen, rules)
+        if len(state.readings) < VITALS_KEPT:
+            state.add_reading(reading)  # (none falls off)
+        else:
+            _keep_for_r2(state, state.add_reading(reading, _r2_may_read(state, rules)), rules)
         for infusion in state.infusions():
             _update_baseline(infusion, reading)
     elif isinstance(event, SymptomReport):
@@ -420,6 +422,33 @@ def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
         _remember(state.infusions_seen, event.infusion_id, INFUSIONS_REMEMBERED)
 
 
+def _reach(rules: RulesConfig) -> timedelta:
+    """How far behind the patient's newest event time a back-pain report within the grace
+    could still read a set (R2): its window behind the grace."""
+    return rules.r2.vitals_window + rules.timing.grace
+
+
+def _r2_may_read(state: PatientState, rules: RulesConfig) -> Judge:
+    """Of the sets falling off the newest ``VITALS_KEPT``, those :func:`_keep_for_r2` keeps
+    until it prunes them: abnormal (against R2's limits, or a kept infusion's baseline) and not
+    older than :func:`_reach` behind the newest event time. Judged on the columns, so a normal
+    set (nearly every one) is dropped without being made a ``Reading``."""
+    assert state.watermark is not None  # (set by the reading being applied)
+    # (From the watermark, usually the reading's own time: ``micros`` converted it already.)
+    horizon_us = micros(state.watermark) - _reach(rules) // timedelta(microseconds=1)
+    baselines = _baselines(state, rules)
+    r2 = rules.r2
+
+    def judge(
+        time_us: int, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
+    ) -> bool:
+        return time_us >= horizon_us and any(
+            values_findings(hr, sbp, temp, spo2, baseline, r2) for baseline in baselines
+        )
+
+    return judge
+
+
 def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig) -> None:
     """Keep, of the sets that fell off the newest ``VITALS_KEPT``, what R2 may still read; drop
     the rest. R2 reads only abnormal sets (against its limits, or a kept infusion's baseline)
@@ -428,14 +457,14 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
     patient's newest event time), and after that only when it is the set R2 reads for a kept
     report: without it, an R2 alert would be withdrawn as no longer supported once newer
     readings pushed its set out. The sets kept are bounded: those of the last
-    ``vitals_window_min + grace_min``, and one per kept report and infusion."""
+    ``vitals_window_min + grace_min``, and one per kept report and infusion. ``fallen`` are
+    those :func:`_r2_may_read` accepted of the sets that fell off."""
     window = rules.r2.vitals_window
-    baselines = _baselines(state, rules)
-    horizon = (state.watermark or fallen[-1].event_time) - window - rules.timing.grace
+    assert state.watermark is not None  # (set by the reading being applied)
+    horizon = state.watermark - _reach(rules)
     earlier = state.earlier_abnormal_readings
     for reading in fallen:
-        if reading.event_time >= horizon and _abnormal(reading, baselines, rules):
-            insort(earlier, reading)
+        insort(earlier, reading)
     if len(earlier) <= PRUNED_AT_ONCE:
         return  # (the usual case at 1 Hz: normal sets, none kept)
     past = bisect_left(earlier, horizon, key=_event_time)
@@ -444,6 +473,7 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
     reports = [
         r for r in state.recent_symptoms if r.symptom is SymptomKind.BACK_PAIN and r.pain_score
     ]
+    baselines = _baselines(state, rules)
     if past <= len(reports) * len(baselines) + PRUNED_AT_ONCE:
         # Those past the horizon may be the sets R2 reads (one per report and baseline); the
         # others wait to be pruned ``PRUNED_AT_ONCE`` at a time (at 1 Hz, not on every reading).
@@ -472,10 +502,6 @@ def _baselines(state: PatientState, rules: RulesConfig) -> list[Reading | None]:
         for infusion in state.infusions()
     ]
     return list(dict.fromkeys(found))
-
-
-def _abnormal(reading: Reading, baselines: list[Reading | None], rules: RulesConfig) -> bool:
-    return any(abnormal_findings(reading, baseline, rules.r2) for baseline in baselines)
 
 
 def _update_baseline(infusion: InfusionState, reading: Reading) -> None:

@@ -73,8 +73,21 @@ def usable_baseline(
 
 def abnormal_findings(reading: Reading, baseline: Reading | None, rules: R2) -> list[str]:
     """Each R2 threshold ``reading`` crosses, as readable text (``"heart_rate_bpm 128 > 120"``)."""
-    found: list[str] = []
     _, _, hr, sbp, temp, spo2 = reading
+    return values_findings(hr, sbp, temp, spo2, baseline, rules)
+
+
+def values_findings(
+    hr: float | None,
+    sbp: float | None,
+    temp: float | None,
+    spo2: float | None,
+    baseline: Reading | None,
+    rules: R2,
+) -> list[str]:
+    """:func:`abnormal_findings` of a set's values (a set kept in columns is judged without
+    making a ``Reading`` of it: ``KeptReadings.drop_oldest``)."""
+    found: list[str] = []
     hr_base = baseline.heart_rate_bpm if baseline is not None else None
     sbp_base = baseline.systolic_mmhg if baseline is not None else None
     if hr is not None:

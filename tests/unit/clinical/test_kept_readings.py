@@ -30,9 +30,22 @@ operations = st.lists(
     st.one_of(
         st.tuples(st.just("insert"), readings),
         st.tuples(st.just("drop"), st.integers(min_value=0, max_value=5)),
+        st.tuples(st.just("drop judged"), st.integers(min_value=0, max_value=5)),
     ),
     max_size=60,
 )
+
+
+def _judge(
+    time_us: int, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
+) -> bool:
+    """Judges by the time and every value (None and each double must reach it as they were)."""
+    return (
+        (time_us // 250_000) % 2 == 0
+        and (hr is None or hr > 50)
+        and sbp != 0.1
+        and (temp is not None or spo2 is None)
+    )
 
 
 @given(operations=operations, probe=readings)
@@ -47,9 +60,14 @@ def test_the_columns_read_as_the_sorted_list_they_replace(
                 continue  # (the state never inserts a duplicate)
             kept.insert(argument)
             insort(reference, argument)
-        else:
+        elif name == "drop":
             assert isinstance(argument, int)
             assert kept.drop_oldest(argument) == reference[:argument]
+            del reference[:argument]
+        else:  # (judged on the columns: only those the judge accepts are returned)
+            assert isinstance(argument, int)
+            returned = kept.drop_oldest(argument, _judge)
+            assert returned == [r for r in reference[:argument] if _judge(micros(r[0]), *r[2:])]
             del reference[:argument]
         assert kept == reference
     assert list(kept) == reference
