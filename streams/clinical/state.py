@@ -94,6 +94,12 @@ Kept = Annotated[
 ]
 
 
+#: The field values :meth:`PatientState.working_copy` copies (by exact type: ``isinstance``
+#: against ``KeptReadings``, an abstract ``Sequence``, went through the ABC machinery for every
+#: field and was a third of the copy).
+_CONTAINERS = frozenset({list, dict, KeptReadings})
+
+
 class PatientState(BaseModel):
     """Everything the pipeline keeps about one patient (one Faust table entry)."""
 
@@ -181,7 +187,7 @@ class PatientState(BaseModel):
         step succeeded, so a message the rules raise on leaves the state as it was (a state is
         far cheaper to copy this way than to encode: tests/unit/clinical/test_state_store.py)."""
         mutable = {
-            name: value.copy() if isinstance(value, list | dict | KeptReadings) else value
+            name: value.copy() if type(value) in _CONTAINERS else value
             for name, value in self.__dict__.items()
         }
         mutable["infusion"] = self.infusion.working_copy() if self.infusion else None
