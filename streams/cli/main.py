@@ -328,7 +328,7 @@ def bench_telemetry(
     clinical_events: Annotated[
         int, typer.Option(min=1, help="Unbatched pump events (and readings for the hop test).")
     ] = 20_000,
-    infusions: Annotated[int, typer.Option(min=1, help="Active infusions for the RSS.")] = 2000,
+    infusions: Annotated[int, typer.Option(min=1, help="Active infusions for the RSS.")] = 10_000,
     readings_per_infusion: Annotated[
         int,
         typer.Option(

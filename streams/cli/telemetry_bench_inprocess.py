@@ -9,6 +9,7 @@ import io
 import pstats
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from schemas.events import InfusionStarted, VitalSigns
@@ -16,7 +17,7 @@ from schemas.raw_validation import IngestLimits
 from streams.cli.telemetry_bench_data import TelemetryData, iso, reading_json, start_event
 from streams.cli.telemetry_bench_report import Figure, TelemetryBenchConfig, TelemetryBenchReport
 from streams.clinical.rules_file import RulesConfig, load_rules
-from streams.clinical.state import PatientState
+from streams.clinical.state import VITALS_KEPT, PatientState
 from streams.clinical.state_changelog import encode_checkpoint
 from streams.clinical.step import clinical_step, vitals_step
 from streams.clinical.telemetry import read_batch
@@ -67,18 +68,33 @@ def _started(ref: str, rules: RulesConfig, t0: datetime) -> PatientState:
     return state
 
 
-def cost_over_infusion(per_call: int) -> tuple[float, float, float, float]:
+@dataclass(frozen=True, slots=True)
+class CostOverInfusion:
+    """Median us per observation of ``vitals_step`` at three ages of an infusion, and the
+    snapshot's (``to_table_value``) cost in us after the first minute and at the end."""
+
+    first_minute: float
+    #: The 6th minute: the first in which every reading drops the oldest of the sets kept.
+    sixth_minute: float
+    fourth_hour: float
+    snapshot_first: float
+    snapshot_last: float
+
+
+def cost_over_infusion(per_call: int) -> CostOverInfusion:
     """In process, one patient with 1 Hz vitals for 4 hours through ``vitals_step``,
     ``per_call`` readings a call: median us/observation over its 4th hour, and over the first
-    minute of fresh patients, one call of each in turn while the 4th hour is measured (so that
-    both are taken in the same seconds, under the same collector and machine; a first minute
-    taken alone, 60 calls before the rest, moved the ratio by 0.5 between runs); and the
-    snapshot (``to_table_value``) cost in us after its first minute and at the end."""
+    and the 6th minute of other patients, one call of each in turn while the 4th hour is
+    measured (so that all are taken in the same seconds, under the same collector and machine;
+    a first minute taken alone, 60 calls before the rest, moved the ratio by 0.5 between
+    runs); and the snapshot's cost after the first minute and at the end."""
     rules = load_rules()
     t0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
     state = _started("inproc", rules, t0)
     readings = infusion_readings(4 * 3600, t0)
+    kept_full = VITALS_KEPT  # (from the next reading on, each drops the oldest set)
     first: list[float] = []
+    sixth: list[float] = []
     fourth: list[float] = []
     snapshots: list[float] = []
 
@@ -92,19 +108,36 @@ def cost_over_infusion(per_call: int) -> tuple[float, float, float, float]:
         state.to_table_value()
         snapshots.append((time.perf_counter_ns() - began) / 1000)
 
+    def aged(n: int) -> PatientState:
+        patient = _started(f"inproc-aged-{n}", rules, t0)
+        for i in range(0, kept_full, per_call):
+            vitals_step(patient, readings[i : min(i + per_call, kept_full)], rules, t0)
+        return patient
+
     for i in range(0, 3 * 3600, per_call):
         vitals_step(state, readings[i : i + per_call], rules, readings[i].event_time)
         if i < 60 <= i + per_call:
             snapshot()
     fresh, fresh_at = _started("inproc-fresh-0", rules, t0), 0
+    older, older_at = aged(0), kept_full
     for i in range(3 * 3600, len(readings), per_call):
         fourth.append(timed(state, readings[i : i + per_call]))
         if fresh_at >= 60:
             fresh, fresh_at = _started(f"inproc-fresh-{len(first)}", rules, t0), 0
         first.append(timed(fresh, readings[fresh_at : min(fresh_at + per_call, 60)]))
         fresh_at += per_call
+        if older_at >= kept_full + 60:
+            older, older_at = aged(len(sixth)), kept_full
+        sixth.append(timed(older, readings[older_at : min(older_at + per_call, kept_full + 60)]))
+        older_at += per_call
     snapshot()
-    return (statistics.median(first), statistics.median(fourth), snapshots[0], snapshots[-1])
+    return CostOverInfusion(
+        statistics.median(first),
+        statistics.median(sixth),
+        statistics.median(fourth),
+        snapshots[0],
+        snapshots[-1],
+    )
 
 
 def read_batch_cost(data: TelemetryData, partitions: int) -> float:
@@ -164,10 +197,11 @@ def in_process_figures(
 ) -> None:
     for per_call in sorted({1, config.batch_size}):
         runs = [cost_over_infusion(per_call) for _ in range(config.repeats)]
-        first = statistics.median(r[0] for r in runs)
-        fourth = statistics.median(r[1] for r in runs)
-        snap_first = statistics.median(r[2] for r in runs)
-        snap_fourth = statistics.median(r[3] for r in runs)
+        first = statistics.median(r.first_minute for r in runs)
+        sixth = statistics.median(r.sixth_minute for r in runs)
+        fourth = statistics.median(r.fourth_hour for r in runs)
+        snap_first = statistics.median(r.snapshot_first for r in runs)
+        snap_fourth = statistics.median(r.snapshot_last for r in runs)
         ratio = fourth / first
         report.figures += [
             Figure(
@@ -175,6 +209,13 @@ def in_process_figures(
                 f"9. vitals_step, 1st minute, {per_call} reading(s)/call",
                 first,
                 "us/obs",
+            ),
+            Figure(
+                f"vitals_step_sixth_min_{per_call}",
+                f"9. vitals_step, 6th minute, {per_call} reading(s)/call",
+                sixth,
+                "us/obs",
+                note="the first minute in which each reading drops the oldest set kept",
             ),
             Figure(
                 f"vitals_step_4th_hour_{per_call}",
@@ -189,6 +230,13 @@ def in_process_figures(
                 "x",
                 "<= 1.2",
                 ratio <= 1.2,
+            ),
+            Figure(
+                f"vitals_step_ratio_sixth_{per_call}",
+                f"9. 4th hour / 6th minute, {per_call}/call",
+                fourth / sixth,
+                "x",
+                note="what history adds once the sets kept are full",
             ),
         ]
     commit_interval_s = Settings.model_fields["commit_interval_s"].default
