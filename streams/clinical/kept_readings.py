@@ -206,8 +206,8 @@ class KeptReadings(Sequence[Reading]):
 
     def drop_oldest(self, count: int, keep: Judge | None = None) -> list[Reading]:
         """Remove the oldest ``count`` sets; return them, oldest first: all of them, or only
-        those ``keep`` accepts (judged on the columns: a ``Reading`` is made only of a set
-        returned: the state keeps only abnormal ones, for R2)."""
+        those ``keep`` accepts, judged on the columns (a ``Reading`` is made only of a set
+        returned; the state keeps only abnormal ones, for R2)."""
         count = min(count, len(self._times))
         if count <= 0:
             return []
