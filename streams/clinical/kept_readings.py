@@ -4,9 +4,11 @@ A patient at 1 Hz keeps its newest ``VITALS_KEPT`` (300) sets. As a list of :cla
 tuples each set was four objects: the tuple (96 B), its event time (a ``datetime``, 48 B), its
 id and the list's slot, ~210 B a set and 63 kB a patient, most of a patient's state; and each
 tuple was one more object for every full collection of the garbage collector to walk. Here the
-event times are microseconds in an ``array('q')``, the four values in an ``array('d')`` (NaN for
-a value not measured or not valid), and the ids UTF-8 in one ``bytearray`` with where each
-ends: ~75 B a set with an id of 16 characters (docs/benchmarks.md, "Memory").
+event times are microseconds in an ``array('q')``, the four values in tenths in an
+``array('h')`` (vital signs carry at most one decimal; a value in finer steps turns the column
+into doubles, ``array('d')``, for as long as the patient's sets are kept), and the ids UTF-8 in
+one ``bytearray`` with where each ends: ~50 B a set with an id of 16 characters
+(docs/benchmarks.md).
 
 :class:`KeptReadings` is a sequence of :class:`Reading` (each made when it is read, ~2 us),
 sorted by event time and id as the list was; what the telemetry path does per reading (is it
@@ -19,13 +21,17 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from typing import Any, overload
 
 from streams.clinical.vitals_assessment import Reading
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _NAN = float("nan")
+#: A value not measured or not valid, in tenths (no value in tenths is this low: a set's values
+#: are within bounds, ``schemas.events.VITAL_BOUNDS``; any other value widens the column).
+_NONE_TENTHS = -32768
+_TENTHS_MAX = 32767
 #: A ``Reading`` of a tuple without the keyword handling of its ``__new__`` (a set is made of the
 #: columns every time one is read).
 _READING = Reading._make
@@ -53,14 +59,16 @@ def micros(when: datetime) -> int:
 
 class KeptReadings(Sequence[Reading]):
     """Vital-signs sets sorted by (event time, id), in columns. No two with the same time and
-    id (the state never adds a duplicate). Values are never NaN (a valid value is within its
-    bounds: ``schemas.events.VitalSigns``), so NaN stands for None."""
+    id (the state never adds a duplicate). Values are kept in tenths (``_NONE_TENTHS`` for None)
+    while every one is a whole number of tenths, else as doubles; those are never NaN (a valid
+    value is within its bounds: ``schemas.events.VitalSigns``), so there NaN stands for None."""
 
     __slots__ = ("_id_bytes", "_id_ends", "_origin", "_times", "_values")
 
     def __init__(self, readings: Iterable[Reading] = ()) -> None:
         self._times = array("q")
-        self._values = array("d")
+        #: Four values a set: tenths (typecode ``h``) or doubles (``d``).
+        self._values: array[Any] = array("h")
         #: The ids, UTF-8, one after the other; where each ends, counted from where the first
         #: set ever kept began (``_origin`` is where ``_id_bytes`` begins on that count), so that
         #: dropping the oldest moves no offset.
@@ -94,11 +102,13 @@ class KeptReadings(Sequence[Reading]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, KeptReadings):
-            return (
-                self._times == other._times
-                and self._values.tobytes() == other._values.tobytes()  # (NaN equals NaN)
-                and self._ids() == other._ids()
-            )
+            if self._values.typecode == other._values.typecode:
+                same = self._values.tobytes() == other._values.tobytes()  # (NaN equals NaN)
+            else:  # (the same values, one column widened: compared as they are read)
+                same = all(
+                    self._values_at(i) == other._values_at(i) for i in range(len(self._times))
+                )
+            return self._times == other._times and same and self._ids() == other._ids()
         if isinstance(other, list):
             return list(self) == other
         return NotImplemented
@@ -111,7 +121,7 @@ class KeptReadings(Sequence[Reading]):
     def copy(self) -> KeptReadings:
         copy = KeptReadings()
         copy._times = array("q", self._times)
-        copy._values = array("d", self._values)
+        copy._values = array(self._values.typecode, self._values)
         copy._id_bytes = bytearray(self._id_bytes)
         copy._id_ends = array("q", self._id_ends)
         copy._origin = self._origin
@@ -128,30 +138,61 @@ class KeptReadings(Sequence[Reading]):
     def _ids(self) -> list[str]:
         return [self._id(index) for index in range(len(self._times))]
 
-    def _reading(self, index: int) -> Reading:
+    def _values_at(
+        self, index: int
+    ) -> tuple[float | None, float | None, float | None, float | None]:
         values, at = self._values, 4 * index
         hr, sbp, temp, spo2 = values[at], values[at + 1], values[at + 2], values[at + 3]
-        return _READING(
-            (
-                _EPOCH + timedelta(microseconds=self._times[index]),
-                self._id(index),
-                None if hr != hr else hr,
-                None if sbp != sbp else sbp,
-                None if temp != temp else temp,
-                None if spo2 != spo2 else spo2,
+        if values.typecode == "h":
+            none = _NONE_TENTHS
+            return (
+                None if hr == none else hr / 10,
+                None if sbp == none else sbp / 10,
+                None if temp == none else temp / 10,
+                None if spo2 == none else spo2 / 10,
             )
-        )
-
-    def _judged(self, index: int, keep: Judge) -> bool:
-        values, at = self._values, 4 * index
-        hr, sbp, temp, spo2 = values[at], values[at + 1], values[at + 2], values[at + 3]
-        return keep(
-            self._times[index],
+        return (
             None if hr != hr else hr,
             None if sbp != sbp else sbp,
             None if temp != temp else temp,
             None if spo2 != spo2 else spo2,
         )
+
+    def _reading(self, index: int) -> Reading:
+        return _READING(
+            (
+                _EPOCH + timedelta(microseconds=self._times[index]),
+                self._id(index),
+                *self._values_at(index),
+            )
+        )
+
+    def _judged(self, index: int, keep: Judge) -> bool:
+        return keep(self._times[index], *self._values_at(index))
+
+    def _encoded(self, *values: float | None) -> array[Any]:
+        """A set's four values as the column keeps them (in tenths, unless one is not a whole
+        number of tenths: then the column is widened to doubles first)."""
+        if self._values.typecode == "h":
+            try:
+                tenths = [_NONE_TENTHS if v is None else round(v * 10) for v in values]
+            except (OverflowError, ValueError):  # (infinite or NaN: not in tenths)
+                tenths = []
+            exact = bool(tenths)
+            for value, tenth in zip(values, tenths, strict=False):
+                if value is not None and (tenth / 10 != value or abs(tenth) > _TENTHS_MAX):
+                    exact = False
+                    break
+            if exact:
+                return array("h", tenths)
+            self._widen()
+        return array("d", [_NAN if v is None else v for v in values])
+
+    def _widen(self) -> None:
+        """The values as doubles from now on (a value came that is not a whole number of
+        tenths)."""
+        none = _NONE_TENTHS
+        self._values = array("d", [_NAN if v == none else v / 10 for v in self._values])
 
     def _position(self, time_us: int, event_id: str) -> int:
         """Where a set of this time and id sorts (before one of the same time and id)."""
@@ -181,12 +222,7 @@ class KeptReadings(Sequence[Reading]):
         """Add ``reading`` in order (at the end, for a set newer than every one kept)."""
         time_us = micros(reading.event_time)
         _, event_id, hr, sbp, temp, spo2 = reading
-        values = (
-            _NAN if hr is None else hr,
-            _NAN if sbp is None else sbp,
-            _NAN if temp is None else temp,
-            _NAN if spo2 is None else spo2,
-        )
+        values = self._encoded(hr, sbp, temp, spo2)
         encoded = event_id.encode()
         times, ends = self._times, self._id_ends
         if not times or time_us > times[-1]:
@@ -197,7 +233,7 @@ class KeptReadings(Sequence[Reading]):
             return
         index = self._position(time_us, event_id)
         times.insert(index, time_us)
-        self._values[4 * index : 4 * index] = array("d", values)
+        self._values[4 * index : 4 * index] = values
         start = self._start(index)
         self._id_bytes[start - self._origin : start - self._origin] = encoded
         ends.insert(index, start + len(encoded))

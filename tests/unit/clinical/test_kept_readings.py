@@ -16,7 +16,9 @@ from streams.clinical.state import PatientState
 from streams.clinical.vitals_assessment import Reading
 
 T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
-values = st.none() | st.sampled_from([36.8, 70.0, 98.0, 121.5, 0.1])
+# Tenths (the usual), and values that widen the column to doubles: hundredths, and one past
+# what tenths can hold in two bytes.
+values = st.none() | st.sampled_from([36.8, 70.0, 98.0, 121.5, 0.1, 36.65, 4000.0])
 readings = st.builds(
     Reading,
     st.integers(min_value=0, max_value=40).map(lambda s: T0 + timedelta(seconds=s / 4)),
@@ -103,6 +105,24 @@ def test_a_state_writes_and_reads_its_sets_as_json_arrays_as_before() -> None:
     assert isinstance(restored.readings, KeptReadings)
     assert restored == state
     assert restored.to_table_value() == value
+
+
+def test_a_value_finer_than_tenths_widens_the_column_and_every_set_reads_as_it_came() -> None:
+    tenths = [
+        Reading(T0 + timedelta(seconds=s), f"v{s}", 70.0 + s / 10, None, 36.6) for s in range(5)
+    ]
+    finer = Reading(T0 + timedelta(seconds=2.5), "v2.5", 70.25, 121.0, None, 97.0)
+    kept = KeptReadings(tenths)
+    narrow = kept.copy()
+    kept.insert(finer)
+    assert list(kept) == sorted([*tenths, finer])
+    assert kept.drop_oldest(4, lambda t, hr, *_: hr == 70.25) == [finer]
+    # The same sets, one column widened and the other not, are equal and read the same.
+    narrow.drop_oldest(3)
+    assert list(kept) == list(narrow) == tenths[3:]
+    assert kept == narrow
+    assert narrow == kept
+    assert kept == KeptReadings(list(kept))
 
 
 def test_three_hundred_sets_take_under_a_third_of_the_memory_of_a_list_of_readings() -> None:
