@@ -23,6 +23,8 @@ from aiokafka import TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.tables import TableManager
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.fast_drain import drain_messages
@@ -138,6 +140,28 @@ class _TableManager(TableManager):
             await self.recovery.start()
 
 
+class _FlowControl(FlowControlEvent):
+    """Faust's flow control of the stream queues, whose ``resume`` clears the queues only when
+    the flow was suspended.
+
+    Faust suspends the flow when a rebalance begins, and ``resume`` clears every stream queue:
+    what was buffered before is read again from the committed offsets. But table recovery
+    resumes the flow to read the changelogs, and resumes it again once it has resumed the
+    stream partitions and sought them to their committed offsets (``Recovery._resume_streams``,
+    ``on_recovery_completed``); a record fetched between that seek and the second ``resume``
+    was cleared from its queue, and never read again (the drain loop had already passed its
+    offset). Measured: a worker taking over from one killed read 1 of 20 notifications again,
+    then nothing (tests/chaos/test_pages_after_sigkill.py, 2 CI runs in 6, 1 run in 1 with a
+    busy core). A second ``resume`` while the flow is active now keeps what the queues hold:
+    it was fetched since the first, and only from partitions already sought."""
+
+    def resume(self) -> None:
+        if self.is_active():
+            self._resume.set()  # (set already: the flow is active)
+            return
+        super().resume()
+
+
 class PumpstreamApp(faust.App):
     """A ``faust.App`` whose worker consumer waits at most ``fetch_max_wait_ms`` per fetch,
     recovers tables to their changelogs' true ends, rewinds partitions never committed, awaits
@@ -153,6 +177,10 @@ class PumpstreamApp(faust.App):
         #: Awaited at every commit once its offsets are taken, before they are committed (the
         #: patients' checkpoints: streams/clinical/state_store.py). An error stops the commit.
         self.before_offsets_commit: list[Callable[[], Awaitable[Any]]] = []
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        return _FlowControl(loop=self.loop)
 
     def recover_to_true_ends(self, kafka: KafkaConnection) -> None:
         self.recovery_connection = kafka
