@@ -1,10 +1,11 @@
 """pumpstream reaches into Faust and aiokafka internals in ``streams/kafka/transport.py``: the
 worker consumer's fetch wait, table recovery to the true end of a changelog, the seek back to
-committed offsets, the commit step (hooks awaited before offsets are committed), and the table
-manager's start (without its fixed second); and relies on Faust's recovery steps for the bulk
-store (``streams/kafka/bulk_recovery.py``; the drain loop: ``test_fast_drain.py``). These tests
-fail when an upgrade moves what the patches hook, so that the patches are re-tested rather than
-silently ignored (docs/benchmarks.md, "Upstream proposals")."""
+committed offsets, the commit step (hooks awaited before offsets are committed), the table
+manager's start (without its fixed second) and the stream queues' flow control; and relies on
+Faust's recovery steps for the bulk store (``streams/kafka/bulk_recovery.py``; the drain loop:
+``test_fast_drain.py``). These tests fail when an upgrade moves what the patches hook, so that
+the patches are re-tested rather than silently ignored (docs/benchmarks.md, "Upstream
+proposals")."""
 
 from __future__ import annotations
 
@@ -116,6 +117,45 @@ def test_faust_starts_its_tables_as_the_patch_does_but_after_a_fixed_second() ->
     assert "await self.sleep" not in patched
     assert "await self._update_channels()" in patched
     assert "await self.recovery.start()" in patched
+
+
+def test_faust_recovery_resumes_the_flow_after_its_seek_which_the_patch_makes_keep_the_queues() -> (
+    None
+):
+    # What the patch works around: recovery resumes the flow (clearing every stream queue)
+    # after it sought the stream partitions, with the flow already resumed to read changelogs.
+    from faust.tables import recovery
+    from faust.tables.recovery import Recovery
+    from mode.utils.queues import FlowControlEvent
+
+    for step in (Recovery._resume_streams, Recovery.on_recovery_completed):
+        source = inspect.getsource(step)
+        assert source.index("perform_seek()") < source.index("flow_control.resume()")
+    assert "T(self.app.flow_control.resume)()" in inspect.getsource(recovery)  # (changelogs)
+    assert "self.clear()" in inspect.getsource(FlowControlEvent.resume)
+    app = transport.PumpstreamApp("pumpstream-test", fetch_max_wait_ms=100)
+    assert type(app.flow_control) is transport._FlowControl
+
+
+async def test_a_second_resume_keeps_what_the_queues_hold_and_a_resume_after_a_suspend_clears() -> (
+    None
+):
+    from mode.utils.queues import FlowControlQueue
+
+    flow = transport._FlowControl()  # (suspended, as Faust's starts)
+    queue: FlowControlQueue[str] = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+    queue.put_nowait("fetched while suspended")
+    flow.resume()  # (recovery, to read the changelogs)
+    assert queue.empty()
+    queue.put_nowait("fetched after the seek")
+    flow.resume()  # (recovery, once the stream partitions are sought)
+    assert flow.is_active()
+    assert queue.get_nowait() == "fetched after the seek"
+    queue.put_nowait("fetched before a rebalance")
+    flow.suspend()
+    assert not flow.is_active()
+    flow.resume()
+    assert queue.empty()
 
 
 def test_the_app_manages_its_tables_with_the_patched_manager() -> None:
