@@ -170,23 +170,36 @@ class KeptReadings(Sequence[Reading]):
     def _judged(self, index: int, keep: Judge) -> bool:
         return keep(self._times[index], *self._values_at(index))
 
-    def _encoded(self, *values: float | None) -> array[Any]:
-        """A set's four values as the column keeps them (in tenths, unless one is not a whole
-        number of tenths: then the column is widened to doubles first)."""
+    def _encoded(
+        self, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
+    ) -> tuple[float, ...]:
+        """A set's four values as the column keeps them: in tenths, unless one is not a whole
+        number of tenths (then the column is widened to doubles first). (Written out value by
+        value: on the path of every reading.)"""
         if self._values.typecode == "h":
+            none, top = _NONE_TENTHS, _TENTHS_MAX
             try:
-                tenths = [_NONE_TENTHS if v is None else round(v * 10) for v in values]
+                t_hr = none if hr is None else round(hr * 10)
+                t_sbp = none if sbp is None else round(sbp * 10)
+                t_temp = none if temp is None else round(temp * 10)
+                t_spo2 = none if spo2 is None else round(spo2 * 10)
             except (OverflowError, ValueError):  # (infinite or NaN: not in tenths)
-                tenths = []
-            exact = bool(tenths)
-            for value, tenth in zip(values, tenths, strict=False):
-                if value is not None and (tenth / 10 != value or abs(tenth) > _TENTHS_MAX):
-                    exact = False
-                    break
-            if exact:
-                return array("h", tenths)
+                pass
+            else:
+                if (
+                    (hr is None or (t_hr / 10 == hr and -top <= t_hr <= top))
+                    and (sbp is None or (t_sbp / 10 == sbp and -top <= t_sbp <= top))
+                    and (temp is None or (t_temp / 10 == temp and -top <= t_temp <= top))
+                    and (spo2 is None or (t_spo2 / 10 == spo2 and -top <= t_spo2 <= top))
+                ):
+                    return (t_hr, t_sbp, t_temp, t_spo2)
             self._widen()
-        return array("d", [_NAN if v is None else v for v in values])
+        return (
+            _NAN if hr is None else hr,
+            _NAN if sbp is None else sbp,
+            _NAN if temp is None else temp,
+            _NAN if spo2 is None else spo2,
+        )
 
     def _widen(self) -> None:
         """The values as doubles from now on (a value came that is not a whole number of
@@ -233,7 +246,7 @@ class KeptReadings(Sequence[Reading]):
             return
         index = self._position(time_us, event_id)
         times.insert(index, time_us)
-        self._values[4 * index : 4 * index] = values
+        self._values[4 * index : 4 * index] = array(self._values.typecode, values)
         start = self._start(index)
         self._id_bytes[start - self._origin : start - self._origin] = encoded
         ends.insert(index, start + len(encoded))
