@@ -156,10 +156,8 @@ class _FlowControl(FlowControlEvent):
     it was fetched since the first, and only from partitions already sought."""
 
     def resume(self) -> None:
-        if self.is_active():
-            self._resume.set()  # (set already: the flow is active)
-            return
-        super().resume()
+        if not self.is_active():
+            super().resume()
 
 
 class PumpstreamApp(faust.App):
