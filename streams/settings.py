@@ -317,10 +317,8 @@ class Settings(BaseSettings):
         return f"{self.app_id}-ingest" if self.worker_role == "ingest" else self.app_id
 
     def consumed_topics(self) -> list[str]:
-        """The topics this worker's role reads (for the consumer-lag gauge)."""
-        raw = [t.name for t in RAW_TOPICS]
-        stateful = [t.name for t in (TELEMETRY_RAW, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)]
-        return {"all": raw + stateful, "ingest": raw, "clinical": stateful}[self.worker_role]
+        """The topics this worker's role reads (:func:`consumed_topics`)."""
+        return consumed_topics(self.worker_role)
 
     @property
     def metrics_ward_names(self) -> tuple[str, ...]:
@@ -394,3 +392,13 @@ def _problem_line(problem: FieldProblem) -> str:
     secret = field is not None and "SecretStr" in str(field.annotation)
     value = "(hidden)" if secret else repr(problem.value)
     return f"{ENV_PREFIX}{name.upper()}: {value}: {reason}"
+
+
+def consumed_topics(role: Literal["all", "ingest", "clinical"] = "all") -> list[str]:
+    """The input topics a worker of ``role`` reads (for the consumer-lag gauge, and for whoever
+    waits for a worker to catch up): a worker running every stage reads the raw clinical topics
+    in its clinical agent and not the validated ones."""
+    raw = [t.name for t in RAW_TOPICS]
+    validated = [t.name for t in CLINICAL_TOPICS]
+    stateful = [t.name for t in (TELEMETRY_RAW, ALERT_ACKS, REACTIONS)]
+    return {"all": raw + stateful, "ingest": raw, "clinical": validated + stateful}[role]

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiokafka import ConsumerRecord
 
 from schemas.alerts import Alert
-from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS
+from schemas.topics import ALERTS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
@@ -209,7 +209,7 @@ async def _play(
     watcher = asyncio.create_task(_alerts_arrival(kafka, stop, arrivals))
     began = time.monotonic()
     sent = await publish(kafka, script, speed=speed, on_sent=on_sent)
-    topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+    topics = settings.consumed_topics()
     caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=600)
     total_s = time.monotonic() - began
     stop.set()  # Faust flushes what it sends before it commits: the rest is on the topic

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from schemas.alerts import Alert, AlertPhase, AlertPriority, Rule
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON
-from schemas.topics import ALERTS, CLINICAL_TOPICS, DEAD_LETTER_TOPICS, RAW_TOPICS
+from schemas.topics import ALERTS, DEAD_LETTER_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import demo_script, expected_r1_patients
 from simulators.sim_event import SimEvent
@@ -192,7 +192,7 @@ async def _play(
     began = time.monotonic()
     try:
         await publish(kafka, script, speed=speed, on_sent=_progress(console, summary))
-        topics = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+        topics = settings.consumed_topics()
         caught_up = await wait_until_caught_up(kafka, settings.app_id, topics, timeout_s=30)
         # The page, its escalation and the answer go round the topics after the script ends.
         with contextlib.suppress(TimeoutError):

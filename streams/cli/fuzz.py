@@ -149,7 +149,7 @@ async def _caught_up(
     groups = (
         [(f"{settings.app_id}-ingest", raw), (settings.app_id, validated)]
         if settings.worker_role != "all"
-        else [(settings.app_id, raw + validated)]
+        else [(settings.app_id, raw)]  # one worker validates in its clinical agent
     )
     for group, consumed in groups:
         if not await wait_until_caught_up(kafka, group, consumed, timeout_s=CATCH_UP_TIMEOUT_S):

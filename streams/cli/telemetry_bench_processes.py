@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.alerts import Alert
-from schemas.topics import ALERTS, CLINICAL_TOPICS, RAW_TOPICS, TELEMETRY_RAW
+from schemas.topics import ALERTS, RAW_TOPICS, TELEMETRY_RAW
 from streams.cli.local.child_process import ChildProcess, current_env
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
@@ -29,7 +29,8 @@ from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import TopicReader, read_topic
 
-CONSUMED = [t.name for t in (*RAW_TOPICS, TELEMETRY_RAW, *CLINICAL_TOPICS)]
+#: What a worker running every stage reads of the input topics (not the validated ones).
+CONSUMED = [t.name for t in (*RAW_TOPICS, TELEMETRY_RAW)]
 READINGS = "pumpstream_telemetry_readings_total"
 DUPLICATES = "pumpstream_duplicate_events_total"
 EVENTS_IN = "pumpstream_events_in_total"

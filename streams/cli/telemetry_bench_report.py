@@ -32,7 +32,8 @@ class TelemetryBenchConfig:
     partitions: int = 4
     app_id: str = "pumpstream"
     repeats: int = 3
-    #: The speed-only variants (naive agent, double vs single hop); off in the quick mode.
+    #: The speed-only variants (naive agent, unbatched events, readings one per message); off
+    #: in the quick mode.
     comparisons: bool = True
 
     @classmethod

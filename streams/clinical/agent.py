@@ -1,6 +1,11 @@
 """The clinical stage's agent and R5 timer: parse -> the patient's state (in memory,
 ``state_store``) -> step (:func:`streams.clinical.step.clinical_step`) -> mark dirty -> observe
--> publish alerts and reaction records (buffered; a commit's checkpoint waits for them)."""
+-> publish alerts and reaction records (buffered; a commit's checkpoint waits for them).
+
+A worker that runs every stage reads the raw clinical topics here, validating each event with
+ingest's rules (:mod:`streams.clinical.raw_intake`): one Faust hop per event instead of ingest ->
+validated topic -> clinical. The validated topics are still written (their contract); split
+workers (``PUMPSTREAM_WORKER_ROLE``) keep the two hops."""
 
 from __future__ import annotations
 
@@ -15,8 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
+from schemas.dead_letters import DeadLetterReason
 from schemas.events import VitalSigns
-from schemas.raw_validation import IngestLimits
+from schemas.raw_validation import IngestLimits, Rejected
 from schemas.telemetry import TelemetryBatch
 from schemas.topics import (
     ALERT_ACKS,
@@ -26,10 +32,13 @@ from schemas.topics import (
     PROCESSING_DLQ,
     REACTIONS,
     TELEMETRY_RAW,
+    VALIDATED_TOPIC,
+    TopicSpec,
 )
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.publish_order import in_paging_order
 from streams.clinical.quiet_streams import quiet_patients_due
+from streams.clinical.raw_intake import Misrouted, read_raw
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
@@ -57,6 +66,9 @@ class TelemetryIntake:
     limits: IngestLimits
     partitions: int
     dead_letters: Any
+    #: The raw clinical topics this agent reads and validates itself (a worker running every
+    #: stage: one hop); empty when an ingest worker validates them (split stages).
+    raw_topics: tuple[TopicSpec, ...] = ()
 
 
 def register_clinical(
@@ -93,10 +105,14 @@ def register_clinical(
     alerts = raw_topic(app, ALERTS.name)
     reactions = raw_topic(app, REACTIONS.name)
     timer_topic = raw_topic(app, CLINICAL_TIMER.name)
-    adapters = {
-        spec.name: spec for spec in (*CLINICAL_TOPICS, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)
-    }
-    source = raw_topic(app, *adapters)
+    # The raw clinical topics, read and validated here, or (split stages) the validated ones.
+    raw_specs = {spec.name: spec for spec in telemetry.raw_topics}
+    validated = {name: raw_topic(app, VALIDATED_TOPIC[name].name) for name in raw_specs}
+    forwarded = {name: raw_topic(app, name) for name in raw_specs}
+    raw_dead_letters = {name: raw_topic(app, spec.dlq or "") for name, spec in raw_specs.items()}
+    parsed_topics = () if raw_specs else CLINICAL_TOPICS
+    adapters = {spec.name: spec for spec in (*parsed_topics, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)}
+    source = raw_topic(app, *raw_specs, *adapters)
     telemetry_raw = raw_topic(app, TELEMETRY_RAW.name)
     assert TELEMETRY_RAW.dlq is not None
     telemetry_dlq = raw_topic(app, TELEMETRY_RAW.dlq)
@@ -143,12 +159,8 @@ def register_clinical(
                 reactions.send_soon(key=key, value=history(state).model_dump_json().encode())
             )
 
-    def handle(message: Any) -> None:
-        started = time.perf_counter()
-        topic = message.topic
-        parsed = parse(message)
-        if parsed is None:
-            return
+    def handle(parsed: ClinicalMessage, topic: str, partition: int) -> None:
+        """``parsed`` (an event of the validated ``topic``) stepped on the patient's state."""
         # A working copy, kept only when the step succeeds: a message the rules raise on
         # leaves the patient's state as it was, so it cannot poison the patient's next events.
         state = states.get(parsed.patient_ref).working_copy()
@@ -160,10 +172,54 @@ def register_clinical(
         if not step.applied:
             return
         states.put(state)
-        states.mark_dirty(state.patient_ref, message.partition)
+        states.mark_dirty(state.patient_ref, partition)
         observer.observe(step)
         publish(state, step)
-        metrics.flow.processing.labels("clinical").observe(time.perf_counter() - started)
+
+    async def take_raw(message: Any) -> ClinicalMessage | None:
+        """A raw clinical event, with ingest's rules: a rejected one to its raw topic's
+        dead-letter topic, a misrouted one on to its patient's partition, and a valid one to
+        its validated topic (into the producer's buffer: the commit waits for it) and back."""
+        name = message.topic
+        spec = raw_specs[name]
+        outcome = read_raw(
+            spec,
+            message.key,
+            message.value,
+            partition=message.partition,
+            partitions=telemetry.partitions,
+            arrival=clock(),
+            limits=telemetry.limits,
+        )
+        if isinstance(outcome, Rejected):
+            await dead_letter(
+                raw_dead_letters[name], spec, message, message.value, outcome.reason, outcome.detail
+            )
+            return None
+        if isinstance(outcome, Misrouted):
+            metrics.flow.events_out.labels(name).inc()
+            owner = outcome.owner
+            await forwarded[name].send(key=outcome.key, value=message.value, partition=owner)
+            return None
+        metrics.flow.events_out.labels(VALIDATED_TOPIC[name].name).inc()
+        states.sent(validated[name].send_soon(key=outcome.key, value=outcome.value))
+        event: ClinicalMessage = outcome.event
+        return event
+
+    async def dead_letter(
+        topic: Any,
+        spec: TopicSpec,
+        message: Any,
+        value: bytes | None,
+        reason: DeadLetterReason,
+        detail: str,
+    ) -> None:
+        """``value`` (of ``message``, a message of ``spec``'s raw topic) to its dead-letter
+        topic, counted as ingest counts its own."""
+        telemetry.dead_letters.labels(spec.name, reason.value).inc()
+        metrics.flow.events_out.labels(spec.dlq).inc()
+        letter = DeadLetter(reason, detail, message.topic, message.partition, message.offset)
+        await sink.send(topic, message.key, value, letter)
 
     async def handle_telemetry(message: Any) -> None:
         """A batch of readings: dead letters and readings of other partitions first (they may
@@ -179,12 +235,10 @@ def register_clinical(
         readings = metrics.telemetry_readings
         for rejected in reading.rejected:
             readings.labels("dead_lettered").inc()
-            telemetry.dead_letters.labels(TELEMETRY_RAW.name, rejected.reason.value).inc()
-            metrics.flow.events_out.labels(TELEMETRY_RAW.dlq).inc()
-            letter = DeadLetter(
-                rejected.reason, rejected.detail, message.topic, message.partition, message.offset
-            )
-            await sink.send(telemetry_dlq, message.key, rejected.value, letter)
+            await dead_letter(
+                telemetry_dlq, TELEMETRY_RAW, message, rejected.value, rejected.reason,
+                rejected.detail,
+            )  # fmt: skip
         for owner, vitals in reading.elsewhere.items():
             readings.labels("forwarded").inc(len(vitals))
             metrics.flow.events_out.labels(TELEMETRY_RAW.name).inc()
@@ -236,11 +290,20 @@ def register_clinical(
         await sink.send(failures, key, value, letter)
 
     async def clinical(stream: Any) -> None:
+        processing = metrics.flow.processing.labels("clinical")
         async for event in handled(stream):
+            started = time.perf_counter()
             message = event.message
-            metrics.flow.events_in.labels(message.topic).inc()
+            topic = message.topic
+            metrics.flow.events_in.labels(topic).inc()
             try:
-                handle(message)
+                if topic in raw_specs:
+                    parsed, topic = await take_raw(message), VALIDATED_TOPIC[topic].name
+                else:
+                    parsed = parse(message)
+                if parsed is not None:
+                    handle(parsed, topic, message.partition)
+                    processing.observe(time.perf_counter() - started)
             except Exception as exc:
                 # The step ran on a working copy: the patient's state is as before it; the
                 # message is kept whole in processing.dlq.

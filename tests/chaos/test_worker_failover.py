@@ -12,7 +12,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas.alerts import Alert, AlertPhase
-from schemas.topics import ALERTS, CLINICAL_TOPICS
+from schemas.topics import ALERTS, RAW_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, ScriptedPatient, demo_script
 from simulators.sim_event import SimEvent
@@ -56,9 +56,9 @@ async def _settled(kafka: KafkaConnection, topic: str, *, timeout_s: float) -> b
 
 
 def _clinical_read(metrics_port: int) -> float:
-    """Messages the worker's clinical agent has read from the validated topics."""
+    """Messages the worker's clinical agent has read from the raw clinical topics."""
     text = scrape(metrics_port)
-    return sum(value(text, "pumpstream_events_in_total", topic=t.name) for t in CLINICAL_TOPICS)
+    return sum(value(text, "pumpstream_events_in_total", topic=t.name) for t in RAW_TOPICS)
 
 
 def _r1(records: Records) -> list[Alert]:

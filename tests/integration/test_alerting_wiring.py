@@ -19,7 +19,7 @@ from streams.exceptions import SettingsError
 from streams.kafka.connection import KafkaConnection
 from streams.metrics.families import WorkerMetrics
 from streams.metrics.labels import WardLabels
-from streams.settings import load_settings
+from streams.settings import consumed_topics, load_settings
 from tests.support.alerting import write_roster
 
 # The app is built, not run: nothing connects to these peers, but no port is fixed either.
@@ -80,11 +80,15 @@ def test_stored_names_are_those_of_the_workers_before_the_house_move(
         agent.name.rsplit(".", 1)[-1]: sorted(agent.channel.topics) for agent in app.agents.values()
     }
     assert agents == {
-        "ingest_pump_events_raw": ["pump.events.raw"],
-        "ingest_vitals_raw": ["vitals.raw"],
-        "ingest_symptoms_raw": ["symptoms.raw"],
+        # Issue 15 (one hop for clinical events): a worker running every stage validates the
+        # raw clinical topics in its clinical agent. The group is the same and offsets are the
+        # group's per topic: the raw topics resume where the ingest agents left them. The
+        # validated topics are still written, and no longer read by this group.
         "clinical": sorted(
-            ["pump.events", "vitals", "symptoms", "alerts.acks", "reactions", "clinical.timer"]
+            [
+                *("pump.events.raw", "vitals.raw", "symptoms.raw"),
+                *("alerts.acks", "reactions", "clinical.timer"),
+            ]
         ),
         # telemetry.raw added by issue 15 (batched vital signs), then given an agent of its own
         # so that clinical events do not queue behind telemetry: the topics and the group are
@@ -104,6 +108,46 @@ def test_stored_names_are_those_of_the_workers_before_the_house_move(
         # Added after the house move (issue 14): the pages each channel delivered.
         "alert-deliveries": "pumpstream-alert-deliveries-changelog",
     }
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (
+            "ingest",
+            {
+                "ingest_pump_events_raw": ["pump.events.raw"],
+                "ingest_vitals_raw": ["vitals.raw"],
+                "ingest_symptoms_raw": ["symptoms.raw"],
+            },
+        ),
+        (
+            "clinical",
+            {
+                "clinical": sorted(
+                    [
+                        *("pump.events", "vitals", "symptoms"),
+                        *("alerts.acks", "reactions", "clinical.timer"),
+                    ]
+                ),
+                "clinical_telemetry": ["telemetry.raw"],
+            },
+        ),
+    ],
+)
+def test_split_stages_meet_on_the_validated_topics(
+    tmp_path: Path, bootstrap: KafkaConnection, role: str, expected: dict[str, list[str]]
+) -> None:
+    """Split, ingest validates the raw clinical topics and the clinical stage reads the
+    validated ones: the two hops of docs/deploy.md, "Split stages"."""
+    app = _app(tmp_path, bootstrap, worker_role=role)
+    agents = {
+        agent.name.rsplit(".", 1)[-1]: sorted(agent.channel.topics) for agent in app.agents.values()
+    }
+    assert agents == expected
+    # What the lag gauge and the catch-up waits watch: every input but the worker's own timer.
+    read = {topic for topics in expected.values() for topic in topics} - {"clinical.timer"}
+    assert set(consumed_topics(role)) == read  # type: ignore[arg-type]
 
 
 def test_without_a_roster_there_is_no_alerting_stage(

@@ -21,9 +21,7 @@ from schemas.topics import (
     ALERT_ACKS,
     ALERTS,
     ALL_TOPICS,
-    CLINICAL_TOPICS,
     PUMP_EVENTS_RAW,
-    RAW_TOPICS,
     REACTIONS,
     SYMPTOMS_RAW,
     VITALS_RAW,
@@ -36,13 +34,14 @@ from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import read_topic
+from streams.settings import consumed_topics
 from tests.conftest import TEST_PARTITIONS
 from tests.support.clinical_scenarios import SCENARIOS, Outcome, scenario_params
 from tests.support.events import Patient
 
 pytestmark = pytest.mark.integration
 
-CONSUMED = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS, ALERT_ACKS, REACTIONS)]
+CONSUMED = consumed_topics()
 
 
 def _topic(event: ClinicalEventModel) -> str:

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from schemas.topics import ALL_TOPICS, CLINICAL_TOPICS, RAW_TOPICS
+from schemas.topics import ALL_TOPICS
 from streams.cli.gateway_bench import GatewayProcess
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
+from streams.settings import consumed_topics
 from tests.conftest import TEST_PARTITIONS
 from tests.integration.test_broker_cli import PUMPSTREAM, cli_env
 from tests.support.hl7_messages import PSEUDONYM_KEY
@@ -71,7 +72,7 @@ def worker(bootstrap: str, run_dir: Path) -> WorkerProcess:
 
 
 def caught_up(bootstrap: str) -> bool:
-    names = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+    names = consumed_topics()
     kafka = KafkaConnection(bootstrap)
     return asyncio.run(wait_until_caught_up(kafka, "pumpstream", names, timeout_s=90))
 

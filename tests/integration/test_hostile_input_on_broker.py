@@ -16,7 +16,6 @@ from schemas.alerts import Alert, AlertType
 from schemas.dead_letters import HEADER_DETAIL, HEADER_ORIGINAL_SIZE, HEADER_REASON
 from schemas.topics import (
     ALERTS,
-    CLINICAL_TOPICS,
     PROCESSING_DLQ,
     PUMP_EVENTS,
     PUMP_EVENTS_RAW,
@@ -30,6 +29,7 @@ from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import read_topic
+from streams.settings import consumed_topics
 from tests.support.events import Patient
 from tests.support.kafka_client import read_until
 
@@ -76,13 +76,21 @@ def _reasons(records: list[ConsumerRecord[bytes, bytes]]) -> Counter[str]:
     return Counter(dict(r.headers)[HEADER_REASON].decode() for r in records)
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-worker", "split-stages"])
 async def test_hostile_input_is_set_aside_and_a_valid_alert_still_fires(
-    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess], split: bool
 ) -> None:
-    start_worker()
+    """One worker validates the raw topics in its clinical agent (one hop); split, an ingest
+    worker does and the clinical worker reads the validated topics (docs/deploy.md)."""
+    if split:
+        start_worker("ingest", PUMPSTREAM_WORKER_ROLE="ingest")
+        start_worker("clinical", PUMPSTREAM_WORKER_ROLE="clinical")
+    else:
+        start_worker()
     bad = Patient("pt-bad", t0=NOW - timedelta(hours=1))
     # Valid for the schema and past ingest's window only because it skips ingest: written
-    # straight to the validated topics, it overflows the rules' date arithmetic.
+    # straight to the validated topics (read by a split clinical worker), it overflows the
+    # rules' date arithmetic.
     overflow = Patient("pt-overflow", t0=datetime(9999, 12, 31, 20, tzinfo=UTC))
     good = Patient("pt-good", t0=NOW - timedelta(hours=2))
     records: list[Record] = [(topic, b"pt-bad", value) for topic, value in _hostile(bad)]
@@ -90,7 +98,7 @@ async def test_hostile_input_is_set_aside_and_a_valid_alert_still_fires(
         (PUMP_EVENTS.name, b"pt-overflow", overflow.start().model_dump_json().encode()),
         (PUMP_EVENTS.name, b"pt-overflow", overflow.rate(30, 84.0).model_dump_json().encode()),
         (SYMPTOMS.name, b"pt-overflow", overflow.pain(40, 6).model_dump_json().encode()),
-    ]
+    ] * split
     for event in (good.start(), good.rate(30, 84.0), good.rate(60, 168.0)):
         records.append((PUMP_EVENTS_RAW.name, b"pt-good", event.model_dump_json().encode()))
     records.append((SYMPTOMS_RAW.name, b"pt-good", good.pain(78, 6).model_dump_json().encode()))
@@ -110,8 +118,16 @@ async def test_hostile_input_is_set_aside_and_a_valid_alert_still_fires(
     assert {a.patient_ref for a in clinical if a.type is not AlertType.TECHNICAL} == {"pt-good"}
     assert {a.rule for a in clinical if a.patient_ref == "pt-overflow"} <= {"T1"}
 
-    consumed = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
-    assert await wait_until_caught_up(topics, "pumpstream", consumed, timeout_s=30)
+    groups = (
+        [
+            ("pumpstream-ingest", consumed_topics("ingest")),
+            ("pumpstream", consumed_topics("clinical")),
+        ]
+        if split
+        else [("pumpstream", consumed_topics())]
+    )
+    for group, consumed in groups:
+        assert await wait_until_caught_up(topics, group, consumed, timeout_s=30), group
     # Every raw message is accounted for: validated + dead-lettered = in, per raw topic.
     for spec in RAW_TOPICS:
         sent = sum(1 for topic, _, _ in records if topic == spec.name)
@@ -130,7 +146,9 @@ async def test_hostile_input_is_set_aside_and_a_valid_alert_still_fires(
 
     # The clinical agent raised on the overflowing patient's pain report and set it aside.
     failed = await read_topic(topics, PROCESSING_DLQ.name)
-    assert [r.key for r in failed] == [b"pt-overflow"]
+    assert [r.key for r in failed] == [b"pt-overflow"] * split
+    if not split:
+        return
     headers = dict(failed[0].headers)
     assert headers[HEADER_REASON] == b"processing_failed"
     assert headers[HEADER_DETAIL].startswith(b"OverflowError in the clinical step")

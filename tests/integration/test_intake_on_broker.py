@@ -15,7 +15,7 @@ import pytest
 
 from schemas.alerts import Alert
 from schemas.events import SymptomReport
-from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS, SYMPTOMS_RAW
+from schemas.topics import ALERTS, PUMP_EVENTS_RAW, SYMPTOMS_RAW
 from streams.cli.local.embedded_broker import EmbeddedBroker
 from streams.cli.local.worker_process import WorkerProcess
 from streams.exceptions import PortInUse
@@ -23,6 +23,7 @@ from streams.gateway.intake import INTAKE_PATH, SymptomIntake
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import read_topic
+from streams.settings import consumed_topics
 from tests.support.events import Patient
 from tests.support.kafka_client import produce, read_until
 
@@ -90,8 +91,7 @@ async def test_an_accepted_pain_report_is_on_symptoms_raw_and_a_worker_alerts(
     assert alert.evidence.pain_score == 6
     assert alert.evidence.symptom_event_id == pain.event_id
 
-    consumed = [PUMP_EVENTS_RAW.name, SYMPTOMS_RAW.name, PUMP_EVENTS.name, SYMPTOMS.name]
-    assert await wait_until_caught_up(topics, "pumpstream", consumed, timeout_s=30)
+    assert await wait_until_caught_up(topics, "pumpstream", consumed_topics(), timeout_s=30)
     alerts = _alerts(await read_topic(topics, ALERTS.name))
     assert len({a.alert_id for a in alerts}) == 1
     assert [a.phase.value for a in alerts].count("start") == 1, "the retry was a duplicate"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -11,11 +12,14 @@ from pydantic import BaseModel
 
 from schemas.alerts import Alert
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_TOPIC
-from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS, SYMPTOMS_RAW
+from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS_RAW
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
+from streams.kafka.partitioning import partition_of
 from streams.kafka.reading import read_topic
+from streams.settings import consumed_topics
+from tests.conftest import TEST_PARTITIONS
 from tests.support.events import Patient
 from tests.support.kafka_client import produce, read_until
 
@@ -109,11 +113,45 @@ async def test_redelivered_events_give_one_episode(
     await _send_reacting_infusion(topics, "pt-c")
     await _send_reacting_infusion(topics, "pt-c")  # the gateway re-sends everything
 
-    consumed = [PUMP_EVENTS_RAW.name, SYMPTOMS_RAW.name, PUMP_EVENTS.name, SYMPTOMS.name]
-    assert await wait_until_caught_up(topics, "pumpstream", consumed, timeout_s=30)
+    assert await wait_until_caught_up(topics, "pumpstream", consumed_topics(), timeout_s=30)
     # Caught up: Faust flushes what it sends before it commits, so the topic is complete.
     alerts = _alerts(await read_topic(topics, ALERTS.name))
 
     assert len({a.alert_id for a in alerts}) == 1
     assert [a.phase.value for a in alerts].count("start") == 1
     assert len(alerts) <= 2, "at most a start and one evidence correction"
+
+
+async def test_events_without_a_key_on_the_wrong_partition_reach_their_patient(
+    topics: KafkaConnection, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """A producer that sets no key (or picks partitions itself) puts a patient's events where
+    the clinical agent that reads them may not hold the patient's state: each is sent on to its
+    patient's partition of the raw topic, validated there once, and the rules see them all."""
+    start_worker()
+    p = Patient("pt-nokey")
+    owner = partition_of(b"pt-nokey", TEST_PARTITIONS)
+    elsewhere = (owner + 1) % TEST_PARTITIONS
+    producer = topics.producer(acks="all")
+    await producer.start()
+    try:
+        for topic, event in (
+            (PUMP_EVENTS_RAW.name, p.start()),
+            (PUMP_EVENTS_RAW.name, p.rate(30, 84.0)),
+            (PUMP_EVENTS_RAW.name, p.rate(60, 168.0)),
+            (SYMPTOMS_RAW.name, p.pain(78, 6)),
+        ):
+            await producer.send_and_wait(topic, value=_raw(event), partition=elsewhere)
+    finally:
+        await producer.stop()
+
+    records = await read_until(topics, ALERTS.name, _has_final_evidence)
+    assert {a.patient_ref for a in _alerts(records)} == {"pt-nokey"}
+    assert await wait_until_caught_up(topics, "pumpstream", consumed_topics(), timeout_s=30)
+    forwarded = await read_topic(topics, PUMP_EVENTS_RAW.name)
+    assert Counter((r.partition, r.key) for r in forwarded) == {
+        (elsewhere, None): 3,
+        (owner, b"pt-nokey"): 3,
+    }, "each sent on once, keyed by its patient"
+    validated = await read_topic(topics, PUMP_EVENTS.name)
+    assert [(r.partition, r.key) for r in validated] == [(owner, b"pt-nokey")] * 3

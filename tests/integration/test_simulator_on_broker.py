@@ -11,7 +11,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from schemas.alerts import ActionTaken, AlertAck
-from schemas.topics import ALERT_ACKS, CLINICAL_TOPICS, RAW_TOPICS
+from schemas.topics import ALERT_ACKS
 from simulators.alert_feed import read_all_alerts
 from simulators.closed_loop import run_live
 from simulators.evaluation import score_alerts
@@ -21,6 +21,7 @@ from simulators.simulated_day import simulate_day
 from streams.cli.local.worker_process import WorkerProcess
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
+from streams.settings import consumed_topics
 from tests.support.kafka_client import read_until
 from tests.support.simulator_scenarios import one_reacting_patient, scenario_with
 
@@ -40,7 +41,7 @@ async def test_replayed_day_is_scored_against_its_truth(
     start_worker()
     sent = await replay(topics, tmp_path / "day", speed=0)
     assert sent == sum(result.messages.values())
-    names = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+    names = consumed_topics()
     assert await wait_until_caught_up(topics, "pumpstream", names, timeout_s=90)
     alerts = await read_all_alerts(topics)
     r1 = next(s for s in score_alerts(alerts, truth) if s.rule == "R1")

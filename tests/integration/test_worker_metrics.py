@@ -133,7 +133,7 @@ async def test_labels_stay_bounded_while_the_simulator_runs_a_faulty_infusion_da
     scraper = asyncio.create_task(scrape_while_running())
     await replay(topics, tmp_path / "day", speed=0)
     text = await _scrape_when(
-        port, lambda t: value(t, "pumpstream_events_in_total", topic="vitals") > 500
+        port, lambda t: value(t, "pumpstream_events_in_total", topic="vitals.raw") > 500
     )
     scraper.cancel()
     snapshots.append(text)

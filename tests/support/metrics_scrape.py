@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.topics import CLINICAL_TOPICS, RAW_TOPICS
 from simulators.publisher import publish
 from simulators.scripted_sessions import DEMO_PATIENTS, demo_script
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
+from streams.settings import consumed_topics
 
 #: Labels prometheus-client adds itself (histogram buckets).
 NUMERIC_LABELS = {"le"}
@@ -77,7 +77,7 @@ def promtool_check_metrics(text: str) -> subprocess.CompletedProcess[str]:
 
 
 PATIENT_REFS = tuple(p.patient_ref for p in DEMO_PATIENTS)
-CONSUMED_TOPICS = [t.name for t in (*RAW_TOPICS, *CLINICAL_TOPICS)]
+CONSUMED_TOPICS = consumed_topics()
 
 
 async def play_demo_script(kafka: KafkaConnection, speed: float = 1500) -> int:

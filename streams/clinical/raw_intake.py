@@ -1,0 +1,49 @@
+"""A raw clinical event read by the clinical agent itself (a worker running every stage): the
+ingest stage's validation (:func:`schemas.raw_validation.validate_raw`, the same rules and dead
+letter reasons), and whether this partition owns the event's patient.
+
+Why here: every Faust hop costs a message its fetch, its trip through Faust's stream and a
+produce; reading the raw topic in the clinical agent saves one of two (docs/benchmarks.md,
+"One hop for clinical events"). A valid event's patient is owned by the partition its
+``patient_ref`` hashes to; a producer that sent it without a key (or to a partition of its own
+choosing) put it elsewhere, and that partition's worker may not hold the patient's state, so the
+event is sent on to the owner's partition of the same raw topic, never dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schemas.raw_validation import Accepted, IngestLimits, Rejected, validate_raw
+from schemas.topics import TopicSpec
+from streams.kafka.partitioning import partition_of
+
+
+@dataclass(frozen=True, slots=True)
+class Misrouted:
+    """A valid event on a partition that does not own its patient."""
+
+    #: The patient_ref, as the message key the forwarded copy carries.
+    key: bytes
+    #: The partition that owns the patient.
+    owner: int
+
+
+def read_raw(
+    spec: TopicSpec,
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    partition: int,
+    partitions: int,
+    arrival: datetime,
+    limits: IngestLimits,
+) -> Accepted | Rejected | Misrouted:
+    """One message of ``spec``'s raw topic, read on ``partition`` of ``partitions``: accepted
+    (its validated form), rejected (the dead-letter reason), or misrouted (never raises)."""
+    outcome = validate_raw(spec, key, value, arrival=arrival, limits=limits)
+    if isinstance(outcome, Rejected):
+        return outcome
+    owner = partition_of(outcome.key, partitions)
+    return outcome if owner == partition else Misrouted(outcome.key, owner)
