@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.dead_letters import HEADER_DETAIL, HEADER_SOURCE_TOPIC
 from schemas.topics import PROCESSING_DLQ, RAW_TOPICS, SYMPTOMS, VALIDATED_TOPIC
 from streams.cli.fuzz_inputs import GOOD_PATIENT
+from streams.clinical.raw_intake import HEADER_FORWARDED_FROM
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.offsets import partitions_of
 
@@ -39,11 +40,16 @@ class TopicCount:
     #: Read from the topics: records on the raw topic, the validated topic, its dead-letter
     #: topic, and ``processing.dlq`` records whose source is the raw topic (ingest's guard).
     on_topic: int = 0
+    #: Records on the raw topic that a clinical agent sent on to their patient's partition (a
+    #: valid event on another partition: docs/architecture.md), by their header; they are on
+    #: the topic and read again, beside what was sent.
+    forwarded: int = 0
     validated: int = 0
     dead_lettered: int = 0
     set_aside: int = 0
     #: From the worker's /metrics.
     metric_in: float = 0
+    metric_forwarded: float = 0
     metric_validated: float = 0
     metric_dead_lettered: float = 0
 
@@ -60,7 +66,8 @@ class TopicCount:
         return (
             self.unaccounted == 0
             and self.metric_unaccounted == 0
-            and self.sent == self.on_topic == self.metric_in
+            and self.sent + self.forwarded == self.on_topic == self.metric_in
+            and self.forwarded == self.metric_forwarded
         )
 
 
@@ -69,6 +76,8 @@ class Census:
     """The counted topics, read from their first record to their last."""
 
     records: Counter[str] = field(default_factory=Counter)
+    #: Raw topic records sent on to their patient's partition, by topic.
+    forwarded: Counter[str] = field(default_factory=Counter)
     #: ``processing.dlq`` records by their source topic, and by exception class.
     set_aside: Counter[str] = field(default_factory=Counter)
     failures: Counter[str] = field(default_factory=Counter)
@@ -79,6 +88,7 @@ class Census:
         for spec in RAW_TOPICS:
             count = counts[spec.name]
             count.on_topic = self.records[spec.name]
+            count.forwarded = self.forwarded[spec.name]
             count.validated = self.records[VALIDATED_TOPIC[spec.name].name]
             count.dead_lettered = self.records[spec.dlq or ""]
             count.set_aside = self.set_aside[spec.name]
@@ -96,6 +106,8 @@ def _note(census: Census, topic: str, record: ConsumerRecord[bytes, bytes], pain
         headers = dict(record.headers)
         census.set_aside[headers.get(HEADER_SOURCE_TOPIC, b"?").decode()] += 1
         census.failures[headers.get(HEADER_DETAIL, b"?").decode().split(" ", 1)[0]] += 1
+    elif any(name == HEADER_FORWARDED_FROM for name, _ in record.headers):
+        census.forwarded[topic] += 1
     elif (
         topic == SYMPTOMS.name
         and record.key == GOOD_PATIENT.encode()
@@ -166,6 +178,7 @@ def fill_from_metrics(samples: Samples, counts: dict[str, TopicCount]) -> None:
         count = counts[spec.name]
         validated = VALIDATED_TOPIC[spec.name].name
         count.metric_in = metric(samples, "pumpstream_events_in_total", topic=spec.name)
+        count.metric_forwarded = metric(samples, "pumpstream_events_out_total", topic=spec.name)
         count.metric_validated = metric(samples, "pumpstream_events_out_total", topic=validated)
         count.metric_dead_lettered = metric(
             samples, "pumpstream_dead_letters_total", topic=spec.name
@@ -191,7 +204,7 @@ async def settled_metrics(
         samples = scrape_all(ports)
         fill_from_metrics(samples, counts)
         failed = metric(samples, "pumpstream_agent_failures_total", stage="ingest")
-        done = all(c.metric_in == c.sent for c in counts.values()) and sum(
+        done = all(c.metric_in == c.sent + c.metric_forwarded for c in counts.values()) and sum(
             c.metric_validated + c.metric_dead_lettered for c in counts.values()
         ) + failed >= sum(c.sent for c in counts.values())
         if done or time.monotonic() > deadline:

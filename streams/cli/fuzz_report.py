@@ -62,7 +62,8 @@ def print_report(report: FuzzReport, console: Console) -> None:
         title=f"{report.inputs:,} hostile inputs, seed {report.seed}: accounting per raw topic"
     )
     table.add_column("raw topic")
-    for column in ("sent", "on the topic", "read (metric)", "validated", "dead-lettered"):
+    columns = ("sent", "on the topic", "sent on", "read (metric)", "validated", "dead-lettered")
+    for column in columns:
         table.add_column(column, justify="right")
     table.add_column("set aside", justify="right")
     table.add_column("unaccounted", justify="right")
@@ -71,13 +72,17 @@ def print_report(report: FuzzReport, console: Console) -> None:
             name,
             f"{c.sent:,}",
             f"{c.on_topic:,}",
+            f"{c.forwarded:,} / {c.metric_forwarded:,.0f}",
             f"{c.metric_in:,.0f}",
             f"{c.validated:,} / {c.metric_validated:,.0f}",
             f"{c.dead_lettered:,} / {c.metric_dead_lettered:,.0f}",
             f"{c.set_aside:,}",
             f"{c.unaccounted:,} / {c.metric_unaccounted:,.0f}",
         )
-    table.caption = "validated, dead-lettered, unaccounted: counted on the topics / from /metrics"
+    table.caption = (
+        "sent on (a valid event on another partition than its patient's, sent on to it and "
+        "read again), validated, dead-lettered, unaccounted: counted on the topics / from /metrics"
+    )
     console.print(table)
     reasons = Table(title="dead letters by reason (pumpstream_dead_letters_total)")
     for column in ("raw topic", "reason", "count"):

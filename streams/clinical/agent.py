@@ -38,7 +38,7 @@ from schemas.topics import (
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.publish_order import in_paging_order
 from streams.clinical.quiet_streams import quiet_patients_due
-from streams.clinical.raw_intake import Misrouted, read_raw
+from streams.clinical.raw_intake import HEADER_FORWARDED_FROM, Misrouted, read_raw
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
@@ -198,8 +198,12 @@ def register_clinical(
             return None
         if isinstance(outcome, Misrouted):
             metrics.flow.events_out.labels(name).inc()
-            owner = outcome.owner
-            await forwarded[name].send(key=outcome.key, value=message.value, partition=owner)
+            await forwarded[name].send(
+                key=outcome.key,
+                value=message.value,
+                partition=outcome.owner,
+                headers={HEADER_FORWARDED_FROM: f"{message.partition}@{message.offset}".encode()},
+            )
             return None
         metrics.flow.events_out.labels(VALIDATED_TOPIC[name].name).inc()
         states.sent(validated[name].send_soon(key=outcome.key, value=outcome.value))

@@ -19,6 +19,10 @@ from schemas.raw_validation import Accepted, IngestLimits, Rejected, validate_ra
 from schemas.topics import TopicSpec
 from streams.kafka.partitioning import partition_of
 
+#: A header on an event sent on to its patient's partition: where it was read,
+#: ``"<partition>@<offset>"`` of the same topic (the copy is the original bytes).
+HEADER_FORWARDED_FROM = "pumpstream.forwarded_from"
+
 
 @dataclass(frozen=True, slots=True)
 class Misrouted:

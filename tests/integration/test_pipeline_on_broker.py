@@ -14,6 +14,7 @@ from schemas.alerts import Alert
 from schemas.dead_letters import HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_TOPIC
 from schemas.topics import ALERTS, PUMP_EVENTS, PUMP_EVENTS_RAW, SYMPTOMS_RAW
 from streams.cli.local.worker_process import WorkerProcess
+from streams.clinical.raw_intake import HEADER_FORWARDED_FROM
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.partitioning import partition_of
@@ -148,10 +149,15 @@ async def test_events_without_a_key_on_the_wrong_partition_reach_their_patient(
     records = await read_until(topics, ALERTS.name, _has_final_evidence)
     assert {a.patient_ref for a in _alerts(records)} == {"pt-nokey"}
     assert await wait_until_caught_up(topics, "pumpstream", consumed_topics(), timeout_s=30)
-    forwarded = await read_topic(topics, PUMP_EVENTS_RAW.name)
-    assert Counter((r.partition, r.key) for r in forwarded) == {
+    on_topic = await read_topic(topics, PUMP_EVENTS_RAW.name)
+    assert Counter((r.partition, r.key) for r in on_topic) == {
         (elsewhere, None): 3,
         (owner, b"pt-nokey"): 3,
     }, "each sent on once, keyed by its patient"
+    sent_from = {r.offset for r in on_topic if r.partition == elsewhere}
+    forwarded = [dict(r.headers) for r in on_topic if r.partition == owner]
+    assert {h[HEADER_FORWARDED_FROM] for h in forwarded} == {
+        f"{elsewhere}@{offset}".encode() for offset in sent_from
+    }
     validated = await read_topic(topics, PUMP_EVENTS.name)
     assert [(r.partition, r.key) for r in validated] == [(owner, b"pt-nokey")] * 3
