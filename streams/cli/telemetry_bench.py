@@ -29,7 +29,7 @@ import statistics
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas.topics import PUMP_EVENTS_RAW, TELEMETRY_RAW, VITALS_RAW
+from schemas.topics import TELEMETRY_RAW, VITALS_RAW
 from streams.cli.bench_figures import percentile
 from streams.cli.telemetry_bench_data import (
     Message,
@@ -42,7 +42,7 @@ from streams.cli.telemetry_bench_data import (
 )
 from streams.cli.telemetry_bench_inprocess import in_process_figures
 from streams.cli.telemetry_bench_latency import Latency, report_latency
-from streams.cli.telemetry_bench_processes import EVENTS_IN, READINGS, Variant
+from streams.cli.telemetry_bench_processes import PROCESSED, READINGS, Variant
 from streams.cli.telemetry_bench_report import (
     Figure,
     Progress,
@@ -165,7 +165,7 @@ async def clinical_figure(
     async with Variant(run_root / "clinical", config) as v:
         messages, total = clinical_messages(config.patients, config.clinical_events)
         clinical, check = await counted_rate(
-            v, messages, config.loops[0], "clinical", EVENTS_IN, total, topic=PUMP_EVENTS_RAW.name
+            v, messages, config.loops[0], "clinical", PROCESSED, total, stage="clinical"
         )
     report.checks.append(check)
     faster = clinical > naive.get(config.loops[0], 0)
@@ -223,7 +223,7 @@ async def one_per_message(
     ]
     async with Variant(run_root / "vitals-raw", config) as v:
         raw_rate, check_raw = await counted_rate(
-            v, raw, loop, "vitals.raw", EVENTS_IN, len(raw), topic=VITALS_RAW.name
+            v, raw, loop, "vitals.raw", PROCESSED, len(raw), stage="clinical"
         )
     async with Variant(run_root / "envelopes-of-one", config) as v:
         one_rate, check1 = await counted_rate(

@@ -34,6 +34,9 @@ CONSUMED = [t.name for t in (*RAW_TOPICS, TELEMETRY_RAW)]
 READINGS = "pumpstream_telemetry_readings_total"
 DUPLICATES = "pumpstream_duplicate_events_total"
 EVENTS_IN = "pumpstream_events_in_total"
+#: Events the clinical agent finished (its processing histogram's count, label stage=clinical):
+#: the end of the path, whatever the hops before it.
+PROCESSED = "pumpstream_processing_seconds_count"
 
 
 def rss_bytes(pid: int | None, field: str = "VmRSS") -> int:
