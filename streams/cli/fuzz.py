@@ -230,7 +230,7 @@ def _where_the_time_went(played: _Played, validated_at: float | None) -> str | N
     if alert is None or validated_at is None:
         return None
     return (
-        f"pain report acknowledged -> validated by ingest "
+        f"pain report acknowledged -> validated "
         f"{validated_at - played.acknowledged_wall:.2f} s -> alert produced "
         f"{alert.produced_wall - validated_at:.2f} s -> read "
         f"{alert.read_wall - alert.produced_wall:.2f} s (record timestamps)"
