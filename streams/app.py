@@ -20,7 +20,7 @@ from schemas.raw_validation import IngestLimits
 from schemas.topics import RAW_TOPICS
 from streams.alerting.agents import register_alerting
 from streams.alerting.roster import Roster
-from streams.clinical.agent import TelemetryIntake, register_clinical
+from streams.clinical.agent import RawIntake, register_clinical
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
@@ -89,12 +89,10 @@ def create_app(
         # A worker running every stage validates the raw clinical topics in the clinical
         # agent (one Faust hop, not two: docs/benchmarks.md); split, an ingest worker does.
         raw = RAW_TOPICS if settings.worker_role == "all" else ()
-        telemetry = TelemetryIntake(
-            limits, settings.topic_partitions, metrics.ingest.dead_letters, raw
-        )
+        intake = RawIntake(limits, settings.topic_partitions, metrics.ingest.dead_letters, raw)
         register_clinical(
             app, rules, metrics.clinical, clock, observer, settings.quiet_check_interval_s,
-            telemetry,
+            intake,
         )  # fmt: skip
         register_alerting(app, settings, kafka, roster, metrics.alerting, clock)
     if ready_file is not None:

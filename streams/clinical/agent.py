@@ -58,10 +58,11 @@ STATE_TABLE = "patient-state"
 
 
 @dataclass(frozen=True, slots=True)
-class TelemetryIntake:
-    """What reading ``telemetry.raw`` needs beyond the clinical stage's own: ingest's limits,
-    the partition count (to tell this partition's patients from others'), and ingest's dead
-    letter counter (``pumpstream_dead_letters_total``, by raw topic and reason)."""
+class RawIntake:
+    """What reading raw topics needs beyond the clinical stage's own (``telemetry.raw`` always,
+    the raw clinical topics in a worker running every stage): ingest's limits, the partition
+    count (to tell this partition's patients from others'), and ingest's dead letter counter
+    (``pumpstream_dead_letters_total``, by raw topic and reason)."""
 
     limits: IngestLimits
     partitions: int
@@ -78,7 +79,7 @@ def register_clinical(
     clock: Callable[[], datetime],
     observer: ClinicalObserver,
     quiet_check_interval_s: float,
-    telemetry: TelemetryIntake,
+    intake: RawIntake,
 ) -> None:
     """Two agents over one patient state: ``clinical`` over the validated clinical topics, the
     nurses' acknowledgements, the reaction ledger and the timer, ``clinical_telemetry`` over the
@@ -106,7 +107,7 @@ def register_clinical(
     reactions = raw_topic(app, REACTIONS.name)
     timer_topic = raw_topic(app, CLINICAL_TIMER.name)
     # The raw clinical topics, read and validated here, or (split stages) the validated ones.
-    raw_specs = {spec.name: spec for spec in telemetry.raw_topics}
+    raw_specs = {spec.name: spec for spec in intake.raw_topics}
     validated = {name: raw_topic(app, VALIDATED_TOPIC[name].name) for name in raw_specs}
     forwarded = {name: raw_topic(app, name) for name in raw_specs}
     raw_dead_letters = {name: raw_topic(app, spec.dlq or "") for name, spec in raw_specs.items()}
@@ -187,9 +188,9 @@ def register_clinical(
             message.key,
             message.value,
             partition=message.partition,
-            partitions=telemetry.partitions,
+            partitions=intake.partitions,
             arrival=clock(),
-            limits=telemetry.limits,
+            limits=intake.limits,
         )
         if isinstance(outcome, Rejected):
             await dead_letter(
@@ -220,7 +221,7 @@ def register_clinical(
     ) -> None:
         """``value`` (of ``message``, a message of ``spec``'s raw topic) to its dead-letter
         topic, counted as ingest counts its own."""
-        telemetry.dead_letters.labels(spec.name, reason.value).inc()
+        intake.dead_letters.labels(spec.name, reason.value).inc()
         metrics.flow.events_out.labels(spec.dlq).inc()
         letter = DeadLetter(reason, detail, message.topic, message.partition, message.offset)
         await sink.send(topic, message.key, value, letter)
@@ -232,9 +233,9 @@ def register_clinical(
         reading = read_batch(
             message.value,
             partition=message.partition,
-            partitions=telemetry.partitions,
+            partitions=intake.partitions,
             arrival=clock(),
-            limits=telemetry.limits,
+            limits=intake.limits,
         )
         readings = metrics.telemetry_readings
         for rejected in reading.rejected:
