@@ -162,10 +162,20 @@ def register_clinical(
 
     def handle(parsed: ClinicalMessage, topic: str, partition: int) -> None:
         """``parsed`` (an event of the validated ``topic``) stepped on the patient's state."""
-        # A working copy, kept only when the step succeeds: a message the rules raise on
-        # leaves the patient's state as it was, so it cannot poison the patient's next events.
-        state = states.get(parsed.patient_ref).working_copy()
-        step = clinical_step(state, parsed, rules, clock())
+        if isinstance(parsed, VitalSigns):
+            # A reading alone is a telemetry batch of one: applied in place, the rules run only
+            # when it can change what they call for (``vitals_step``, which calls for what
+            # ``clinical_step`` would: tests/unit/clinical/test_vitals_batches.py). As on
+            # telemetry.raw, what a failing step changed stays and the reading is set aside.
+            state = states.get(parsed.patient_ref)
+            states.mark_dirty(parsed.patient_ref, partition)
+            step = vitals_step(state, (parsed,), rules, clock())
+        else:
+            # A working copy, kept only when the step succeeds: a message the rules raise on
+            # leaves the patient's state as it was, so it cannot poison the patient's next
+            # events.
+            state = states.get(parsed.patient_ref).working_copy()
+            step = clinical_step(state, parsed, rules, clock())
         if step.duplicate:
             metrics.duplicates.labels(topic).inc()
         if step.late:

@@ -49,14 +49,21 @@ def _one_by_one(events: list[ClinicalEventModel]) -> tuple[list[Alert], PatientS
     return alerts, state
 
 
-def _batched(events: list[ClinicalEventModel]) -> tuple[list[Alert], PatientState]:
-    """Consecutive readings go as one batch, as a telemetry message delivers them."""
+def _batched(
+    events: list[ClinicalEventModel], *, one_at_a_time: bool = False
+) -> tuple[list[Alert], PatientState]:
+    """Consecutive readings go as one batch, as a telemetry message delivers them (or each
+    alone, as the clinical agent steps a reading of ``vitals.raw`` or ``vitals``)."""
     state = PatientState(patient_ref=P.ref)
     alerts: list[Alert] = []
     batch: list[VitalSigns] = []
     for event in [*events, None]:
         if isinstance(event, VitalSigns):
             batch.append(event)
+            if not one_at_a_time:
+                continue
+            alerts += vitals_step(state, batch, RULES, NOW).alerts
+            batch = []
             continue
         if batch:
             before = InfusionSnapshot.of(state)
@@ -73,13 +80,15 @@ def _transitions(alerts: list[Alert]) -> set[tuple[str, AlertPhase]]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(sorted(SCENARIOS)), drawn=readings)
+@given(name=st.sampled_from(sorted(SCENARIOS)), drawn=readings, one_at_a_time=st.booleans())
 def test_batched_readings_call_for_what_readings_one_by_one_call_for(
-    name: str, drawn: list[tuple[int, int, float, int, int]]
+    name: str, drawn: list[tuple[int, int, float, int, int]], one_at_a_time: bool
 ) -> None:
     events = _arrivals(name, drawn)
     single_alerts, single_state = _one_by_one(events)
-    batch_alerts, batch_state = _batched(events)
+    batch_alerts, batch_state = _batched(events, one_at_a_time=one_at_a_time)
+    if one_at_a_time:  # nothing to fold: the very same alerts, in the same order
+        assert batch_alerts == single_alerts
     assert _transitions(batch_alerts) == _transitions(single_alerts)
     assert batch_state == single_state
     # The latest word on each episode is the same (an update may be folded into a later one).
