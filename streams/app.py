@@ -20,8 +20,9 @@ from schemas.raw_validation import IngestLimits
 from schemas.topics import RAW_TOPICS
 from streams.alerting.agents import register_alerting
 from streams.alerting.roster import Roster
-from streams.clinical.agent import RawIntake, register_clinical
+from streams.clinical.agent import register_clinical
 from streams.clinical.observer import ClinicalObserver
+from streams.clinical.raw_intake import RawIntake
 from streams.clinical.rules_file import RulesConfig
 from streams.ingest.agent import register_ingest
 from streams.kafka.connection import KafkaConnection

@@ -38,6 +38,10 @@ def _legacy_metrics_port(web_port: int | None) -> int:
     return 6066 if web_port is None else web_port
 
 
+#: What a worker runs (``PUMPSTREAM_WORKER_ROLE``; docs/deploy.md, "Split stages").
+WorkerRole = Literal["all", "ingest", "clinical"]
+
+
 class Settings(BaseSettings):
     """pumpstream settings; each field is read from ``PUMPSTREAM_<FIELD NAME>``."""
 
@@ -121,7 +125,7 @@ class Settings(BaseSettings):
         "up to 1.5 s per hop on the embedded broker, which holds a fetch this long even when "
         "data arrives; 40 ms gave the lowest report -> alert tail there: docs/benchmarks.md).",
     )
-    worker_role: Literal["all", "ingest", "clinical"] = Field(
+    worker_role: WorkerRole = Field(
         default="all",
         description="What a worker runs: every stage; ingest only (its own consumer group, "
         'APP_ID-ingest); or clinical and alerting (docs/deploy.md, "Split stages").',
@@ -394,7 +398,7 @@ def _problem_line(problem: FieldProblem) -> str:
     return f"{ENV_PREFIX}{name.upper()}: {value}: {reason}"
 
 
-def consumed_topics(role: Literal["all", "ingest", "clinical"] = "all") -> list[str]:
+def consumed_topics(role: WorkerRole = "all") -> list[str]:
     """The input topics a worker of ``role`` reads (for the consumer-lag gauge, and for whoever
     waits for a worker to catch up): a worker running every stage reads the raw clinical topics
     in its clinical agent and not the validated ones."""

@@ -13,16 +13,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from schemas.clinical_timer import QuietStreamCheck
 from schemas.dead_letters import DeadLetterReason
 from schemas.events import VitalSigns
-from schemas.raw_validation import IngestLimits, Rejected
+from schemas.raw_validation import Rejected
 from schemas.telemetry import TelemetryBatch
 from schemas.topics import (
     ALERT_ACKS,
@@ -38,7 +37,7 @@ from schemas.topics import (
 from streams.clinical.observer import ClinicalObserver
 from streams.clinical.publish_order import in_paging_order
 from streams.clinical.quiet_streams import quiet_patients_due
-from streams.clinical.raw_intake import HEADER_FORWARDED_FROM, Misrouted, read_raw
+from streams.clinical.raw_intake import HEADER_FORWARDED_FROM, Misrouted, RawIntake, read_raw
 from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
@@ -57,19 +56,19 @@ log = logging.getLogger(__name__)
 STATE_TABLE = "patient-state"
 
 
-@dataclass(frozen=True, slots=True)
-class RawIntake:
-    """What reading raw topics needs beyond the clinical stage's own (``telemetry.raw`` always,
-    the raw clinical topics in a worker running every stage): ingest's limits, the partition
-    count (to tell this partition's patients from others'), and ingest's dead letter counter
-    (``pumpstream_dead_letters_total``, by raw topic and reason)."""
+class _RawTopic(NamedTuple):
+    """A raw clinical topic the clinical agent reads itself, with what it writes for it (its
+    series looked up once: ``labels`` costs ~1 us a call)."""
 
-    limits: IngestLimits
-    partitions: int
+    spec: TopicSpec
+    validated_name: str
+    #: The validated topic, its dead-letter topic, and the raw topic itself (for an event sent
+    #: on to its patient's partition).
+    validated: Any
+    itself: Any
     dead_letters: Any
-    #: The raw clinical topics this agent reads and validates itself (a worker running every
-    #: stage: one hop); empty when an ingest worker validates them (split stages).
-    raw_topics: tuple[TopicSpec, ...] = ()
+    #: ``pumpstream_events_out_total`` of the validated topic.
+    copied: Any
 
 
 def register_clinical(
@@ -107,13 +106,20 @@ def register_clinical(
     reactions = raw_topic(app, REACTIONS.name)
     timer_topic = raw_topic(app, CLINICAL_TIMER.name)
     # The raw clinical topics, read and validated here, or (split stages) the validated ones.
-    raw_specs = {spec.name: spec for spec in intake.raw_topics}
-    validated = {name: raw_topic(app, VALIDATED_TOPIC[name].name) for name in raw_specs}
-    forwarded = {name: raw_topic(app, name) for name in raw_specs}
-    raw_dead_letters = {name: raw_topic(app, spec.dlq or "") for name, spec in raw_specs.items()}
-    parsed_topics = () if raw_specs else CLINICAL_TOPICS
+    raw_topics = {
+        spec.name: _RawTopic(
+            spec,
+            VALIDATED_TOPIC[spec.name].name,
+            raw_topic(app, VALIDATED_TOPIC[spec.name].name),
+            raw_topic(app, spec.name),
+            raw_topic(app, spec.dlq or ""),
+            metrics.flow.events_out.labels(VALIDATED_TOPIC[spec.name].name),
+        )
+        for spec in intake.raw_topics
+    }
+    parsed_topics = () if raw_topics else CLINICAL_TOPICS
     adapters = {spec.name: spec for spec in (*parsed_topics, ALERT_ACKS, REACTIONS, CLINICAL_TIMER)}
-    source = raw_topic(app, *raw_specs, *adapters)
+    source = raw_topic(app, *raw_topics, *adapters)
     telemetry_raw = raw_topic(app, TELEMETRY_RAW.name)
     assert TELEMETRY_RAW.dlq is not None
     telemetry_dlq = raw_topic(app, TELEMETRY_RAW.dlq)
@@ -162,11 +168,14 @@ def register_clinical(
 
     def handle(parsed: ClinicalMessage, topic: str, partition: int) -> None:
         """``parsed`` (an event of the validated ``topic``) stepped on the patient's state."""
+        in_place = False
         if isinstance(parsed, VitalSigns):
+            in_place = True
             # A reading alone is a telemetry batch of one: applied in place, the rules run only
             # when it can change what they call for (``vitals_step``, which calls for what
             # ``clinical_step`` would: tests/unit/clinical/test_vitals_batches.py). As on
-            # telemetry.raw, what a failing step changed stays and the reading is set aside.
+            # telemetry.raw, what a failing step changed stays (so the patient is dirty first)
+            # and the reading is set aside.
             state = states.get(parsed.patient_ref)
             states.mark_dirty(parsed.patient_ref, partition)
             step = vitals_step(state, (parsed,), rules, clock())
@@ -182,19 +191,18 @@ def register_clinical(
             metrics.late_events.labels(topic).inc()
         if not step.applied:
             return
-        states.put(state)
-        states.mark_dirty(state.patient_ref, partition)
+        if not in_place:
+            states.put(state)
+            states.mark_dirty(state.patient_ref, partition)
         observer.observe(step)
         publish(state, step)
 
-    async def take_raw(message: Any) -> ClinicalMessage | None:
+    async def take_raw(message: Any, raw: _RawTopic) -> ClinicalMessage | None:
         """A raw clinical event, with ingest's rules: a rejected one to its raw topic's
         dead-letter topic, a misrouted one on to its patient's partition, and a valid one to
         its validated topic (into the producer's buffer: the commit waits for it) and back."""
-        name = message.topic
-        spec = raw_specs[name]
         outcome = read_raw(
-            spec,
+            raw.spec,
             message.key,
             message.value,
             partition=message.partition,
@@ -204,20 +212,20 @@ def register_clinical(
         )
         if isinstance(outcome, Rejected):
             await dead_letter(
-                raw_dead_letters[name], spec, message, message.value, outcome.reason, outcome.detail
+                raw.dead_letters, raw.spec, message, message.value, outcome.reason, outcome.detail
             )
             return None
         if isinstance(outcome, Misrouted):
-            metrics.flow.events_out.labels(name).inc()
-            await forwarded[name].send(
+            metrics.flow.events_out.labels(raw.spec.name).inc()
+            await raw.itself.send(
                 key=outcome.key,
                 value=message.value,
                 partition=outcome.owner,
                 headers={HEADER_FORWARDED_FROM: f"{message.partition}@{message.offset}".encode()},
             )
             return None
-        metrics.flow.events_out.labels(VALIDATED_TOPIC[name].name).inc()
-        states.sent(validated[name].send_soon(key=outcome.key, value=outcome.value))
+        raw.copied.inc()
+        states.sent(raw.validated.send_soon(key=outcome.key, value=outcome.value))
         event: ClinicalMessage = outcome.event
         return event
 
@@ -312,16 +320,17 @@ def register_clinical(
             topic = message.topic
             metrics.flow.events_in.labels(topic).inc()
             try:
-                if topic in raw_specs:
-                    parsed, topic = await take_raw(message), VALIDATED_TOPIC[topic].name
+                raw = raw_topics.get(topic)
+                if raw is not None:
+                    parsed, topic = await take_raw(message, raw), raw.validated_name
                 else:
                     parsed = parse(message)
                 if parsed is not None:
                     handle(parsed, topic, message.partition)
                     processing.observe(time.perf_counter() - started)
             except Exception as exc:
-                # The step ran on a working copy: the patient's state is as before it; the
-                # message is kept whole in processing.dlq.
+                # The message is kept whole in processing.dlq. A step on a working copy left
+                # the patient's state as before it; a reading's (in place) keeps what it did.
                 await set_aside(message, exc, message.key, message.value)
 
     async def clinical_telemetry(stream: Any) -> None:

@@ -1,6 +1,7 @@
-"""A raw clinical event read by the clinical agent itself (a worker running every stage): the
-ingest stage's validation (:func:`schemas.raw_validation.validate_raw`, the same rules and dead
-letter reasons), and whether this partition owns the event's patient.
+"""The raw topics the clinical agent reads itself: what it needs for them (:class:`RawIntake`),
+and one raw clinical event read with the ingest stage's validation and dead-letter reasons
+(:func:`read_raw`, on :func:`schemas.raw_validation.validate_raw`), with whether this partition
+owns the event's patient.
 
 Why here: every Faust hop costs a message its fetch, its trip through Faust's stream and a
 produce; reading the raw topic in the clinical agent saves one of two (docs/benchmarks.md,
@@ -14,10 +15,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from schemas.raw_validation import Accepted, IngestLimits, Rejected, validate_raw
 from schemas.topics import TopicSpec
 from streams.kafka.partitioning import partition_of
+
+
+@dataclass(frozen=True, slots=True)
+class RawIntake:
+    """What reading raw topics needs beyond the clinical stage's own (``telemetry.raw`` always,
+    the raw clinical topics in a worker running every stage): ingest's limits, the partition
+    count (to tell this partition's patients from others'), and ingest's dead letter counter
+    (``pumpstream_dead_letters_total``, by raw topic and reason)."""
+
+    limits: IngestLimits
+    partitions: int
+    dead_letters: Any
+    #: The raw clinical topics this agent reads and validates itself (a worker running every
+    #: stage: one hop); empty when an ingest worker validates them (split stages).
+    raw_topics: tuple[TopicSpec, ...] = ()
+
 
 #: A header on an event sent on to its patient's partition: where it was read,
 #: ``"<partition>@<offset>"`` of the same topic (the copy is the original bytes).

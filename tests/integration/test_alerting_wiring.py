@@ -19,7 +19,7 @@ from streams.exceptions import SettingsError
 from streams.kafka.connection import KafkaConnection
 from streams.metrics.families import WorkerMetrics
 from streams.metrics.labels import WardLabels
-from streams.settings import consumed_topics, load_settings
+from streams.settings import WorkerRole, consumed_topics, load_settings
 from tests.support.alerting import write_roster
 
 # The app is built, not run: nothing connects to these peers, but no port is fixed either.
@@ -136,7 +136,7 @@ def test_stored_names_are_those_of_the_workers_before_the_house_move(
     ],
 )
 def test_split_stages_meet_on_the_validated_topics(
-    tmp_path: Path, bootstrap: KafkaConnection, role: str, expected: dict[str, list[str]]
+    tmp_path: Path, bootstrap: KafkaConnection, role: WorkerRole, expected: dict[str, list[str]]
 ) -> None:
     """Split, ingest validates the raw clinical topics and the clinical stage reads the
     validated ones: the two hops of docs/deploy.md, "Split stages"."""
@@ -147,7 +147,7 @@ def test_split_stages_meet_on_the_validated_topics(
     assert agents == expected
     # What the lag gauge and the catch-up waits watch: every input but the worker's own timer.
     read = {topic for topics in expected.values() for topic in topics} - {"clinical.timer"}
-    assert set(consumed_topics(role)) == read  # type: ignore[arg-type]
+    assert set(consumed_topics(role)) == read
 
 
 def test_without_a_roster_there_is_no_alerting_stage(
