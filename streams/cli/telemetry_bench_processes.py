@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.alerts import Alert
-from schemas.topics import ALERTS, RAW_TOPICS, TELEMETRY_RAW
+from schemas.topics import ALERTS
 from streams.cli.local.child_process import ChildProcess, current_env
 from streams.cli.local.embedded_broker import EmbeddedBroker, free_port
 from streams.cli.local.worker_process import WorkerProcess
@@ -28,12 +28,12 @@ from streams.kafka.admin import ensure_topics
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.lag import wait_until_caught_up
 from streams.kafka.reading import TopicReader, read_topic
+from streams.settings import consumed_topics
 
-#: What a worker running every stage reads of the input topics (not the validated ones).
-CONSUMED = [t.name for t in (*RAW_TOPICS, TELEMETRY_RAW)]
+#: What a worker running every stage reads (not the validated topics).
+CONSUMED = consumed_topics("all")
 READINGS = "pumpstream_telemetry_readings_total"
 DUPLICATES = "pumpstream_duplicate_events_total"
-EVENTS_IN = "pumpstream_events_in_total"
 #: Events the clinical agent finished (its processing histogram's count, label stage=clinical):
 #: the end of the path, whatever the hops before it.
 PROCESSED = "pumpstream_processing_seconds_count"
