@@ -42,8 +42,14 @@ from streams.clinical.reaction_ledger import history
 from streams.clinical.rules_file import RulesConfig
 from streams.clinical.state import PatientState
 from streams.clinical.state_store import register_checkpoints
-from streams.clinical.step import ClinicalMessage, Step, clinical_step, vitals_step
-from streams.clinical.telemetry import read_batch
+from streams.clinical.step import (
+    ClinicalMessage,
+    Step,
+    clinical_step,
+    readings_step,
+    vitals_step,
+)
+from streams.clinical.telemetry import read_batch, sent_readings
 from streams.kafka.acking import handled
 from streams.kafka.bulk_recovery import BULK_RECOVERY_STORE
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink, processing_failure
@@ -248,13 +254,13 @@ def register_clinical(
         """A batch of readings: dead letters and readings of other partitions first (they may
         wait for the broker), then each patient's readings in one step, without yielding."""
         started = time.perf_counter()
-        reading = read_batch(
-            message.value,
-            partition=message.partition,
-            partitions=intake.partitions,
-            arrival=clock(),
-            limits=intake.limits,
-        )
+        where = {
+            "partition": message.partition,
+            "partitions": intake.partitions,
+            "arrival": clock(),
+            "limits": intake.limits,
+        }
+        reading = read_batch(message.value, **where)
         readings = metrics.telemetry_readings
         for rejected in reading.rejected:
             readings.labels("dead_lettered").inc()
@@ -270,16 +276,16 @@ def register_clinical(
             await telemetry_raw.send(
                 key=message.key, value=forwarded.model_dump_json().encode(), partition=owner
             )
-        failed: list[tuple[str, list[VitalSigns], Exception]] = []
+        failed: list[tuple[str, int, Exception]] = []
         now = clock()
-        for patient_ref, vitals in reading.by_patient.items():
+        for patient_ref, readings_of_patient in reading.by_patient.items():
             try:
                 # Readings are applied in place (no copy: the common case is a few list
                 # operations); they passed read_batch's schema and time window. What a failing
                 # step changed stays, and this batch's readings of the patient are set aside.
                 state = states.get(patient_ref)
                 states.mark_dirty(patient_ref, message.partition)
-                step = vitals_step(state, vitals, rules, now)
+                step = readings_step(state, readings_of_patient, rules, now)
                 if step.duplicate_count:
                     telemetry_duplicates.inc(step.duplicate_count)
                 if step.late_count:
@@ -288,11 +294,12 @@ def register_clinical(
                     observer.observe(step)
                     publish(state, step)
             except Exception as exc:
-                failed.append((patient_ref, vitals, exc))
-        readings_accepted.inc(reading.accepted - sum(len(v) for _, v, _ in failed))
-        for patient_ref, vitals, error in failed:
-            # One patient's failure costs only that patient's readings, kept whole.
-            readings.labels("set_aside").inc(len(vitals))
+                failed.append((patient_ref, len(readings_of_patient), exc))
+        readings_accepted.inc(reading.accepted - sum(count for _, count, _ in failed))
+        for patient_ref, count, error in failed:
+            # One patient's failure costs only that patient's readings, kept whole, as sent.
+            readings.labels("set_aside").inc(count)
+            vitals = sent_readings(message.value, patient_ref, **where)
             kept = TelemetryBatch(batch_id=reading.batch_id or "batch", vitals=vitals)
             await set_aside(
                 message,

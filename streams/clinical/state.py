@@ -208,8 +208,8 @@ class PatientState(BaseModel):
 
     def add_reading(self, reading: Reading, keep: Judge | None = None) -> list[Reading]:
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
-        added, see ``_seen_before``); the sets that fell off the newest ``VITALS_KEPT``, all of
-        them or those ``keep`` accepts (``KeptReadings.drop_oldest``)."""
+        added, see ``_reading_seen_before``); the sets that fell off the newest
+        ``VITALS_KEPT``, all of them or those ``keep`` accepts (``KeptReadings.drop_oldest``)."""
         readings = self.readings
         readings.insert(reading)
         marks = self.changelog_marks
@@ -334,17 +334,15 @@ def _event_time(reading: Reading) -> datetime:
     return reading.event_time
 
 
-def _seen_before(state: PatientState, event: ClinicalEventModel) -> bool:
-    """Whether ``event`` was applied already. Vital-signs sets are looked up in the kept readings
-    (sorted: a bisection), never in the event ids: their ids are not remembered, so a monitor at
-    1 Hz does not fill the ids with its own (nor the snapshots). A set older than every kept
-    one while the readings are full (``VITALS_KEPT``) counts as new: applied again, it is
-    trimmed at once and changes nothing a rule reads (tests/unit/clinical/test_step.py)."""
-    if isinstance(event, VitalSigns):
-        key = event_time_sort_key(event.event_time, event.event_id)
-        # (An id sent again with another event time counts as a new reading here.)
-        return state.readings.holds(*key) or _holds(state.earlier_abnormal_readings, key)
-    return event.event_id in state.seen_event_ids
+def _reading_seen_before(state: PatientState, reading: Reading) -> bool:
+    """Whether a vital-signs set was applied already: looked up in the kept readings (sorted: a
+    bisection), never in the event ids: their ids are not remembered, so a monitor at 1 Hz does
+    not fill the ids with its own (nor the snapshots). A set older than every kept one while the
+    readings are full (``VITALS_KEPT``) counts as new: applied again, it is trimmed at once and
+    changes nothing a rule reads (tests/unit/clinical/test_step.py)."""
+    key = event_time_sort_key(reading.event_time, reading.event_id)
+    # (An id sent again with another event time counts as a new reading here.)
+    return state.readings.holds(*key) or _holds(state.earlier_abnormal_readings, key)
 
 
 def _holds(readings: list[Reading], key: tuple[datetime, str]) -> bool:
@@ -356,23 +354,16 @@ def _holds(readings: list[Reading], key: tuple[datetime, str]) -> bool:
 def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConfig) -> bool:
     """Apply ``event`` to ``state`` in place; return False when it was already applied.
     ``rules`` say which vital signs R2 may still read once they fall off the newest."""
-    if _seen_before(state, event):
+    if isinstance(event, VitalSigns):
+        return apply_reading(state, Reading.of(event), rules)
+    if event.event_id in state.seen_event_ids:
         return False
-    if not isinstance(event, VitalSigns):
-        _remember(state.seen_event_ids, event.event_id, SEEN_EVENT_IDS_KEPT)
+    _remember(state.seen_event_ids, event.event_id, SEEN_EVENT_IDS_KEPT)
     if state.watermark is None or event.event_time > state.watermark:
         state.watermark = event.event_time
     if isinstance(event, AlertAck):
         state.acks.append(event)
         del state.acks[:-ACKS_KEPT]
-    elif isinstance(event, VitalSigns):
-        reading = Reading.of(event)
-        if len(state.readings) < VITALS_KEPT:
-            state.add_reading(reading)  # (none falls off)
-        else:
-            _keep_for_r2(state, state.add_reading(reading, _r2_may_read(state, rules)), rules)
-        for infusion in state.infusions():
-            _update_baseline(infusion, reading)
     elif isinstance(event, SymptomReport):
         state.recent_symptoms.append(event)
         state.recent_symptoms.sort(key=lambda s: event_time_sort_key(s.event_time, s.event_id))
@@ -389,6 +380,23 @@ def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConf
             # judged yet, but it must not be lost.
             state.unmatched_pump_facts.append(fact)
             del state.unmatched_pump_facts[:-UNMATCHED_FACTS_KEPT]
+    return True
+
+
+def apply_reading(state: PatientState, reading: Reading, rules: RulesConfig) -> bool:
+    """Apply one vital-signs set (a ``VitalSigns`` event as the state keeps it: telemetry is
+    read straight into ``Reading``s, ``streams/clinical/telemetry.py``); False when it was
+    applied already."""
+    if _reading_seen_before(state, reading):
+        return False
+    if state.watermark is None or reading.event_time > state.watermark:
+        state.watermark = reading.event_time
+    if len(state.readings) < VITALS_KEPT:
+        state.add_reading(reading)  # (none falls off)
+    else:
+        _keep_for_r2(state, state.add_reading(reading, _r2_may_read(state, rules)), rules)
+    for infusion in state.infusions():
+        _update_baseline(infusion, reading)
     return True
 
 

@@ -20,7 +20,14 @@ from streams.clinical.blind_spots import pump_may_fall_silent, technical_alerts
 from streams.clinical.correlator import evaluate
 from streams.clinical.infusion_snapshot import InfusionSnapshot, dose_rate_at
 from streams.clinical.rules_file import RulesConfig
-from streams.clinical.state import ClinicalEventModel, PatientState, PumpEventModel, apply_event
+from streams.clinical.state import (
+    ClinicalEventModel,
+    PatientState,
+    PumpEventModel,
+    apply_event,
+    apply_reading,
+)
+from streams.clinical.vitals_assessment import Reading
 
 #: Everything the clinical agent reads: clinical events and nurses' acknowledgements, the
 #: reaction ledger read back, and the R5 timer's checks.
@@ -65,7 +72,7 @@ def _is_back_pain(event: ClinicalEventModel) -> bool:
     return isinstance(event, SymptomReport) and event.symptom is SymptomKind.BACK_PAIN
 
 
-def _concerns_earlier_infusions(state: PatientState, message: ClinicalMessage) -> bool:
+def _concerns_earlier_infusions(state: PatientState, message: ClinicalMessage | Reading) -> bool:
     """Whether ``message`` may change what an infusion before the current one calls for: an
     infusion's start (it bounds the others), the ledger (R7 of each), a pump event of an earlier
     infusion, any event older than the current infusion's start; or an episode of an earlier
@@ -147,7 +154,15 @@ def clinical_step(
 def vitals_step(
     state: PatientState, vitals: Sequence[VitalSigns], rules: RulesConfig, now: datetime
 ) -> Step:
-    """Apply one patient's vital-sign sets from a telemetry batch. The rules run only for a
+    """:func:`readings_step` of ``VitalSigns`` events (a reading alone, on ``vitals.raw``)."""
+    return readings_step(state, [Reading.of(v) for v in vitals], rules, now)
+
+
+def readings_step(
+    state: PatientState, readings: Sequence[Reading], rules: RulesConfig, now: datetime
+) -> Step:
+    """Apply one patient's vital-sign sets from a telemetry batch, as the state keeps them
+    (telemetry is read straight into them: ``telemetry.py``). The rules run only for a
     reading that can change what they call for (:func:`_vitals_can_matter`), and then as if it
     had come alone, so a batch calls for exactly what its readings one by one would; any other
     reading is a few list operations, whatever the length of the infusion. The step carries no
@@ -158,9 +173,9 @@ def vitals_step(
     alerts: list[Alert] = []
     reactions: list[ReactionRecord] = []
     ledger_changed = False
-    for reading in vitals:
+    for reading in readings:
         watermark = state.watermark
-        if not apply_event(state, reading, rules):
+        if not apply_reading(state, reading, rules):
             continue
         applied += 1
         if watermark is not None and watermark - reading.event_time > grace:
@@ -177,7 +192,7 @@ def vitals_step(
         ledger_changed = ledger_changed or evaluation.ledger_changed
     if not applied:
         return Step(
-            applied=False, before=None, after=None, duplicate=True, duplicate_count=len(vitals)
+            applied=False, before=None, after=None, duplicate=True, duplicate_count=len(readings)
         )
     state.last_arrival_epoch_s = state.last_vitals_arrival_epoch_s = now.timestamp()
     pump_quiet_s = now.timestamp() - (state.last_pump_arrival_epoch_s or now.timestamp())
@@ -196,7 +211,7 @@ def vitals_step(
         after=None,
         late=late_count > 0,
         late_count=late_count,
-        duplicate_count=len(vitals) - applied,
+        duplicate_count=len(readings) - applied,
         alerts=tuple(alerts),
         reactions=tuple(reactions),
         ledger_changed=ledger_changed,
@@ -204,7 +219,7 @@ def vitals_step(
 
 
 def _vitals_can_matter(
-    state: PatientState, reading: VitalSigns, watermark: datetime | None, rules: RulesConfig
+    state: PatientState, reading: Reading, watermark: datetime | None, rules: RulesConfig
 ) -> bool:
     """Whether a reading just applied can change any rule's finding. Vital signs act only
     through R2 (abnormal readings within its window of a symptom report) and as the evidence of
