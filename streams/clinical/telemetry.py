@@ -21,7 +21,6 @@ decides rejections and dead letters. So the schemas stay the single source of wh
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -208,11 +207,11 @@ def _readings_one_by_one(
 
 
 def _full_match(annotated: Any) -> tuple[re.Pattern[str], int]:
-    """A string type's pattern (for ``fullmatch``: a ``$`` would also match before a final
-    newline, which pydantic's regex does not) and maximum length, from its JSON Schema."""
+    """A string type's pattern and maximum length, from its JSON Schema (the pattern to be used
+    with ``fullmatch``: with ``match``, its ``$`` would also match before a final newline,
+    which pydantic's regex does not)."""
     schema = TypeAdapter[str](annotated).json_schema()
-    pattern = schema["pattern"].removeprefix("^").removesuffix("$")
-    return re.compile(pattern), schema["maxLength"]
+    return re.compile(schema["pattern"]), schema["maxLength"]
 
 
 _EVENT_ID, _EVENT_ID_MAX = _full_match(EventId)
@@ -336,16 +335,14 @@ def _event_time(text: str) -> datetime | None:
 
 def _measurements_valid(measurements: tuple[_Measurement | None, ...]) -> bool:
     """``VitalSigns``' own check: at least one measured, each valid or questionable one within
-    its bounds (in ``VITAL_BOUNDS``' order, the struct's), and every value finite."""
+    its bounds (in ``VITAL_BOUNDS``' order, the struct's)."""
     measured = False
     for m, (low, high) in zip(measurements, _BOUNDS, strict=True):
         if m is None:
             continue
         measured = True
-        value = m.value
-        if m.validity is _INVALID:
-            if not math.isfinite(value):
-                return False
-        elif not low <= value <= high:
+        # (An invalid value may be out of bounds, never infinite: msgspec rejects a number
+        # beyond a double's range, as the schema does.)
+        if m.validity is not _INVALID and not low <= m.value <= high:
             return False
     return measured

@@ -94,7 +94,8 @@ def test_the_usual_envelopes_take_the_fast_path() -> None:
             ],
         }
     ).encode()
-    for value in (bench, simulated.value, offset):
+    long_ids = envelope("b" * 128, [reading_json(ref, 10**120, iso(now), 70.0)])
+    for value in (bench, simulated.value, offset, long_ids):
         fast = _fast(value, 0)
         assert fast is not None, value
         assert _as_compared(fast) == _as_compared(_by_schema(value, 0))
@@ -110,6 +111,11 @@ def test_what_the_fast_path_leaves_is_read_by_the_schemas() -> None:
         [good, {**good, "patient_ref": q, "event_id": "x-1"}],  # another partition's reading
         [{**good, "heart_rate_bpm": {"value": 301}}],  # out of bounds
         [{"event_id": "v-1", "patient_ref": p, "event_time": good["event_time"]}],  # no value
+        [{**good, "event_id": "x" * 129}],  # ids and references too long, or ending in "\n"
+        [{**good, "event_id": "v-1\n"}],
+        [{**good, "patient_ref": "p" * 65}],
+        [{**good, "patient_ref": p + "\n"}],
+        [{**good, "respiratory_rate_per_min": {"value": 1e400, "validity": "invalid"}}],
     ):
         value = json.dumps({"batch_id": "b", "vitals": vitals}).encode()
         assert _fast(value, 0) is None, vitals
