@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from schemas.events import VITAL_BOUNDS, Measurement, VitalSigns
 from schemas.raw_validation import IngestLimits
-from schemas.telemetry import TelemetryBatch
+from schemas.telemetry import MAX_BATCH_VITALS, TelemetryBatch
 from simulators.sim_event import SimEvent
 from simulators.telemetry_batches import batch_telemetry
 from streams.cli.telemetry_bench_data import envelope, iso, reading_json
@@ -113,16 +113,33 @@ def test_what_the_fast_path_leaves_is_read_by_the_schemas() -> None:
         [{"event_id": "v-1", "patient_ref": p, "event_time": good["event_time"]}],  # no value
         [{**good, "event_id": "x" * 129}],  # ids and references too long, or ending in "\n"
         [{**good, "event_id": "v-1\n"}],
-        [{**good, "patient_ref": "p" * 65}],
+        [{**good, "patient_ref": next(r for r in _long_refs() if _owner(r) == 0)}],
         [{**good, "patient_ref": p + "\n"}],
         [{**good, "respiratory_rate_per_min": {"value": 1e400, "validity": "invalid"}}],
     ):
         value = json.dumps({"batch_id": "b", "vitals": vitals}).encode()
         assert _fast(value, 0) is None, vitals
-        assert _as_compared(read_batch(value, partition=0, partitions=PARTITIONS,
-                                       arrival=ARRIVAL, limits=LIMITS)) == _as_compared(
-            _by_schema(value, 0)
-        )  # fmt: skip
+        _assert_read_as_by_schema(value)
+    for value in (
+        json.dumps({"batch_id": "b" * 129, "vitals": [good]}).encode(),
+        json.dumps({"batch_id": "b", "vitals": [good] * (MAX_BATCH_VITALS + 1)}).encode(),
+    ):
+        assert _fast(value, 0) is None
+        assert _by_schema(value, 0).rejected
+
+
+def _assert_read_as_by_schema(value: bytes) -> None:
+    read = read_batch(value, partition=0, partitions=PARTITIONS, arrival=ARRIVAL, limits=LIMITS)
+    assert _as_compared(read) == _as_compared(_by_schema(value, 0))
+
+
+def _owner(ref: str) -> int:
+    return partition_of(ref.encode(), PARTITIONS)
+
+
+def _long_refs() -> list[str]:
+    """Patient references one character too long for the schema."""
+    return [f"p{i:064d}" for i in range(20)]
 
 
 # Inputs near the schema's edges: valid and invalid ids, times in many forms, values of every
