@@ -239,7 +239,7 @@ def _envelope(draw: st.DrawFn) -> bytes:
     return json.dumps(document).encode()
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_envelope(), st.integers(0, PARTITIONS - 1))
 @example(b'{"batch_id":"b","vitals":[{"event_id":"a","patient_ref":"a","event_id":"b"}]}', 0)
 def test_read_batch_equals_the_schema_path_for_any_input(value: bytes, partition: int) -> None:
