@@ -219,7 +219,9 @@ _PATIENT_REF, _PATIENT_REF_MAX = _full_match(PatientRef)
 #: An event time the fast path reads itself: RFC 3339 with ``T``, seconds and an offset, as
 #: devices and the gateway write it. Any other form the schema takes (``t``, a space, no
 #: seconds, ...) is read by the pydantic path.
-_EVENT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+_EVENT_TIME = re.compile(
+    r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)", re.ASCII
+)
 _VALID = Validity.VALID
 _INVALID = Validity.INVALID
 _BOUNDS = tuple(VITAL_BOUNDS.values())
