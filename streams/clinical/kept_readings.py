@@ -7,7 +7,8 @@ tuple was one more object for every full collection of the garbage collector to 
 event times are microseconds in an ``array('q')``, the four values in tenths in an
 ``array('h')`` (vital signs carry at most one decimal; a value in finer steps turns the column
 into doubles, ``array('d')``, for as long as the patient's sets are kept), and the ids UTF-8 in
-one ``bytearray`` with where each ends: ~50 B a set with an id of 16 characters
+one ``bytearray`` with where each ends (32 bits), less the bytes every kept id begins with (a
+monitor's ids share a prefix: ``monitor-7-000123``), held once: ~24 B a set with such ids
 (docs/benchmarks.md).
 
 :class:`KeptReadings` is a sequence of :class:`Reading` (each made when it is read, ~2 us),
@@ -32,6 +33,9 @@ _NAN = float("nan")
 #: are within bounds, ``schemas.events.VITAL_BOUNDS``; any other value widens the column).
 _NONE_TENTHS = -32768
 _TENTHS_MAX = 32767
+#: The largest end of an id the 32-bit offsets hold (counted from the first set ever kept: past
+#: it, after ~4 GB of a patient's ids, they are counted from 0 again).
+_ENDS_MAX = 2**32 - 1
 #: A ``Reading`` of a tuple without the keyword handling of its ``__new__`` (a set is made of the
 #: columns every time one is read).
 _READING = Reading._make
@@ -63,17 +67,19 @@ class KeptReadings(Sequence[Reading]):
     while every one is a whole number of tenths, else as doubles; those are never NaN (a valid
     value is within its bounds: ``schemas.events.VitalSigns``), so there NaN stands for None."""
 
-    __slots__ = ("_id_bytes", "_id_ends", "_origin", "_times", "_values")
+    __slots__ = ("_id_bytes", "_id_ends", "_id_prefix", "_origin", "_times", "_values")
 
     def __init__(self, readings: Iterable[Reading] = ()) -> None:
         self._times = array("q")
         #: Four values a set: tenths (typecode ``h``) or doubles (``d``).
         self._values: array[Any] = array("h")
-        #: The ids, UTF-8, one after the other; where each ends, counted from where the first
-        #: set ever kept began (``_origin`` is where ``_id_bytes`` begins on that count), so that
-        #: dropping the oldest moves no offset.
+        #: The ids, UTF-8, one after the other, each without ``_id_prefix`` (the bytes every
+        #: kept id begins with); where each ends, counted from where the first set ever kept
+        #: began (``_origin`` is where ``_id_bytes`` begins on that count), so that dropping the
+        #: oldest moves no offset.
         self._id_bytes = bytearray()
-        self._id_ends = array("q")
+        self._id_ends = array("I")
+        self._id_prefix = b""
         self._origin = 0
         for reading in readings:
             self.insert(reading)
@@ -123,7 +129,8 @@ class KeptReadings(Sequence[Reading]):
         copy._times = array("q", self._times)
         copy._values = array(self._values.typecode, self._values)
         copy._id_bytes = bytearray(self._id_bytes)
-        copy._id_ends = array("q", self._id_ends)
+        copy._id_ends = array("I", self._id_ends)
+        copy._id_prefix = self._id_prefix
         copy._origin = self._origin
         return copy
 
@@ -132,8 +139,39 @@ class KeptReadings(Sequence[Reading]):
         return self._id_ends[index - 1] if index else self._origin
 
     def _id(self, index: int) -> str:
+        return (self._id_prefix + self._id_end(index)).decode()
+
+    def _id_end(self, index: int) -> bytearray:
+        """The id of the set at ``index`` without the common prefix."""
         origin = self._origin
-        return self._id_bytes[self._start(index) - origin : self._id_ends[index] - origin].decode()
+        return self._id_bytes[self._start(index) - origin : self._id_ends[index] - origin]
+
+    def _stored_id(self, event_id: str) -> bytes:
+        """``event_id`` as it is kept: without the prefix every kept id shares, which shrinks
+        (every kept id then written out again, rarely: a prefix only ever shrinks) when this
+        one does not begin with it."""
+        encoded = event_id.encode()
+        if not self._times:  # (none kept: this id is the whole prefix)
+            self._id_prefix, self._id_bytes, self._id_ends = encoded, bytearray(), array("I")
+            self._origin = 0
+            return b""
+        prefix = self._id_prefix
+        if encoded.startswith(prefix):
+            return encoded[len(prefix) :]
+        shared = 0
+        while shared < min(len(prefix), len(encoded)) and prefix[shared] == encoded[shared]:
+            shared += 1
+        self._rewrite_ids(prefix[:shared])
+        return encoded[shared:]
+
+    def _rewrite_ids(self, prefix: bytes) -> None:
+        """The ids kept again, without ``prefix`` (a prefix of the current one), counted from 0."""
+        moved = self._id_prefix[len(prefix) :]
+        ends, written = array("I"), bytearray()
+        for index in range(len(self._times)):
+            written += moved + self._id_end(index)
+            ends.append(len(written))
+        self._id_prefix, self._id_bytes, self._id_ends, self._origin = prefix, written, ends, 0
 
     def _ids(self) -> list[str]:
         return [self._id(index) for index in range(len(self._times))]
@@ -236,7 +274,9 @@ class KeptReadings(Sequence[Reading]):
         time_us = micros(reading.event_time)
         _, event_id, hr, sbp, temp, spo2 = reading
         values = self._encoded(hr, sbp, temp, spo2)
-        encoded = event_id.encode()
+        encoded = self._stored_id(event_id)
+        if self._origin + len(self._id_bytes) + len(encoded) > _ENDS_MAX:
+            self._rewrite_ids(self._id_prefix)  # (offsets from 0 again, after ~4 GB of ids)
         times, ends = self._times, self._id_ends
         if not times or time_us > times[-1]:
             times.append(time_us)

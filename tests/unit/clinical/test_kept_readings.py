@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import tracemalloc
 from bisect import insort
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.clinical import kept_readings
 from streams.clinical.kept_readings import KeptReadings, micros
 from streams.clinical.state import PatientState
 from streams.clinical.vitals_assessment import Reading
@@ -22,7 +25,8 @@ values = st.none() | st.sampled_from([36.8, 70.0, 98.0, 121.5, 0.1, 36.65, 4000.
 readings = st.builds(
     Reading,
     st.integers(min_value=0, max_value=40).map(lambda s: T0 + timedelta(seconds=s / 4)),
-    st.sampled_from(["a", "b", "mon-1", "mon-10", ""]),
+    # (Ids sharing prefixes, or none, or bytes of one character: the prefix kept once shrinks.)
+    st.sampled_from(["a", "b", "mon-1", "mon-10", "mon-2", "", "mé-1", "mè-1", "m"]),
     values,
     values,
     values,
@@ -123,6 +127,48 @@ def test_a_value_finer_than_tenths_widens_the_column_and_every_set_reads_as_it_c
     assert kept == narrow
     assert narrow == kept
     assert kept == KeptReadings(list(kept))
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations=operations)
+def test_ids_counted_from_zero_again_past_the_32_bit_offsets_read_the_same(
+    operations: list[tuple[str, object]],
+) -> None:
+    """The offsets of the ids are 32 bits, counted from the first set ever kept; past their
+    range (here made 40 bytes) they are counted from 0 again, and nothing reads differently."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kept_readings, "_ENDS_MAX", 40)
+        kept, reference = KeptReadings(), list[Reading]()
+        for name, argument in operations:
+            if name == "insert":
+                assert isinstance(argument, Reading)
+                if any(r[:2] == argument[:2] for r in reference):
+                    continue
+                kept.insert(argument)
+                insort(reference, argument)
+            else:
+                assert isinstance(argument, int)
+                kept.drop_oldest(argument)
+                del reference[:argument]
+            assert kept == reference
+            assert all(end <= 40 for end in kept._id_ends)
+
+
+def test_ids_sharing_a_prefix_keep_it_once() -> None:
+    def ids(make: Callable[[int], str]) -> int:
+        sets = [Reading(T0 + timedelta(seconds=s), make(s), 70.0) for s in range(300)]
+        tracemalloc.start()
+        try:
+            kept = KeptReadings(sets)
+            size = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert [r.event_id for r in kept] == [r.event_id for r in sets]
+        return size
+
+    shared = ids(lambda s: f"monitor-7-{s:06d}")
+    unshared = ids(lambda s: f"{s:06d}-monitor-7")
+    assert unshared - shared > 300 * 8, f"{shared} B sharing a prefix against {unshared} B"
 
 
 def test_three_hundred_sets_take_under_a_third_of_the_memory_of_a_list_of_readings() -> None:
