@@ -151,9 +151,13 @@ def test_ids_counted_from_zero_again_past_the_32_bit_offsets_read_the_same(
                 kept.drop_oldest(argument)
                 del reference[:argument]
             assert kept == reference
-            # (Beyond the range only when the ids kept need more: never with real ids, at most
-            # 128 characters each.)
-            assert all(end <= max(8, len(kept._id_bytes)) for end in kept._id_ends)
+        # A monitor's sets for a long time, three kept: the ends stay within the range.
+        kept = KeptReadings()
+        for n in range(100):
+            kept.insert(Reading(T0 + timedelta(seconds=n), str(n % 10), 70.0))
+            kept.drop_oldest(len(kept) - 3)
+            assert max(kept._id_ends) <= 8
+        assert [r.event_id for r in kept] == ["7", "8", "9"]
 
 
 def test_ids_sharing_a_prefix_keep_it_once() -> None:
