@@ -8,7 +8,7 @@ event times are microseconds in an ``array('q')``, the four values in tenths in 
 ``array('h')`` (vital signs carry at most one decimal; a value in finer steps turns the column
 into doubles, ``array('d')``, for as long as the patient's sets are kept), and the ids UTF-8 in
 one ``bytearray`` with where each ends (32 bits), less the bytes every kept id begins with (a
-monitor's ids share a prefix: ``monitor-7-000123``), held once: ~24 B a set with such ids
+monitor's ids share a prefix: ``monitor-7-000123``), held once: ~28 B a set with such ids
 (docs/benchmarks.md).
 
 :class:`KeptReadings` is a sequence of :class:`Reading` (each made when it is read, ~2 us),
@@ -33,9 +33,9 @@ _NAN = float("nan")
 #: are within bounds, ``schemas.events.VITAL_BOUNDS``; any other value widens the column).
 _NONE_TENTHS = -32768
 _TENTHS_MAX = 32767
-#: The largest end of an id the 32-bit offsets hold (counted from the first set ever kept: past
-#: it, after ~4 GB of a patient's ids, they are counted from 0 again).
-_ENDS_MAX = 2**32 - 1
+#: The largest end of an id the offsets hold (32 bits; counted from the first set ever kept:
+#: past it, after ~4 GB of a patient's ids, they are counted from 0 again).
+_ENDS_MAX = 2 ** (8 * array("I").itemsize) - 1
 #: A ``Reading`` of a tuple without the keyword handling of its ``__new__`` (a set is made of the
 #: columns every time one is read).
 _READING = Reading._make
@@ -148,8 +148,8 @@ class KeptReadings(Sequence[Reading]):
 
     def _stored_id(self, event_id: str) -> bytes:
         """``event_id`` as it is kept: without the prefix every kept id shares, which shrinks
-        (every kept id then written out again, rarely: a prefix only ever shrinks) when this
-        one does not begin with it."""
+        when this one does not begin with it (every kept id then written out again: rarely,
+        since while any set is kept the prefix only shrinks)."""
         encoded = event_id.encode()
         if not self._times:  # (none kept: this id is the whole prefix)
             self._id_prefix, self._id_bytes, self._id_ends = encoded, bytearray(), array("I")
