@@ -122,9 +122,10 @@ def test_what_the_fast_path_leaves_is_read_by_the_schemas() -> None:
         _assert_read_as_by_schema(value)
     # (The schema path then judges each reading alone: a batch id too long, or too many
     # readings, cost no reading. The second is over the size limit read_batch checks first.)
-    too_long_id = json.dumps({"batch_id": "b" * 129, "vitals": [good]}).encode()
-    assert _fast(too_long_id, 0) is None
-    _assert_read_as_by_schema(too_long_id)
+    for batch_id in ("b" * 129, "", "a/b", "-b", "b\n"):
+        value = json.dumps({"batch_id": batch_id, "vitals": [good]}).encode()
+        assert _fast(value, 0) is None, batch_id
+        _assert_read_as_by_schema(value)
     too_many = json.dumps({"batch_id": "b", "vitals": [good] * (MAX_BATCH_VITALS + 1)}).encode()
     assert _fast(too_many, 0) is None
 
