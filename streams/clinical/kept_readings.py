@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
-from streams.clinical.vitals_assessment import Reading
+from streams.clinical.vitals_assessment import NormalTenths, Reading
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -205,6 +205,17 @@ class KeptReadings(Sequence[Reading]):
             )
         )
 
+    def _in(self, normal: NormalTenths, index: int) -> bool:
+        """Whether the set at ``index`` (the column in tenths) is within ``normal``."""
+        values, at, none = self._values, 4 * index, _NONE_TENTHS
+        sbp, spo2 = values[at + 1], values[at + 3]
+        return (
+            values[at] <= normal.heart_rate_max
+            and (normal.systolic_min <= sbp <= normal.systolic_max or sbp == none)
+            and values[at + 2] <= normal.temperature_max
+            and (spo2 >= normal.spo2_min or spo2 == none)
+        )
+
     def _judged(self, index: int, keep: Judge) -> bool:
         return keep(self._times[index], *self._values_at(index))
 
@@ -293,23 +304,49 @@ class KeptReadings(Sequence[Reading]):
         for later in range(index + 1, len(ends)):  # (a late set: rare, and near the end)
             ends[later] += len(encoded)
 
-    def drop_oldest(self, count: int, keep: Judge | None = None) -> list[Reading]:
+    def drop_oldest(
+        self, count: int, keep: Judge | None = None, normal: NormalTenths | None = None
+    ) -> list[Reading]:
         """Remove the oldest ``count`` sets; return them, oldest first: all of them, or only
         those ``keep`` accepts, judged on the columns (a ``Reading`` is made only of a set
-        returned; the state keeps only abnormal ones, for R2)."""
+        returned; the state keeps only abnormal ones, for R2). A set whose values in tenths
+        are all within ``normal`` is not returned and ``keep`` is not asked: the caller's
+        word that ``keep`` would refuse it (nearly every set; asking costs ~2 us a set)."""
         count = min(count, len(self._times))
         if count <= 0:
             return []
-        fallen = [
-            self._reading(index)
-            for index in range(count)
-            if keep is None or self._judged(index, keep)
-        ]
+        values = self._values
+        if count == 1 and normal is not None and values.typecode == "h":
+            # (A reading at 1 Hz drops one set, nearly always a normal one: asked about here,
+            # value by value, without a call or a list.)
+            hr, sbp, temp, spo2 = values[0], values[1], values[2], values[3]
+            if (
+                hr <= normal.heart_rate_max
+                and (normal.systolic_min <= sbp <= normal.systolic_max or sbp == _NONE_TENTHS)
+                and temp <= normal.temperature_max
+                and (spo2 >= normal.spo2_min or spo2 == _NONE_TENTHS)
+            ):
+                self._cut(1)
+                return []
+        if keep is None:
+            fallen = [self._reading(index) for index in range(count)]
+        elif normal is None or self._values.typecode != "h":
+            fallen = [self._reading(i) for i in range(count) if self._judged(i, keep)]
+        else:
+            fallen = [
+                self._reading(i)
+                for i in range(count)
+                if not self._in(normal, i) and self._judged(i, keep)
+            ]
+        self._cut(count)
+        return fallen
+
+    def _cut(self, count: int) -> None:
+        """Remove the oldest ``count`` sets (``0 < count <= len(self)``)."""
         cut = self._id_ends[count - 1]
         del self._id_bytes[: cut - self._origin]
         self._origin = cut
         del self._times[:count], self._id_ends[:count], self._values[: 4 * count]
-        return fallen
 
     def between(self, start: datetime, end: datetime) -> list[Reading]:
         """The sets from ``start`` to ``end`` (event time, both included), in order."""

@@ -35,9 +35,11 @@ from streams.clinical.changelog_marks import ChangelogMarks
 from streams.clinical.episodes import ClinicalEpisode, EndedEpisode
 from streams.clinical.infusion_state import InfusionState, PumpFact, fact_order
 from streams.clinical.kept_readings import Judge, KeptReadings, micros
-from streams.clinical.rules_file import RulesConfig
+from streams.clinical.rules_file import R2, RulesConfig
 from streams.clinical.vitals_assessment import (
+    NormalTenths,
     Reading,
+    normal_tenths,
     usable_baseline,
     values_findings,
     worst_near,
@@ -97,6 +99,9 @@ Kept = Annotated[
 #: The field values :meth:`PatientState.working_copy` copies (by exact type: ``isinstance``
 #: against ``KeptReadings``, an abstract ``Sequence``, went through the ABC machinery for every
 #: field and was a third of the copy).
+#: The rules, the current infusion's baseline and first fact, and the ranges found for them.
+_NormalFor = tuple[R2, Reading | None, PumpFact | None, NormalTenths]
+
 _CONTAINERS = frozenset({list, dict, KeptReadings})
 
 
@@ -164,6 +169,8 @@ class PatientState(BaseModel):
     #: What the changelog holds of this state and what it still lacks
     #: (``streams/clinical/state_changelog.py``).
     _changelog: ChangelogMarks = PrivateAttr(default_factory=ChangelogMarks)
+    #: The last ``normal_tenths`` of this state, with what it was found for (``_r2_normal``).
+    _r2_normal: _NormalFor | None = PrivateAttr(default=None)
 
     @property
     def changelog_marks(self) -> ChangelogMarks:
@@ -206,10 +213,13 @@ class PatientState(BaseModel):
         del mine["changelog_seq"], theirs["changelog_seq"]
         return mine == theirs
 
-    def add_reading(self, reading: Reading, keep: Judge | None = None) -> list[Reading]:
+    def add_reading(
+        self, reading: Reading, keep: Judge | None = None, normal: NormalTenths | None = None
+    ) -> list[Reading]:
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
         added, see ``_reading_seen_before``); the sets that fell off the newest
-        ``VITALS_KEPT``, all of them or those ``keep`` accepts (``KeptReadings.drop_oldest``)."""
+        ``VITALS_KEPT``, all of them or those ``keep`` accepts (``KeptReadings.drop_oldest``:
+        ``normal`` those it need not ask about)."""
         readings = self.readings
         readings.insert(reading)
         marks = self.changelog_marks
@@ -217,7 +227,7 @@ class PatientState(BaseModel):
             marks.unwritten.append(reading)
         if len(readings) <= VITALS_KEPT:
             return []
-        return readings.drop_oldest(len(readings) - VITALS_KEPT, keep)
+        return readings.drop_oldest(len(readings) - VITALS_KEPT, keep, normal)
 
     @property
     def latest_reading(self) -> Reading | None:
@@ -394,7 +404,9 @@ def apply_reading(state: PatientState, reading: Reading, rules: RulesConfig) -> 
     if len(state.readings) < VITALS_KEPT:
         state.add_reading(reading)  # (none falls off)
     else:
-        _keep_for_r2(state, state.add_reading(reading, _r2_may_read(state, rules)), rules)
+        fallen = state.add_reading(reading, *_r2_may_read(state, rules))
+        if fallen or len(state.earlier_abnormal_readings) > PRUNED_AT_ONCE:
+            _keep_for_r2(state, fallen, rules)
     for infusion in state.infusions():
         _update_baseline(infusion, reading)
     return True
@@ -442,25 +454,56 @@ def _reach(rules: RulesConfig) -> timedelta:
     return rules.r2.vitals_window + rules.timing.grace
 
 
-def _r2_may_read(state: PatientState, rules: RulesConfig) -> Judge:
+def _r2_may_read(state: PatientState, rules: RulesConfig) -> tuple[Judge, NormalTenths]:
     """Of the sets falling off the newest ``VITALS_KEPT``, those :func:`_keep_for_r2` keeps
     until it prunes them: abnormal (against R2's limits, or a kept infusion's baseline) and not
     older than :func:`_reach` behind the newest event time. Judged on the columns, so a normal
-    set (nearly every one) is dropped without being made a ``Reading``."""
-    assert state.watermark is not None  # (set by the reading being applied)
-    # (From the watermark, usually the reading's own time: ``micros`` converted it already.)
-    horizon_us = micros(state.watermark) - _reach(rules) // timedelta(microseconds=1)
-    baselines = _baselines(state, rules)
+    set (nearly every one) is dropped without being made a ``Reading``; one with values in the
+    ranges R2 finds nothing in (:func:`_r2_normal`) without being judged at all."""
     r2 = rules.r2
 
     def judge(
         time_us: int, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
     ) -> bool:
+        assert state.watermark is not None  # (set by the reading being applied)
+        # (From the watermark, usually the reading's own time: ``micros`` converted it already.)
+        horizon_us = micros(state.watermark) - _reach(rules) // timedelta(microseconds=1)
         return time_us >= horizon_us and any(
-            values_findings(hr, sbp, temp, spo2, baseline, r2) for baseline in baselines
+            values_findings(hr, sbp, temp, spo2, baseline, r2)
+            for baseline in _baselines(state, rules)
         )
 
-    return judge
+    return judge, _r2_normal(state, rules)
+
+
+def _r2_normal(state: PatientState, rules: RulesConfig) -> NormalTenths:
+    """``normal_tenths`` against the state's baselines (:func:`_baselines`), kept with the state
+    while its one infusion's baseline and first fact stay (~0.3 us a reading, against ~1 us to
+    find the baselines and look them up)."""
+    private = state.__pydantic_private__
+    assert private is not None
+    r2, current = rules.r2, state.infusion
+    baseline = start = None
+    if current is not None:
+        baseline, start = current.baseline, current.facts[0]
+    cached: _NormalFor | None = private["_r2_normal"]
+    if (
+        cached is not None
+        and cached[0] is r2
+        and cached[1] is baseline
+        and cached[2] is start
+        and not state.earlier_infusions
+    ):
+        return cached[3]
+    normal = normal_tenths(
+        r2,
+        tuple(
+            None if b is None else (b.heart_rate_bpm, b.systolic_mmhg)
+            for b in _baselines(state, rules)
+        ),
+    )
+    private["_r2_normal"] = (r2, baseline, start, normal)
+    return normal
 
 
 def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig) -> None:
@@ -473,14 +516,14 @@ def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig)
     readings pushed its set out. The sets kept are bounded: those of the last
     ``vitals_window_min + grace_min``, and one per kept report and infusion. ``fallen`` are
     those :func:`_r2_may_read` accepted of the sets that fell off."""
-    window = rules.r2.vitals_window
-    assert state.watermark is not None  # (set by the reading being applied)
-    horizon = state.watermark - _reach(rules)
     earlier = state.earlier_abnormal_readings
     for reading in fallen:
         insort(earlier, reading)
     if len(earlier) <= PRUNED_AT_ONCE:
         return  # (the usual case at 1 Hz: normal sets, none kept)
+    window = rules.r2.vitals_window
+    assert state.watermark is not None  # (set by the reading being applied)
+    horizon = state.watermark - _reach(rules)
     past = bisect_left(earlier, horizon, key=_event_time)
     if past <= PRUNED_AT_ONCE:
         return

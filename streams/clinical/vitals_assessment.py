@@ -3,8 +3,11 @@ judged against R2's thresholds and the pre-infusion baseline (DOMAIN.md §1, R2)
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from schemas.alerts import VitalsEvidence
@@ -107,6 +110,69 @@ def values_findings(
     if spo2 is not None and spo2 < rules.spo2_below_percent:
         found.append(f"SpO2 {spo2:g} < {rules.spo2_below_percent:g} %")
     return found
+
+
+#: The values in tenths a set may hold (``kept_readings.py``: -32768 there stands for None).
+_TENTHS = range(-32767, 32768)
+#: A baseline's time where only its values count.
+_ANY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalTenths:
+    """The values, in tenths, in which R2 finds nothing against every one of some baselines
+    (:func:`normal_tenths`): a heart rate and a temperature up to a most, a systolic from a
+    least to a most, an SpO2 from a least. A set with each value in its range (or not
+    measured) is normal; one outside them is judged by :func:`values_findings` (a range no
+    value is in: a most below -32767 or a least above the most)."""
+
+    heart_rate_max: int
+    systolic_min: int
+    systolic_max: int
+    temperature_max: int
+    spo2_min: int
+
+
+@lru_cache(maxsize=4096)
+def normal_tenths(
+    rules: R2, baselines: tuple[tuple[float | None, float | None] | None, ...]
+) -> NormalTenths:
+    """:class:`NormalTenths` against ``baselines``: each usable baseline's heart rate and
+    systolic (None: no baseline, R2's limits alone). Each value is judged alone by
+    :func:`values_findings` and each finding grows with the value (heart rate, temperature),
+    shrinks with it (SpO2, systolic below its limit) or grows with its distance from the
+    baseline (systolic), so each range is found by bisection (tests/unit/clinical/
+    test_vitals_assessment.py compares every value of it with ``values_findings``)."""
+    bases = [None if b is None else Reading(_ANY_TIME, "", b[0], b[1]) for b in baselines]
+
+    def found(hr: float | None, sbp: float | None, temp: float | None, spo2: float | None) -> bool:
+        return any(values_findings(hr, sbp, temp, spo2, base, rules) for base in bases)
+
+    def beyond(tenths: int) -> float:
+        return tenths / 10  # (as ``KeptReadings`` reads a value)
+
+    def first(key: object) -> int:
+        return _TENTHS[0] + bisect_left(_TENTHS, True, key=key)  # type: ignore[arg-type]
+
+    change = rules.systolic_change_from_baseline_mmhg
+    below = rules.systolic_below_mmhg
+    systolic_bases = [b[1] for b in baselines if b is not None and b[1] is not None]
+
+    def systolic_low(t: int) -> bool:  # (below the limit, or the baseline by the change)
+        v = beyond(t)
+        return v < below or any(v - base <= -change for base in systolic_bases)
+
+    def systolic_high(t: int) -> bool:  # (above the baseline by the change)
+        v = beyond(t)
+        return any(v - base >= change for base in systolic_bases)
+
+    return NormalTenths(
+        heart_rate_max=first(lambda t: found(beyond(t), None, None, None)) - 1,
+        systolic_min=first(lambda t: not systolic_low(t)),
+        systolic_max=first(systolic_high) - 1,
+        temperature_max=first(lambda t: found(None, None, beyond(t), None)) - 1,
+        spo2_min=first(lambda t: not found(None, None, None, beyond(t))),
+    )
 
 
 def worst_near(

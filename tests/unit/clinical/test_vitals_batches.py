@@ -6,13 +6,15 @@ change what the metrics read of an infusion (its snapshot), which a batch's step
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
 from streams.clinical.infusion_snapshot import InfusionSnapshot
-from streams.clinical.state import ClinicalEventModel, PatientState
+from streams.clinical import state as state_module
+from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, ClinicalEventModel, PatientState
 from streams.clinical.step import clinical_step, vitals_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS
 from tests.support.events import Patient
@@ -80,9 +82,30 @@ def _transitions(alerts: list[Alert]) -> set[tuple[str, AlertPhase]]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.sampled_from(sorted(SCENARIOS)), drawn=readings, one_at_a_time=st.booleans())
+@given(
+    name=st.sampled_from(sorted(SCENARIOS)),
+    drawn=readings,
+    one_at_a_time=st.booleans(),
+    # (The sets kept and pruned at once made few, so that sets fall off and are kept for R2
+    # and pruned, as at 1 Hz over hours: 300 and 60 hold every set of these scenarios.)
+    kept=st.sampled_from([VITALS_KEPT, 1, 2, 4, 8]),
+    pruned=st.sampled_from([PRUNED_AT_ONCE, 0, 1, 3]),
+)
 def test_batched_readings_call_for_what_readings_one_by_one_call_for(
-    name: str, drawn: list[tuple[int, int, float, int, int]], one_at_a_time: bool
+    name: str,
+    drawn: list[tuple[int, int, float, int, int]],
+    one_at_a_time: bool,
+    kept: int,
+    pruned: int,
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state_module, "VITALS_KEPT", kept)
+        patch.setattr(state_module, "PRUNED_AT_ONCE", pruned)
+        _check_batched_against_one_by_one(name, drawn, one_at_a_time=one_at_a_time)
+
+
+def _check_batched_against_one_by_one(
+    name: str, drawn: list[tuple[int, int, float, int, int]], *, one_at_a_time: bool
 ) -> None:
     events = _arrivals(name, drawn)
     single_alerts, single_state = _one_by_one(events)
