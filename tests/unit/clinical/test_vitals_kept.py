@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
+from streams.clinical import state as state_module
 from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, PatientState
 from streams.clinical.step import clinical_step, vitals_step
-from streams.clinical.vitals_assessment import Reading
+from streams.clinical.vitals_assessment import Reading, abnormal_findings
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
 from tests.support.events import Patient
 
@@ -116,3 +119,41 @@ def test_the_sets_kept_for_r2_survive_the_snapshot_and_are_duplicates_when_sent_
     again = clinical_step(restored, fever, RULES, NOW)
     assert (again.applied, again.duplicate) == (False, True)
     assert restored.to_table_value() == value
+
+
+_EDGES = [  # (heart rate, systolic, temperature, SpO2) about the limits and the baseline's
+    *[(hr, 125, 36.8, 98) for hr in (99.9, 100.0, 120.0, 120.1, 80.05)],
+    *[(80, sbp, 36.8, 98) for sbp in (89.9, 90.0, 105.0, 105.1, 144.9, 145.0)],
+    *[(80, 125, temp, 98) for temp in (37.9, 38.0)],
+    *[(80, 125, 36.8, spo2) for spo2 in (91.9, 92.0)],
+]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_the_sets_falling_off_are_kept_exactly_when_r2_finds_something_in_them(
+    batched: bool,
+) -> None:
+    """Sets about each of R2's limits and the baseline's (80 bpm, 125 mmHg: 20 bpm over it, 20
+    mmHg either side), values not measured, a value in hundredths: of those falling off the
+    newest (one kept here), R2 keeps those ``values_findings`` finds anything in."""
+    sets = [P.vitals(10 + i / 60, hr=hr, sbp=sbp, temp=temp, spo2=spo2)
+            for i, (hr, sbp, temp, spo2) in enumerate(_EDGES)]  # fmt: skip
+    unmeasured = ["heart_rate_bpm", "systolic_mmhg", "temperature_c", "spo2_percent"]
+    sets += [
+        P.vitals(11 + i / 60, hr=130, sbp=80, temp=38.5, spo2=85).model_copy(update={name: None})
+        for i, name in enumerate(unmeasured)
+    ]
+    sets += [P.vitals(12, hr=70)]  # (the last: kept as the newest)
+    _, state = run_steps(P.ref, [P.vitals(-5, hr=80, sbp=125), P.start()])
+    baseline = state.infusion.baseline if state.infusion else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state_module, "VITALS_KEPT", 1)
+        if batched:
+            vitals_step(state, sets, RULES, NOW)
+        else:
+            for vitals in sets:
+                clinical_step(state, vitals, RULES, NOW)
+    fallen = [Reading.of(v) for v in sets[:-1]]
+    abnormal = [r for r in fallen if abnormal_findings(r, baseline, RULES.r2)]
+    assert state.earlier_abnormal_readings == abnormal
+    assert len(abnormal) == 9 + 4, "those over a limit, and the four with one not measured"
