@@ -205,16 +205,29 @@ class KeptReadings(Sequence[Reading]):
             )
         )
 
-    def _in(self, normal: NormalTenths, index: int) -> bool:
-        """Whether the set at ``index`` (the column in tenths) is within ``normal``."""
-        values, at, none = self._values, 4 * index, _NONE_TENTHS
-        sbp, spo2 = values[at + 1], values[at + 3]
-        return (
-            values[at] <= normal.heart_rate_max
-            and (normal.systolic_min <= sbp <= normal.systolic_max or sbp == none)
-            and values[at + 2] <= normal.temperature_max
-            and (spo2 >= normal.spo2_min or spo2 == none)
-        )
+    def within(self, normal: NormalTenths, count: int) -> bool:
+        """Whether every one of the oldest ``count`` sets has its values within ``normal``
+        (in tenths; a column of doubles is never taken as within)."""
+        return self._within(normal, 0, count)
+
+    def _within(self, normal: NormalTenths, first: int, stop: int) -> bool:
+        """:meth:`within`, of the sets from ``first`` up to ``stop``. (The values read one by
+        one, not sliced: this is on the path of every reading.)"""
+        values = self._values
+        if values.typecode != "h":
+            return False
+        none, hr_max, temp_max = _NONE_TENTHS, normal.heart_rate_max, normal.temperature_max
+        sbp_min, sbp_max, spo2_min = normal.systolic_min, normal.systolic_max, normal.spo2_min
+        for at in range(4 * first, 4 * stop, 4):
+            sbp, spo2 = values[at + 1], values[at + 3]
+            if not (
+                values[at] <= hr_max
+                and (sbp_min <= sbp <= sbp_max or sbp == none)
+                and values[at + 2] <= temp_max
+                and (spo2 >= spo2_min or spo2 == none)
+            ):
+                return False
+        return True
 
     def _judged(self, index: int, keep: Judge) -> bool:
         return keep(self._times[index], *self._values_at(index))
@@ -268,6 +281,10 @@ class KeptReadings(Sequence[Reading]):
         """The oldest set's event time (microseconds since the epoch)."""
         return self._times[0]
 
+    def newest_time(self) -> int | None:
+        """The newest set's event time (microseconds since the epoch); None when none is kept."""
+        return self._times[-1] if self._times else None
+
     def holds(self, event_time: datetime, event_id: str) -> bool:
         """Whether a set of this event time and id is kept."""
         time_us = micros(event_time)
@@ -315,34 +332,21 @@ class KeptReadings(Sequence[Reading]):
         count = min(count, len(self._times))
         if count <= 0:
             return []
-        values = self._values
-        if count == 1 and normal is not None and values.typecode == "h":
-            # (A reading at 1 Hz drops one set, nearly always a normal one: asked about here,
-            # value by value, without a call or a list.)
-            hr, sbp, temp, spo2 = values[0], values[1], values[2], values[3]
-            if (
-                hr <= normal.heart_rate_max
-                and (normal.systolic_min <= sbp <= normal.systolic_max or sbp == _NONE_TENTHS)
-                and temp <= normal.temperature_max
-                and (spo2 >= normal.spo2_min or spo2 == _NONE_TENTHS)
-            ):
-                self._cut(1)
-                return []
         if keep is None:
             fallen = [self._reading(index) for index in range(count)]
-        elif normal is None or self._values.typecode != "h":
+        elif normal is None:
             fallen = [self._reading(i) for i in range(count) if self._judged(i, keep)]
         else:
             fallen = [
                 self._reading(i)
                 for i in range(count)
-                if not self._in(normal, i) and self._judged(i, keep)
+                if not self._within(normal, i, i + 1) and self._judged(i, keep)
             ]
-        self._cut(count)
+        self.discard_oldest(count)
         return fallen
 
-    def _cut(self, count: int) -> None:
-        """Remove the oldest ``count`` sets (``0 < count <= len(self)``)."""
+    def discard_oldest(self, count: int) -> None:
+        """Remove the oldest ``count`` sets (``0 < count <= len(self)``), returning nothing."""
         cut = self._id_ends[count - 1]
         del self._id_bytes[: cut - self._origin]
         self._origin = cut

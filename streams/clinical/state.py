@@ -214,18 +214,24 @@ class PatientState(BaseModel):
         return mine == theirs
 
     def add_reading(
-        self, reading: Reading, keep: Judge | None = None, normal: NormalTenths | None = None
+        self,
+        reading: Reading,
+        keep: Judge | None = None,
+        normal: NormalTenths | None = None,
+        *,
+        drop: bool = True,
     ) -> list[Reading]:
         """Insert ``reading`` in order (a set of the same time and id is a duplicate: never
         added, see ``_reading_seen_before``); the sets that fell off the newest
         ``VITALS_KEPT``, all of them or those ``keep`` accepts (``KeptReadings.drop_oldest``:
-        ``normal`` those it need not ask about)."""
+        ``normal`` those it need not ask about). Without ``drop`` none falls off yet
+        (``apply_reading``'s deferred drops)."""
         readings = self.readings
         readings.insert(reading)
         marks = self.changelog_marks
         if not marks.needs_base:  # (a base holds every set: nothing to remember until then)
             marks.unwritten.append(reading)
-        if len(readings) <= VITALS_KEPT:
+        if not drop or len(readings) <= VITALS_KEPT:
             return []
         return readings.drop_oldest(len(readings) - VITALS_KEPT, keep, normal)
 
@@ -393,10 +399,30 @@ def apply_event(state: PatientState, event: ClinicalEventModel, rules: RulesConf
     return True
 
 
-def apply_reading(state: PatientState, reading: Reading, rules: RulesConfig) -> bool:
+def apply_reading(
+    state: PatientState,
+    reading: Reading,
+    rules: RulesConfig,
+    deferred: list[datetime] | None = None,
+) -> bool:
     """Apply one vital-signs set (a ``VitalSigns`` event as the state keeps it: telemetry is
     read straight into ``Reading``s, ``streams/clinical/telemetry.py``); False when it was
-    applied already."""
+    applied already.
+
+    With ``deferred`` (a batch's), a set newer than every one kept and than every infusion's
+    start (nearly every reading: it changes no baseline) is added without dropping the oldest:
+    the watermark after it goes on ``deferred``, and :func:`settle_readings`, called before
+    anything reads the sets, drops what each would have dropped, as it would have (a batch's
+    normal sets at once: ~2 us less a reading than one by one, docs/benchmarks.md). Any
+    other set settles them first."""
+    if deferred is not None:
+        if _after_every_set_and_start(state, reading):
+            if state.watermark is None or reading.event_time > state.watermark:
+                state.watermark = reading.event_time
+            state.add_reading(reading, drop=False)
+            deferred.append(state.watermark)
+            return True
+        settle_readings(state, rules, deferred)
     if _reading_seen_before(state, reading):
         return False
     if state.watermark is None or reading.event_time > state.watermark:
@@ -404,12 +430,50 @@ def apply_reading(state: PatientState, reading: Reading, rules: RulesConfig) -> 
     if len(state.readings) < VITALS_KEPT:
         state.add_reading(reading)  # (none falls off)
     else:
-        fallen = state.add_reading(reading, *_r2_may_read(state, rules))
+        fallen = state.add_reading(reading, *_r2_may_read(state, rules, state.watermark))
         if fallen or len(state.earlier_abnormal_readings) > PRUNED_AT_ONCE:
-            _keep_for_r2(state, fallen, rules)
+            _keep_for_r2(state, fallen, rules, state.watermark)
     for infusion in state.infusions():
         _update_baseline(infusion, reading)
     return True
+
+
+def _after_every_set_and_start(state: PatientState, reading: Reading) -> bool:
+    """Whether ``reading`` is newer than every set kept (so not one of them, and the oldest
+    falls off for it) and than every infusion's start (so it is no infusion's baseline)."""
+    when = reading.event_time
+    newest = state.readings.newest_time()
+    if newest is not None and micros(when) <= newest:
+        return False
+    current = state.infusion
+    if current is not None and when <= current.started_at:
+        return False
+    return all(when > infusion.started_at for infusion in state.earlier_infusions)
+
+
+def settle_readings(state: PatientState, rules: RulesConfig, deferred: list[datetime]) -> None:
+    """Drop the sets the readings ``apply_reading`` deferred would have dropped one by one, and
+    keep of them what R2 may read, exactly as then: step by step, each judged at the watermark
+    after its reading (``deferred``, emptied here). While none of the earlier abnormal sets
+    waits to be pruned, sets within R2's normal ranges (nearly all) are dropped at once."""
+    if not deferred:
+        return
+    watermarks = deferred[:]
+    deferred.clear()
+    readings = state.readings
+    excess = len(readings) - VITALS_KEPT
+    if excess <= 0:
+        return  # (none fell off: no step reached ``VITALS_KEPT``)
+    if len(state.earlier_abnormal_readings) <= PRUNED_AT_ONCE and readings.within(
+        _r2_normal(state, rules), excess
+    ):
+        readings.discard_oldest(excess)
+        return
+    # The last ``excess`` readings each dropped the oldest set (the others filled the sets up).
+    for watermark in watermarks[-excess:]:
+        fallen = readings.drop_oldest(1, *_r2_may_read(state, rules, watermark))
+        if fallen or len(state.earlier_abnormal_readings) > PRUNED_AT_ONCE:
+            _keep_for_r2(state, fallen, rules, watermark)
 
 
 def _start_infusion(state: PatientState, event: InfusionStarted) -> None:
@@ -454,10 +518,13 @@ def _reach(rules: RulesConfig) -> timedelta:
     return rules.r2.vitals_window + rules.timing.grace
 
 
-def _r2_may_read(state: PatientState, rules: RulesConfig) -> tuple[Judge, NormalTenths]:
+def _r2_may_read(
+    state: PatientState, rules: RulesConfig, watermark: datetime
+) -> tuple[Judge, NormalTenths]:
     """Of the sets falling off the newest ``VITALS_KEPT``, those :func:`_keep_for_r2` keeps
     until it prunes them: abnormal (against R2's limits, or a kept infusion's baseline) and not
-    older than :func:`_reach` behind the newest event time. Judged on the columns, so a normal
+    older than :func:`_reach` behind ``watermark`` (the patient's newest event time after the
+    reading that drops them). Judged on the columns, so a normal
     set (nearly every one) is dropped without being made a ``Reading``; one with values in the
     ranges R2 finds nothing in (:func:`_r2_normal`) without being judged at all."""
     r2 = rules.r2
@@ -465,9 +532,7 @@ def _r2_may_read(state: PatientState, rules: RulesConfig) -> tuple[Judge, Normal
     def judge(
         time_us: int, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
     ) -> bool:
-        assert state.watermark is not None  # (set by the reading being applied)
-        # (From the watermark, usually the reading's own time: ``micros`` converted it already.)
-        horizon_us = micros(state.watermark) - _reach(rules) // timedelta(microseconds=1)
+        horizon_us = micros(watermark) - _reach(rules) // timedelta(microseconds=1)
         return time_us >= horizon_us and any(
             values_findings(hr, sbp, temp, spo2, baseline, r2)
             for baseline in _baselines(state, rules)
@@ -506,24 +571,25 @@ def _r2_normal(state: PatientState, rules: RulesConfig) -> NormalTenths:
     return normal
 
 
-def _keep_for_r2(state: PatientState, fallen: list[Reading], rules: RulesConfig) -> None:
+def _keep_for_r2(
+    state: PatientState, fallen: list[Reading], rules: RulesConfig, watermark: datetime
+) -> None:
     """Keep, of the sets that fell off the newest ``VITALS_KEPT``, what R2 may still read; drop
     the rest. R2 reads only abnormal sets (against its limits, or a kept infusion's baseline)
     within ``r2.vitals_window_min`` of a back-pain report. So an abnormal set is kept while a
     report within the grace could still read it (``vitals_window_min + grace_min`` behind the
-    patient's newest event time), and after that only when it is the set R2 reads for a kept
-    report: without it, an R2 alert would be withdrawn as no longer supported once newer
-    readings pushed its set out. The sets kept are bounded: those of the last
-    ``vitals_window_min + grace_min``, and one per kept report and infusion. ``fallen`` are
-    those :func:`_r2_may_read` accepted of the sets that fell off."""
+    patient's newest event time, ``watermark`` when they fell), and after that only when it is
+    the set R2 reads for a kept report: without it, an R2 alert would be withdrawn as no
+    longer supported once newer readings pushed its set out. The sets kept are bounded: those
+    of the last ``vitals_window_min + grace_min``, and one per kept report and infusion.
+    ``fallen`` are those :func:`_r2_may_read` accepted of the sets that fell off."""
     earlier = state.earlier_abnormal_readings
     for reading in fallen:
         insort(earlier, reading)
     if len(earlier) <= PRUNED_AT_ONCE:
         return  # (the usual case at 1 Hz: normal sets, none kept)
     window = rules.r2.vitals_window
-    assert state.watermark is not None  # (set by the reading being applied)
-    horizon = state.watermark - _reach(rules)
+    horizon = watermark - _reach(rules)
     past = bisect_left(earlier, horizon, key=_event_time)
     if past <= PRUNED_AT_ONCE:
         return

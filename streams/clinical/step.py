@@ -26,6 +26,7 @@ from streams.clinical.state import (
     PumpEventModel,
     apply_event,
     apply_reading,
+    settle_readings,
 )
 from streams.clinical.vitals_assessment import Reading
 
@@ -173,9 +174,10 @@ def readings_step(
     alerts: list[Alert] = []
     reactions: list[ReactionRecord] = []
     ledger_changed = False
+    deferred: list[datetime] = []  # (apply_reading's: settled before the sets are read)
     for reading in readings:
         watermark = state.watermark
-        if not apply_reading(state, reading, rules):
+        if not apply_reading(state, reading, rules, deferred):
             continue
         applied += 1
         if watermark is not None and watermark - reading.event_time > grace:
@@ -184,12 +186,14 @@ def readings_step(
             state.note_late_arrival(reading.event_id, round(lag_min, 1))
         if not _vitals_can_matter(state, reading, watermark, rules):
             continue
+        settle_readings(state, rules, deferred)
         evaluation = evaluate(
             state, rules, now, earlier_infusions=_concerns_earlier_infusions(state, reading)
         )
         alerts += evaluation.alerts
         reactions += evaluation.reactions
         ledger_changed = ledger_changed or evaluation.ledger_changed
+    settle_readings(state, rules, deferred)
     if not applied:
         return Step(
             applied=False, before=None, after=None, duplicate=True, duplicate_count=len(readings)

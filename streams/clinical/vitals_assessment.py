@@ -4,7 +4,7 @@ judged against R2's thresholds and the pre-infusion baseline (DOMAIN.md §1, R2)
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -151,8 +151,9 @@ def normal_tenths(
     def beyond(tenths: int) -> float:
         return tenths / 10  # (as ``KeptReadings`` reads a value)
 
-    def first(key: object) -> int:
-        return _TENTHS[0] + bisect_left(_TENTHS, True, key=key)  # type: ignore[arg-type]
+    def first(found_in: Callable[[int], bool]) -> int:
+        """The least value in tenths ``found_in`` holds for (it holds for every greater one)."""
+        return _TENTHS[0] + bisect_left(_TENTHS, True, key=found_in)
 
     change = rules.systolic_change_from_baseline_mmhg
     below = rules.systolic_below_mmhg
