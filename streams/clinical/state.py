@@ -430,7 +430,7 @@ def apply_reading(
     if len(state.readings) < VITALS_KEPT:
         state.add_reading(reading)  # (none falls off)
     else:
-        fallen = state.add_reading(reading, *_r2_may_read(state, rules, state.watermark))
+        fallen = state.add_reading(reading, *_r2_may_read(state, rules))
         if fallen or len(state.earlier_abnormal_readings) > PRUNED_AT_ONCE:
             _keep_for_r2(state, fallen, rules, state.watermark)
     for infusion in state.infusions():
@@ -471,7 +471,7 @@ def settle_readings(state: PatientState, rules: RulesConfig, deferred: list[date
         return
     # The last ``excess`` readings each dropped the oldest set (the others filled the sets up).
     for watermark in watermarks[-excess:]:
-        fallen = readings.drop_oldest(1, *_r2_may_read(state, rules, watermark))
+        fallen = readings.drop_oldest(1, *_r2_may_read(state, rules))
         if fallen or len(state.earlier_abnormal_readings) > PRUNED_AT_ONCE:
             _keep_for_r2(state, fallen, rules, watermark)
 
@@ -518,22 +518,19 @@ def _reach(rules: RulesConfig) -> timedelta:
     return rules.r2.vitals_window + rules.timing.grace
 
 
-def _r2_may_read(
-    state: PatientState, rules: RulesConfig, watermark: datetime
-) -> tuple[Judge, NormalTenths]:
+def _r2_may_read(state: PatientState, rules: RulesConfig) -> tuple[Judge, NormalTenths]:
     """Of the sets falling off the newest ``VITALS_KEPT``, those :func:`_keep_for_r2` keeps
-    until it prunes them: abnormal (against R2's limits, or a kept infusion's baseline) and not
-    older than :func:`_reach` behind ``watermark`` (the patient's newest event time after the
-    reading that drops them). Judged on the columns, so a normal
-    set (nearly every one) is dropped without being made a ``Reading``; one with values in the
-    ranges R2 finds nothing in (:func:`_r2_normal`) without being judged at all."""
+    until it prunes them: abnormal (against R2's limits, or a kept infusion's baseline), however
+    old (one past the horizon may be the set R2 reads for a kept report: a set falls off that
+    late after a gap in the readings). Judged on the columns, so a normal set (nearly every
+    one) is dropped without being made a ``Reading``; one with values in the ranges R2 finds
+    nothing in (:func:`_r2_normal`) without being judged at all."""
     r2 = rules.r2
 
     def judge(
-        time_us: int, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
+        _time_us: int, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
     ) -> bool:
-        horizon_us = micros(watermark) - _reach(rules) // timedelta(microseconds=1)
-        return time_us >= horizon_us and any(
+        return any(
             values_findings(hr, sbp, temp, spo2, baseline, r2)
             for baseline in _baselines(state, rules)
         )

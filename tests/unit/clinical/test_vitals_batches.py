@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
-from streams.clinical.infusion_snapshot import InfusionSnapshot
 from streams.clinical import state as state_module
+from streams.clinical.infusion_snapshot import InfusionSnapshot
 from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, ClinicalEventModel, PatientState
 from streams.clinical.step import clinical_step, vitals_step
 from tests.support.clinical_scenarios import NOW, RULES, SCENARIOS

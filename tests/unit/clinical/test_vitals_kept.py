@@ -9,14 +9,22 @@ abnormal set 5-15 minutes before a report was not seen at all.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.alerts import Alert, AlertPhase
 from schemas.events import VitalSigns
 from streams.clinical import state as state_module
-from streams.clinical.state import PRUNED_AT_ONCE, VITALS_KEPT, PatientState
+from streams.clinical.state import (
+    PRUNED_AT_ONCE,
+    VITALS_KEPT,
+    PatientState,
+    apply_reading,
+    settle_readings,
+)
 from streams.clinical.step import clinical_step, vitals_step
 from streams.clinical.vitals_assessment import Reading, abnormal_findings
 from tests.support.clinical_scenarios import NOW, RULES, run_steps
@@ -158,3 +166,60 @@ def test_the_sets_falling_off_are_kept_exactly_when_r2_finds_something_in_them(
     abnormal = [r for r in fallen if abnormal_findings(r, baseline, RULES.r2)]
     assert state.earlier_abnormal_readings == abnormal
     assert len(abnormal) == 9 + 4 + 1, "over a limit, the four with one not measured, 38.05"
+
+
+def test_an_r2_alert_is_not_withdrawn_when_its_set_falls_off_after_a_gap_in_the_readings() -> None:
+    """The monitor is off for half an hour after the report: its set falls off the newest only
+    once 300 sets came after the gap, beyond the window and grace behind them. It is still the
+    set R2 reads for the report, so it is kept (until 2026-12-03 it was dropped, and R2's alert
+    withdrawn as no longer supported)."""
+    fever = P.vitals(40, hr=130, temp=38.5)
+    alerts, state = run_steps(
+        P.ref, [P.vitals(-5), P.start(), P.rate(30, 200.0), fever, P.pain(41, 6)]
+    )
+    assert [phase for _, phase in _r2(alerts)] == [AlertPhase.START]
+    later = _through_vitals_step(state, _at_1_hz(75, VITALS_KEPT + 60))
+    assert _r2(later) == [], "no end, no withdrawal: its set is still read"
+    assert Reading.of(fever) in state.earlier_abnormal_readings
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    drawn=st.lists(
+        st.tuples(
+            st.integers(min_value=-100, max_value=1200).map(lambda t: t / 10),  # minute
+            st.sampled_from([70, 130, 95]),  # heart rate (95: 20 over the baseline's 75)
+            st.sampled_from([125, 85]),  # systolic
+            st.booleans(),  # settle after it
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+    kept=st.integers(min_value=1, max_value=6),
+    pruned=st.integers(min_value=0, max_value=4),
+)
+def test_deferred_drops_leave_the_sets_drops_one_by_one_leave(
+    drawn: list[tuple[float, int, int, bool]], kept: int, pruned: int
+) -> None:
+    """``apply_reading`` with a batch's deferred drops, settled anywhere between readings (as a
+    batch settles them before the rules read the sets) and at the end, leaves the very state
+    that dropping for each reading leaves: the same sets kept, the same abnormal ones kept for
+    R2 and pruned, whatever the readings' order, duplicates, values and times (before the
+    start: baselines)."""
+    events = [P.vitals(-6, hr=75), P.start(), P.rate(30, 200.0), P.pain(45, 6), P.pain(80, 5)]
+    _, one_by_one = run_steps(P.ref, events)
+    _, deferring = run_steps(P.ref, events)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state_module, "VITALS_KEPT", kept)
+        patch.setattr(state_module, "PRUNED_AT_ONCE", pruned)
+        deferred: list[datetime] = []
+        for minute, hr, sbp, settle in drawn:
+            reading = Reading.of(P.vitals(minute, hr=hr, sbp=sbp))
+            applied = apply_reading(one_by_one, reading, RULES)
+            assert apply_reading(deferring, reading, RULES, deferred) == applied
+            if settle:
+                settle_readings(deferring, RULES, deferred)
+        settle_readings(deferring, RULES, deferred)
+    assert deferring.earlier_abnormal_readings == one_by_one.earlier_abnormal_readings
+    assert list(deferring.readings) == list(one_by_one.readings)
+    assert deferring == one_by_one
