@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.clinical.kept_readings import micros
+from streams.clinical.kept_readings import KeptReadings, micros
 from streams.clinical.vitals_assessment import Reading
 
 _NO_SET = -(2**63)
@@ -78,8 +78,14 @@ class ChangelogMarks:
     #: Read back from the changelog: a checkpoint writes a base when the worker's budget of
     #: bases per commit allows (consolidating its records), deltas until then.
     recovered: bool = False
-    #: Vital-signs sets added since the last checkpoint (the next delta's).
-    unwritten: list[Reading] = field(default_factory=list)
+    #: How many of the newest sets kept were added since the last checkpoint (the next
+    #: delta's, read from the columns then): sets fall off only the oldest end, so those added
+    #: after every one written stay the newest. A count, not the sets: a ``Reading`` held from
+    #: one checkpoint to the next, ~300 bytes a set in small objects made while the patient's
+    #: other small objects were, kept the heap from returning memory (docs/benchmarks.md).
+    unwritten_newest: int = 0
+    #: Sets added since the last checkpoint older than one written then (late ones: rare).
+    unwritten_late: list[Reading] = field(default_factory=list)
     #: The deltas on the changelog since the base, oldest first.
     live_deltas: LiveDeltas = field(default_factory=LiveDeltas)
     #: A hash of the core (the state but its sets and scalars) last written, None if none was.
@@ -89,11 +95,32 @@ class ChangelogMarks:
     #: Whether the changelog may hold a core for this patient (removed with the next base).
     core_on_log: bool = False
 
+    def added(self, reading: Reading, index: int, kept: int) -> None:
+        """``reading`` was added to the sets kept at ``index`` (of ``kept`` now)."""
+        newest = min(self.unwritten_newest, kept - 1)  # (of those kept before it)
+        if index >= kept - 1 - newest:  # (among or after the unwritten newest)
+            self.unwritten_newest = newest + 1
+        else:
+            self.unwritten_late.append(reading)
+
+    def unwritten(self, readings: KeptReadings) -> list[Reading]:
+        """The sets added since the last checkpoint that are still kept (of ``readings``, the
+        state's; a late one that fell off since may be among them), sorted."""
+        newest = min(self.unwritten_newest, len(readings))
+        added = readings[len(readings) - newest :] if newest else []
+        return sorted([*self.unwritten_late, *added]) if self.unwritten_late else added
+
+    def written(self) -> None:
+        """The sets added so far are on the changelog."""
+        self.unwritten_newest = 0
+        self.unwritten_late = []
+
     def copy(self) -> ChangelogMarks:
         return ChangelogMarks(
             self.needs_base,
             self.recovered,
-            self.unwritten.copy(),
+            self.unwritten_newest,
+            self.unwritten_late.copy(),
             self.live_deltas.copy(),
             self.core_hash,
             self.written_scalars,

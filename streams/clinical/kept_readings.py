@@ -297,8 +297,9 @@ class KeptReadings(Sequence[Reading]):
             and self._id(index) == event_id
         )
 
-    def insert(self, reading: Reading) -> None:
-        """Add ``reading`` in order (at the end, for a set newer than every one kept)."""
+    def insert(self, reading: Reading) -> int:
+        """Add ``reading`` in order (at the end, for a set newer than every one kept); where it
+        went."""
         time_us = micros(reading.event_time)
         _, event_id, hr, sbp, temp, spo2 = reading
         values = self._encoded(hr, sbp, temp, spo2)
@@ -311,7 +312,7 @@ class KeptReadings(Sequence[Reading]):
             self._values.extend(values)
             self._id_bytes += encoded
             ends.append(self._origin + len(self._id_bytes))
-            return
+            return len(times) - 1
         index = self._position(time_us, event_id)
         times.insert(index, time_us)
         self._values[4 * index : 4 * index] = array(self._values.typecode, values)
@@ -320,6 +321,7 @@ class KeptReadings(Sequence[Reading]):
         ends.insert(index, start + len(encoded))
         for later in range(index + 1, len(ends)):  # (a late set: rare, and near the end)
             ends[later] += len(encoded)
+        return index
 
     def drop_oldest(
         self, count: int, keep: Judge | None = None, normal: NormalTenths | None = None

@@ -227,10 +227,10 @@ class PatientState(BaseModel):
         ``normal`` those it need not ask about). Without ``drop`` none falls off yet
         (``apply_reading``'s deferred drops)."""
         readings = self.readings
-        readings.insert(reading)
+        index = readings.insert(reading)
         marks = self.changelog_marks
         if not marks.needs_base:  # (a base holds every set: nothing to remember until then)
-            marks.unwritten.append(reading)
+            marks.added(reading, index, len(readings))
         if not drop or len(readings) <= VITALS_KEPT:
             return []
         return readings.drop_oldest(len(readings) - VITALS_KEPT, keep, normal)

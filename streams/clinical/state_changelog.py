@@ -146,7 +146,7 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
         if marks.core_on_log:
             out.tombstones.append(core_key(ref))
         marks.needs_base = marks.recovered = marks.core_on_log = False
-        marks.unwritten = []
+        marks.written()
         marks.live_deltas = LiveDeltas()
         marks.core_hash = hash(_core_json(state))
         marks.written_scalars = scalars
@@ -156,7 +156,7 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
         out.records.append((core_key(ref), b'{"seq":%d,"core":%s}' % (seq, core)))
         marks.core_hash = hash(core)
         marks.core_on_log = True
-    new = marks.unwritten
+    new = marks.unwritten(state.readings)
     if new or scalars != marks.written_scalars:
         # (Constructed, not validated: the state's own values.)
         delta = StateDelta.model_construct(
@@ -167,7 +167,7 @@ def encode_checkpoint(state: PatientState, *, rebase: bool = True) -> Checkpoint
         if live and live.top(-1) is None:  # the newest held only scalars, which this replaces
             out.tombstones.append(delta_key(ref, live.pop()))
         live.append(seq, max(new) if new else None)
-        marks.unwritten = []
+        marks.written()
         marks.written_scalars = scalars
     out.tombstones += _dead_deltas(state, marks)
     return out
