@@ -97,9 +97,8 @@ class ChangelogMarks:
 
     def added(self, reading: Reading, index: int, kept: int) -> None:
         """``reading`` was added to the sets kept at ``index`` (of ``kept`` now)."""
-        newest = min(self.unwritten_newest, kept - 1)  # (of those kept before it)
-        if index >= kept - 1 - newest:  # (among or after the unwritten newest)
-            self.unwritten_newest = newest + 1
+        if index >= kept - 1 - self.unwritten_newest:  # (among or after the unwritten newest)
+            self.unwritten_newest += 1  # (more than are kept: every one kept is unwritten)
         else:
             self.unwritten_late.append(reading)
 

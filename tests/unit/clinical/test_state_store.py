@@ -112,6 +112,37 @@ async def test_a_base_per_dirty_patient_first_then_only_what_changed() -> None:
     assert table.recovered().get(P.ref) == states.get(P.ref)
 
 
+async def test_a_delta_holds_the_sets_added_since_the_last_that_are_kept_late_ones_too() -> None:
+    """The marks count the newest sets added since the last checkpoint instead of holding them
+    (``ChangelogMarks.unwritten_newest``); a late set, older than one written, is held
+    (``unwritten_late``). A delta holds both, and sets added and fallen off since, none."""
+    table = _Table()
+    states = _states(table)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state, "VITALS_KEPT", 5)
+        patch.setattr(state_changelog, "VITALS_KEPT", 5)
+
+        async def delta_after(minutes: list[float]) -> list[float]:
+            before = len(table.changelog)
+            await _checkpoint(states, [P.vitals(m) for m in minutes], partition=0)
+            assert table.recovered().get(P.ref) == states.get(P.ref)
+            (value,) = [
+                v for _, k, v in table.changelog[before:] if v is not None and k != core_key(P.ref)
+            ]
+            delta = decode_delta(value)
+            return [(r.event_time - P.at(0)).total_seconds() / 60 for r in delta.readings]
+
+        await _checkpoint(states, [P.start()], partition=0)  # (a base)
+        assert await delta_after([1, 2, 3]) == [1, 2, 3]
+        assert await delta_after([4, 2.5]) == [2.5, 4], "a late one, older than 3 written"
+        assert await delta_after([5, 4.5]) == [4.5, 5], "4.5 is newer than every one written"
+        # 8 sets for 5 kept: 6-8 pushed out 2.5, 3 and 4 (the oldest), then 5.5 came late.
+        assert await delta_after([6, 7, 8, 9, 10, 11, 5.5, 12]) == [8, 9, 10, 11, 12]
+        assert [v.event_time for v in states.get(P.ref).readings] == [
+            P.at(m) for m in (8, 9, 10, 11, 12)
+        ]
+
+
 async def test_recovery_assembles_each_patients_records_and_then_writes_a_base() -> None:
     table = _Table()
     states = _states(table)
