@@ -4,7 +4,8 @@ A patient at 1 Hz keeps its newest ``VITALS_KEPT`` (300) sets. As a list of :cla
 tuples each set was four objects: the tuple (96 B), its event time (a ``datetime``, 48 B), its
 id and the list's slot, ~210 B a set and 63 kB a patient, most of a patient's state; and each
 tuple was one more object for every full collection of the garbage collector to walk. Here the
-event times are microseconds in an ``array('q')``, the four values in tenths in an
+event times are microseconds after a base in an ``array('I')`` (32 bits: ~71 minutes; the
+sets of a wider span in 64 bits), the four values in tenths in an
 ``array('h')`` (vital signs carry at most one decimal; a value in finer steps turns the column
 into doubles, ``array('d')``, for as long as the patient's sets are kept), and the ids UTF-8 in
 one ``bytearray`` with where each ends (32 bits), less the bytes every kept id begins with (a
@@ -36,6 +37,8 @@ _TENTHS_MAX = 32767
 #: The largest end of an id the offsets hold (32 bits; counted from the first set ever kept:
 #: past it, after ~4 GB of a patient's ids, they are counted from 0 again).
 _ENDS_MAX = 2 ** (8 * array("I").itemsize) - 1
+#: The largest time a 32-bit column of event times holds (microseconds after its base).
+_OFFSET_MAX = 2 ** (8 * array("I").itemsize) - 1
 #: A ``Reading`` of a tuple without the keyword handling of its ``__new__`` (a set is made of the
 #: columns every time one is read).
 _READING = Reading._make
@@ -67,10 +70,22 @@ class KeptReadings(Sequence[Reading]):
     while every one is a whole number of tenths, else as doubles; those are never NaN (a valid
     value is within its bounds: ``schemas.events.VitalSigns``), so there NaN stands for None."""
 
-    __slots__ = ("_id_bytes", "_id_ends", "_id_prefix", "_origin", "_times", "_values")
+    __slots__ = (
+        "_id_bytes",
+        "_id_ends",
+        "_id_prefix",
+        "_origin",
+        "_time_base",
+        "_times",
+        "_values",
+    )
 
     def __init__(self, readings: Iterable[Reading] = ()) -> None:
-        self._times = array("q")
+        #: Event times, microseconds after ``_time_base``: 32 bits (``I``) while the sets
+        #: kept span ~71 minutes at most (at 1 Hz the 300 span 5), else 64 bits (``q``) after
+        #: the epoch (base 0) until none is kept.
+        self._times: array[int] = array("I")
+        self._time_base = 0
         #: Four values a set: tenths (typecode ``h``) or doubles (``d``).
         self._values: array[Any] = array("h")
         #: The ids, UTF-8, one after the other, each without ``_id_prefix`` (the bytes every
@@ -114,7 +129,10 @@ class KeptReadings(Sequence[Reading]):
                 same = all(
                     self._values_at(i) == other._values_at(i) for i in range(len(self._times))
                 )
-            return self._times == other._times and same and self._ids() == other._ids()
+            times_same = (self._time_base, self._times) == (other._time_base, other._times)
+            if not times_same:
+                times_same = self._absolute_times() == other._absolute_times()
+            return times_same and same and self._ids() == other._ids()
         if isinstance(other, list):
             return list(self) == other
         return NotImplemented
@@ -126,7 +144,8 @@ class KeptReadings(Sequence[Reading]):
 
     def copy(self) -> KeptReadings:
         copy = KeptReadings()
-        copy._times = array("q", self._times)
+        copy._times = array(self._times.typecode, self._times)
+        copy._time_base = self._time_base
         copy._values = array(self._values.typecode, self._values)
         copy._id_bytes = bytearray(self._id_bytes)
         copy._id_ends = array("I", self._id_ends)
@@ -199,7 +218,7 @@ class KeptReadings(Sequence[Reading]):
     def _reading(self, index: int) -> Reading:
         return _READING(
             (
-                _EPOCH + timedelta(microseconds=self._times[index]),
+                _EPOCH + timedelta(microseconds=self._times[index] + self._time_base),
                 self._id(index),
                 *self._values_at(index),
             )
@@ -230,7 +249,7 @@ class KeptReadings(Sequence[Reading]):
         return True
 
     def _judged(self, index: int, keep: Judge) -> bool:
-        return keep(self._times[index], *self._values_at(index))
+        return keep(self._times[index] + self._time_base, *self._values_at(index))
 
     def _encoded(
         self, hr: float | None, sbp: float | None, temp: float | None, spo2: float | None
@@ -271,31 +290,50 @@ class KeptReadings(Sequence[Reading]):
 
     def _position(self, time_us: int, event_id: str) -> int:
         """Where a set of this time and id sorts (before one of the same time and id)."""
-        times = self._times
-        index = bisect_left(times, time_us)
-        while index < len(times) and times[index] == time_us and self._id(index) < event_id:
+        times, offset = self._times, time_us - self._time_base
+        index = bisect_left(times, offset)
+        while index < len(times) and times[index] == offset and self._id(index) < event_id:
             index += 1
         return index
 
+    def _absolute_times(self) -> list[int]:
+        base = self._time_base
+        return [offset + base for offset in self._times]
+
+    def _fit(self, time_us: int) -> int:
+        """``time_us`` as the column keeps it, the column first counted from a new base (the
+        oldest set's or this one's) or widened to 64 bits when it is out of the column's range
+        (at 1 Hz, every ~71 minutes: 300 offsets moved)."""
+        times, offset = self._times, time_us - self._time_base
+        if not times:  # (none kept: counted from this one, in 32 bits again)
+            self._times, self._time_base = array("I"), time_us
+            return 0
+        if times.typecode == "q" or 0 <= offset <= _OFFSET_MAX:
+            return offset
+        absolute = self._absolute_times()
+        oldest, newest = min(absolute[0], time_us), max(absolute[-1], time_us)
+        if newest - oldest <= _OFFSET_MAX:
+            self._times = array("I", [t - oldest for t in absolute])
+            self._time_base = oldest
+        else:
+            self._times, self._time_base = array("q", absolute), 0
+        return time_us - self._time_base
+
     def oldest_time(self) -> int:
         """The oldest set's event time (microseconds since the epoch)."""
-        return self._times[0]
+        return self._times[0] + self._time_base
 
     def newest_time(self) -> int | None:
         """The newest set's event time (microseconds since the epoch); None when none is kept."""
-        return self._times[-1] if self._times else None
+        return self._times[-1] + self._time_base if self._times else None
 
     def holds(self, event_time: datetime, event_id: str) -> bool:
         """Whether a set of this event time and id is kept."""
-        time_us = micros(event_time)
-        if not self._times or time_us > self._times[-1]:
+        times, offset = self._times, micros(event_time) - self._time_base
+        if not times or offset > times[-1]:
             return False  # (newer than every set kept: the usual reading)
-        index = self._position(time_us, event_id)
-        return (
-            index < len(self._times)
-            and self._times[index] == time_us
-            and self._id(index) == event_id
-        )
+        index = self._position(offset + self._time_base, event_id)
+        return index < len(times) and times[index] == offset and self._id(index) == event_id
 
     def insert(self, reading: Reading) -> int:
         """Add ``reading`` in order (at the end, for a set newer than every one kept); where it
@@ -306,15 +344,16 @@ class KeptReadings(Sequence[Reading]):
         encoded = self._stored_id(event_id)
         if self._origin + len(self._id_bytes) + len(encoded) > _ENDS_MAX:
             self._rewrite_ids(self._id_prefix)  # (offsets from 0 again, after ~4 GB of ids)
+        offset = self._fit(time_us)
         times, ends = self._times, self._id_ends
-        if not times or time_us > times[-1]:
-            times.append(time_us)
+        if not times or offset > times[-1]:
+            times.append(offset)
             self._values.extend(values)
             self._id_bytes += encoded
             ends.append(self._origin + len(self._id_bytes))
             return len(times) - 1
         index = self._position(time_us, event_id)
-        times.insert(index, time_us)
+        times.insert(index, offset)
         self._values[4 * index : 4 * index] = array(self._values.typecode, values)
         start = self._start(index)
         self._id_bytes[start - self._origin : start - self._origin] = encoded
@@ -356,6 +395,7 @@ class KeptReadings(Sequence[Reading]):
 
     def between(self, start: datetime, end: datetime) -> list[Reading]:
         """The sets from ``start`` to ``end`` (event time, both included), in order."""
-        first = bisect_left(self._times, micros(start))
-        last = bisect_right(self._times, micros(end))
+        base = self._time_base
+        first = bisect_left(self._times, micros(start) - base)
+        last = bisect_right(self._times, micros(end) - base)
         return [self._reading(i) for i in range(first, last)]

@@ -22,9 +22,15 @@ T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 # Tenths (the usual), and values that widen the column to doubles: hundredths, and one past
 # what tenths can hold in two bytes.
 values = st.none() | st.sampled_from([36.8, 70.0, 98.0, 121.5, 0.1, 36.65, 4000.0])
+# Seconds apart, and hours or days (past what 32 bits of microseconds after a base hold: the
+# column is counted from a new base, or widened).
+times = st.one_of(
+    st.integers(min_value=0, max_value=40).map(lambda s: T0 + timedelta(seconds=s / 4)),
+    st.sampled_from([-3, 1.2, 2.5, 30]).map(lambda h: T0 + timedelta(hours=h)),
+)
 readings = st.builds(
     Reading,
-    st.integers(min_value=0, max_value=40).map(lambda s: T0 + timedelta(seconds=s / 4)),
+    times,
     # (Ids sharing prefixes, or none, or bytes of one character: the prefix kept once shrinks.)
     st.sampled_from(["a", "b", "mon-1", "mon-10", "mon-2", "", "mé-1", "mè-1", "m"]),
     values,
