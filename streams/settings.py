@@ -152,13 +152,6 @@ class Settings(BaseSettings):
         "malloc_trim; 0: never). Without it the resident size stays at the highest use since "
         "the worker started, e.g. after a backlog (docs/benchmarks.md).",
     )
-    malloc_arenas: Annotated[int, Field(ge=0, le=1024)] = Field(
-        default=1,
-        description="How many malloc arenas a worker's threads share (glibc's M_ARENA_MAX; 0: "
-        "the C library's default, up to 8 per core). One keeps the memory the consumer thread "
-        "frees with the rest, where the heap trim returns it: 268 MB for 10,000 infusions "
-        "against 284-300 MB (docs/benchmarks.md).",
-    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description="The worker's event loop: uvloop (faster per message; docs/benchmarks.md) or "

@@ -67,8 +67,6 @@ def run_worker(
     ``rules`` and ``roster`` (None: no alerting stage) were read and validated by the caller, so a
     bad file stops the worker before anything starts."""
     log.info("clinical rules %s; Kafka %s", rules.version, kafka.describe())
-    if settings.malloc_arenas and not limit_malloc_arenas(settings.malloc_arenas):
-        log.info("malloc arenas not limited: the C library has no mallopt")
     tune_garbage_collector(settings)
     # Faust creates only the last directory level of its datadir.
     (settings.data_dir / settings.group_id).mkdir(parents=True, exist_ok=True)
@@ -126,33 +124,6 @@ def tune_garbage_collector(settings: Settings) -> None:
     ~12,000 readings (docs/benchmarks.md)."""
     gc.set_threshold(*settings.gc_threshold_values)
     log.debug("gc thresholds %s", settings.gc_thresholds)
-
-
-#: glibc's ``mallopt`` parameter for the most malloc arenas (``M_ARENA_MAX`` in malloc.h).
-_M_ARENA_MAX = -8
-
-
-def limit_malloc_arenas(arenas: int) -> bool:
-    """Let the process's threads share at most ``arenas`` malloc arenas
-    (``PUMPSTREAM_MALLOC_ARENAS``; 0: the C library's default); True when set. Call it before
-    any thread starts: a thread takes its arena the first time it allocates.
-
-    glibc gives a thread that allocates while another holds the main arena an arena of its own
-    (up to 8 per core); a worker's consumer thread and metrics server then keep freed memory in
-    arenas of their own, beside the patients' states in the main one. With one arena a worker
-    held 268 MB after 10,000 infusions where it held 284-300 MB (docs/benchmarks.md)."""
-    if arenas == 0:
-        return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, arenas))
 
 
 def heap_trimmer() -> Callable[[], bool] | None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import faust
@@ -48,34 +46,3 @@ def test_the_worker_registers_the_trim_as_a_timer_unless_told_not_to() -> None:
 def _timers(app: faust.App) -> list[str]:
     # (Faust keeps the app's timers and tasks in a private list: nothing public lists them.)
     return [task.__name__ for task in app._app_tasks]
-
-
-_ARENAS_PROBE = """
-import ctypes, ctypes.util, sys, threading
-from streams.worker import limit_malloc_arenas
-if sys.argv[1] != "0":
-    assert limit_malloc_arenas(int(sys.argv[1]))
-def allocate() -> None:
-    blocks = [bytearray(100_000) for _ in range(10)]  # (below the mmap threshold: a heap's)
-threads = [threading.Thread(target=allocate) for _ in range(4)]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
-ctypes.CDLL(ctypes.util.find_library("c")).malloc_stats()  # (to stderr, "Arena N:" each)
-"""
-
-
-@pytest.mark.skipif(heap_trimmer() is None, reason="the C library is not glibc")
-@pytest.mark.parametrize(("limit", "expected"), [(0, range(2, 6)), (1, range(1, 2))])
-def test_threads_share_the_malloc_arenas_the_setting_allows(limit: int, expected: range) -> None:
-    """Four threads allocating take an arena each by default (``PUMPSTREAM_MALLOC_ARENAS=0``),
-    and share the main one with the worker's default (1)."""
-    probe = subprocess.run(
-        [sys.executable, "-c", _ARENAS_PROBE, str(limit)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    arenas = [line for line in probe.stderr.splitlines() if line.startswith("Arena ")]
-    assert len(arenas) in expected, probe.stderr
