@@ -9,7 +9,7 @@ sets of a wider span in 64 bits), the four values in tenths in an
 ``array('h')`` (vital signs carry at most one decimal; a value in finer steps turns the column
 into doubles, ``array('d')``, for as long as the patient's sets are kept), and the ids UTF-8 in
 one ``bytearray`` with where each ends (32 bits), less the bytes every kept id begins with (a
-monitor's ids share a prefix: ``monitor-7-000123``), held once: ~28 B a set with such ids
+monitor's ids share a prefix: ``monitor-7-000123``), held once: ~24 B a set with such ids
 (docs/benchmarks.md).
 
 :class:`KeptReadings` is a sequence of :class:`Reading` (each made when it is read, ~2 us),

@@ -96,12 +96,12 @@ Kept = Annotated[
 ]
 
 
-#: The field values :meth:`PatientState.working_copy` copies (by exact type: ``isinstance``
-#: against ``KeptReadings``, an abstract ``Sequence``, went through the ABC machinery for every
-#: field and was a third of the copy).
 #: The rules, the current infusion's baseline and first fact, and the ranges found for them.
 _NormalFor = tuple[R2, Reading | None, PumpFact | None, NormalTenths]
 
+#: The field values :meth:`PatientState.working_copy` copies (by exact type: ``isinstance``
+#: against ``KeptReadings``, an abstract ``Sequence``, went through the ABC machinery for every
+#: field and was a third of the copy).
 _CONTAINERS = frozenset({list, dict, KeptReadings})
 
 

@@ -141,8 +141,10 @@ def normal_tenths(
     systolic (None: no baseline, R2's limits alone). Each value is judged alone by
     :func:`values_findings` and each finding grows with the value (heart rate, temperature),
     shrinks with it (SpO2, systolic below its limit) or grows with its distance from the
-    baseline (systolic), so each range is found by bisection (tests/unit/clinical/
-    test_vitals_assessment.py compares every value of it with ``values_findings``)."""
+    baseline (systolic), so each range is found by bisection: with ``values_findings`` itself
+    for the one-sided ones, with its comparisons written out for systolic's two sides
+    (tests/unit/clinical/test_normal_tenths.py compares each edge, the values beside it and
+    others with ``values_findings``)."""
     bases = [None if b is None else Reading(_ANY_TIME, "", b[0], b[1]) for b in baselines]
 
     def found(hr: float | None, sbp: float | None, temp: float | None, spo2: float | None) -> bool:
