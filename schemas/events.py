@@ -14,6 +14,7 @@ from schemas.base import (
     InfusionId,
     PainScore,
     RateMlH,
+    SharesFieldsSet,
     StrictFloat,
     StrictInt,
 )
@@ -35,7 +36,7 @@ class RiskFactor(StrEnum):
     RAPID_RATE = "rapid_rate"
 
 
-class InfusionContext(AddsOptionalFields):
+class InfusionContext(SharesFieldsSet, AddsOptionalFields):
     """What the pipeline must know about a patient and a bag to judge a rate."""
 
     #: Added after states were first stored: left out of the JSON while unset (byte-identical).

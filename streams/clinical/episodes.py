@@ -11,12 +11,13 @@ from typing import Any
 from pydantic import BaseModel, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from schemas.alerts import AckResponse, ActionTaken, AlertPriority, AlertType, Rule
+from schemas.base import SharesFieldsSet
 from streams.clinical.reaction_facts import ReactionFacts
 
 _FACT_FIELDS = tuple(ReactionFacts.model_fields)
 
 
-class ClinicalEpisode(BaseModel):
+class ClinicalEpisode(SharesFieldsSet, BaseModel):
     """An open alert episode of a clinical rule (not the alerting stage's paging episode)."""
 
     alert_id: str
@@ -72,7 +73,7 @@ class EpisodeEnding:
     nurse_response: AckResponse | None = None
 
 
-class EndedEpisode(BaseModel):
+class EndedEpisode(SharesFieldsSet, BaseModel):
     """What the correlator remembers of an episode it ended: enough to recognise its triggers
     when they are evaluated again (so they do not open it twice), and to correct its end when a
     later-arriving event shows it ended otherwise, or in another priority band, or not at all

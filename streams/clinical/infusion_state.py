@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from schemas.base import event_time_sort_key
+from schemas.base import SharesFieldsSet, event_time_sort_key
 from schemas.events import InfusionContext, PumpStatus, VitalSigns
 from streams.clinical.vitals_assessment import Reading
 
@@ -43,7 +43,7 @@ class RateStep:
         return f"{self.event_id}:{self.rate_before_ml_h:g}:{self.rate_after_ml_h:g}"
 
 
-class PumpFact(BaseModel):
+class PumpFact(SharesFieldsSet, BaseModel):
     """What one pump event says about the infusion's rate and status."""
 
     model_config = ConfigDict(frozen=True)
@@ -96,7 +96,7 @@ def rate_increases_in(points: Sequence[RatePoint]) -> list[RateStep]:
     return steps
 
 
-class InfusionState(BaseModel):
+class InfusionState(SharesFieldsSet, BaseModel):
     infusion_id: str
     context: InfusionContext
     #: Pump facts sorted by event time, whatever order they arrived in; the rate history is
@@ -112,6 +112,7 @@ class InfusionState(BaseModel):
     _history: list[RatePoint] = PrivateAttr(default_factory=list)
 
     def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
         if self.baseline_vitals is not None:
             self.baseline, self.baseline_vitals = Reading.of(self.baseline_vitals), None
         self._history = []

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, PlainSerializer, PlainValidator, PrivateAttr, TypeAdapter
 
 from schemas.alerts import AlertAck
-from schemas.base import event_time_sort_key
+from schemas.base import SharesFieldsSet, event_time_sort_key
 from schemas.events import (
     InfusionCompleted,
     InfusionPaused,
@@ -105,7 +105,7 @@ _NormalFor = tuple[R2, Reading | None, PumpFact | None, NormalTenths]
 _CONTAINERS = frozenset({list, dict, KeptReadings})
 
 
-class PatientState(BaseModel):
+class PatientState(SharesFieldsSet, BaseModel):
     """Everything the pipeline keeps about one patient (one Faust table entry)."""
 
     patient_ref: str
@@ -183,6 +183,7 @@ class PatientState(BaseModel):
         return marks
 
     def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
         if self.vitals:
             self.readings = KeptReadings(Reading.of(v) for v in self.vitals)
             self.vitals = []
