@@ -8,9 +8,9 @@ event times are microseconds after a base in an ``array('I')`` (32 bits: ~71 min
 sets of a wider span in 64 bits), the four values in tenths in an
 ``array('h')`` (vital signs carry at most one decimal; a value in finer steps turns the column
 into doubles, ``array('d')``, for as long as the patient's sets are kept), and the ids UTF-8 in
-one ``bytearray`` with where each ends (32 bits), less the bytes every kept id begins with (a
-monitor's ids share a prefix: ``monitor-7-000123``), held once: ~24 B a set with such ids
-(docs/benchmarks.md).
+one ``bytearray`` with where each ends (16 bits, or 32 for ids longer than 64 kB in all), less
+the bytes every kept id begins with (a monitor's ids share a prefix: ``monitor-7-000123``),
+held once: ~20 B a set with such ids (docs/benchmarks.md).
 
 :class:`KeptReadings` is a sequence of :class:`Reading` (each made when it is read, ~2 us),
 sorted by event time and id as the list was; what the telemetry path does per reading (is it
@@ -34,8 +34,10 @@ _NAN = float("nan")
 #: are within bounds, ``schemas.events.VITAL_BOUNDS``; any other value widens the column).
 _NONE_TENTHS = -32768
 _TENTHS_MAX = 32767
-#: The largest end of an id the offsets hold (32 bits; counted from the first set ever kept:
-#: past it, after ~4 GB of a patient's ids, they are counted from 0 again).
+#: The largest end of an id the offsets hold: 16 bits while the ids kept take no more (counted
+#: from the first set ever kept: past it, after 64 kB of a patient's ids, ~6 hours of a
+#: monitor's at 1 Hz, they are counted from 0 again), else 32 bits (after ~4 GB, from 0 again).
+_ENDS_MAX_16 = 2 ** (8 * array("H").itemsize) - 1
 _ENDS_MAX = 2 ** (8 * array("I").itemsize) - 1
 #: The largest time a 32-bit column of event times holds (microseconds after its base).
 _OFFSET_MAX = 2 ** (8 * array("I").itemsize) - 1
@@ -93,7 +95,7 @@ class KeptReadings(Sequence[Reading]):
         #: began (``_origin`` is where ``_id_bytes`` begins on that count), so that dropping the
         #: oldest moves no offset.
         self._id_bytes = bytearray()
-        self._id_ends = array("I")
+        self._id_ends = array("H")
         self._id_prefix = b""
         self._origin = 0
         for reading in readings:
@@ -148,7 +150,7 @@ class KeptReadings(Sequence[Reading]):
         copy._time_base = self._time_base
         copy._values = array(self._values.typecode, self._values)
         copy._id_bytes = bytearray(self._id_bytes)
-        copy._id_ends = array("I", self._id_ends)
+        copy._id_ends = array(self._id_ends.typecode, self._id_ends)
         copy._id_prefix = self._id_prefix
         copy._origin = self._origin
         return copy
@@ -171,7 +173,7 @@ class KeptReadings(Sequence[Reading]):
         since while any set is kept the prefix only shrinks)."""
         encoded = event_id.encode()
         if not self._times:  # (none kept: this id is the whole prefix)
-            self._id_prefix, self._id_bytes, self._id_ends = encoded, bytearray(), array("I")
+            self._id_prefix, self._id_bytes, self._id_ends = encoded, bytearray(), array("H")
             self._origin = 0
             return b""
         prefix = self._id_prefix
@@ -183,13 +185,15 @@ class KeptReadings(Sequence[Reading]):
         self._rewrite_ids(prefix[:shared])
         return encoded[shared:]
 
-    def _rewrite_ids(self, prefix: bytes) -> None:
-        """The ids kept again, without ``prefix`` (a prefix of the current one), counted from 0."""
+    def _rewrite_ids(self, prefix: bytes, room: int = 0) -> None:
+        """The ids kept again, without ``prefix`` (a prefix of the current one), counted from 0:
+        where each ends in 16 bits if those hold them and ``room`` more bytes, else in 32."""
         moved = self._id_prefix[len(prefix) :]
-        ends, written = array("I"), bytearray()
+        written, ends_written = bytearray(), []
         for index in range(len(self._times)):
             written += moved + self._id_end(index)
-            ends.append(len(written))
+            ends_written.append(len(written))
+        ends = array("H" if len(written) + room <= _ENDS_MAX_16 else "I", ends_written)
         self._id_prefix, self._id_bytes, self._id_ends, self._origin = prefix, written, ends, 0
 
     def _ids(self) -> list[str]:
@@ -342,8 +346,10 @@ class KeptReadings(Sequence[Reading]):
         _, event_id, hr, sbp, temp, spo2 = reading
         values = self._encoded(hr, sbp, temp, spo2)
         encoded = self._stored_id(event_id)
-        if self._origin + len(self._id_bytes) + len(encoded) > _ENDS_MAX:
-            self._rewrite_ids(self._id_prefix)  # (offsets from 0 again, after ~4 GB of ids)
+        ends_max = _ENDS_MAX_16 if self._id_ends.typecode == "H" else _ENDS_MAX
+        if self._origin + len(self._id_bytes) + len(encoded) > ends_max:
+            # (offsets from 0 again: after 64 kB of ids, or ~4 GB in 32 bits)
+            self._rewrite_ids(self._id_prefix, room=len(encoded))
         offset = self._fit(time_us)
         times, ends = self._times, self._id_ends
         if not times or offset > times[-1]:

@@ -137,13 +137,16 @@ def test_a_value_finer_than_tenths_widens_the_column_and_every_set_reads_as_it_c
 
 @settings(max_examples=60, deadline=None)
 @given(operations=operations)
-def test_ids_counted_from_zero_again_past_the_32_bit_offsets_read_the_same(
+def test_ids_counted_from_zero_again_or_widened_past_their_offsets_read_the_same(
     operations: list[tuple[str, object]],
 ) -> None:
-    """The offsets of the ids are 32 bits, counted from the first set ever kept; past their
-    range (here made 8 bytes) they are counted from 0 again, and nothing reads differently."""
+    """Where each id ends is counted from the first set ever kept, in 16 bits; past their range
+    (here made 8 bytes) the ends are counted from 0 again, in 32 bits when the ids kept (and the
+    one added) take more than 16 hold, and past those (here 16 bytes) from 0 again: nothing
+    reads differently."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(kept_readings, "_ENDS_MAX", 8)
+        patch.setattr(kept_readings, "_ENDS_MAX_16", 8)
+        patch.setattr(kept_readings, "_ENDS_MAX", 16)
         kept, reference = KeptReadings(), list[Reading]()
         for name, argument in operations:
             if name == "insert":
@@ -157,13 +160,31 @@ def test_ids_counted_from_zero_again_past_the_32_bit_offsets_read_the_same(
                 kept.drop_oldest(argument)
                 del reference[:argument]
             assert kept == reference
-        # A monitor's sets for a long time, three kept: the ends stay within the range.
+            assert kept.copy() == reference
+            ends = kept._id_ends
+            assert ends.typecode == "I" or not ends or ends[-1] <= 8
+        # A monitor's sets for a long time, three kept: the ends stay within 16 bits' range.
         kept = KeptReadings()
         for n in range(100):
             kept.insert(Reading(T0 + timedelta(seconds=n), str(n % 10), 70.0))
             kept.drop_oldest(len(kept) - 3)
+            assert kept._id_ends.typecode == "H"
             assert max(kept._id_ends) <= 8
         assert [r.event_id for r in kept] == ["7", "8", "9"]
+
+
+def test_ids_longer_than_16_bits_of_ends_hold_are_ended_in_32() -> None:
+    """600 sets with 120-byte ids sharing no prefix (72 kB): the ends widen to 32 bits once
+    the ids kept pass 64 kB, and read the same; a monitor's short ids stay in 16."""
+    sets = [Reading(T0 + timedelta(seconds=s), f"{s:03d}" + "x" * 117, 70.0) for s in range(600)]
+    kept = KeptReadings(sets)
+    assert kept._id_ends.typecode == "I"
+    assert list(kept) == sets
+    kept.drop_oldest(590)
+    assert list(kept) == sets[590:]
+    assert KeptReadings(sets[:500])._id_ends.typecode == "H"  # (60 kB)
+    monitor = KeptReadings(Reading(T0 + timedelta(seconds=s), f"mon-{s}", 70.0) for s in range(300))
+    assert monitor._id_ends.typecode == "H"
 
 
 def test_ids_sharing_a_prefix_keep_it_once() -> None:
