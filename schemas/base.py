@@ -1,4 +1,5 @@
-"""Shared field types and the base class of every event on a clinical topic."""
+"""Shared field types, the base class of every event on a clinical topic, and the mixin the
+models of a patient's state share pydantic's fields-set record by."""
 
 from __future__ import annotations
 
@@ -67,7 +68,11 @@ class SharesFieldsSet(BaseModel):
     never changes; a mutable model's instances all share one holding every field's name, so
     that an assignment (which adds the name) changes nothing: to such a model every field
     counts as set (no code dumps these with ``exclude_unset``). ``model_copy`` shares it too
-    (``copy.copy`` gives a set of its own: pydantic adds an update's names to it)."""
+    (``copy.copy`` gives a set of its own: pydantic adds an update's names to it).
+
+    A model lists it before ``BaseModel`` (``class PatientState(SharesFieldsSet, BaseModel)``):
+    ruff tells a pydantic model, whose mutable defaults are copied per instance, by
+    ``BaseModel`` among its bases (RUF012)."""
 
     def model_post_init(self, context: Any, /) -> None:
         _share_fields_set(self)
