@@ -51,6 +51,7 @@ from streams.clinical.step import (
 )
 from streams.clinical.telemetry import read_batch, sent_readings
 from streams.kafka.acking import handled
+from streams.kafka.batched_sends import BatchedSends
 from streams.kafka.bulk_recovery import BULK_RECOVERY_STORE
 from streams.kafka.dead_letters import DeadLetter, DeadLetterSink, processing_failure
 from streams.kafka.transport import PumpstreamApp, raw_topic
@@ -67,10 +68,10 @@ class _RawTopic(NamedTuple):
     series looked up once: ``labels`` costs ~1 us a call)."""
 
     spec: TopicSpec
+    #: The validated topic (its copies go in produce batches: ``BatchedSends``).
     validated_name: str
-    #: The validated topic, its dead-letter topic, and the raw topic itself (for an event sent
-    #: on to its patient's partition).
-    validated: Any
+    #: Its dead-letter topic, and the raw topic itself (for an event sent on to its patient's
+    #: partition).
     itself: Any
     dead_letters: Any
     #: ``pumpstream_events_out_total`` of the validated topic.
@@ -108,6 +109,10 @@ def register_clinical(
         metrics.state_bytes.labels(record=kind).inc(size)
 
     states = register_checkpoints(app, state_table, counted)
+    # The validated copies of raw events, many to a produce batch (one Faust send each was
+    # about half an unbatched event's cost); a checkpoint hands them over first.
+    copies = BatchedSends(app, states.sent)
+    states.before_outputs.append(copies.flush)
     alerts = raw_topic(app, ALERTS.name)
     reactions = raw_topic(app, REACTIONS.name)
     timer_topic = raw_topic(app, CLINICAL_TIMER.name)
@@ -116,7 +121,6 @@ def register_clinical(
         spec.name: _RawTopic(
             spec,
             VALIDATED_TOPIC[spec.name].name,
-            raw_topic(app, VALIDATED_TOPIC[spec.name].name),
             raw_topic(app, spec.name),
             raw_topic(app, spec.dlq or ""),
             metrics.flow.events_out.labels(VALIDATED_TOPIC[spec.name].name),
@@ -206,7 +210,7 @@ def register_clinical(
     async def take_raw(message: Any, raw: _RawTopic) -> ClinicalMessage | None:
         """A raw clinical event, with ingest's rules: a rejected one to its raw topic's
         dead-letter topic, a misrouted one on to its patient's partition, and a valid one to
-        its validated topic (into the producer's buffer: the commit waits for it) and back."""
+        its validated topic (in a produce batch: the commit waits for it) and back."""
         outcome = read_raw(
             raw.spec,
             message.key,
@@ -231,7 +235,7 @@ def register_clinical(
             )
             return None
         raw.copied.inc()
-        states.sent(raw.validated.send_soon(key=outcome.key, value=outcome.value))
+        copies.add(raw.validated_name, message.partition, outcome.key, outcome.value)
         event: ClinicalMessage = outcome.event
         return event
 

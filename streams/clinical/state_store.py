@@ -102,6 +102,9 @@ class PatientStates:
         #: the steps of the records not yet written sent: delivered before those records.
         self._outputs: list[asyncio.Future[Any]] = []
         self._pending_outputs: list[asyncio.Future[Any]] = []
+        #: Awaited before a checkpoint takes the outputs: each hands over what it holds back
+        #: (``streams/kafka/batched_sends.py``), so that its deliveries are among them.
+        self.before_outputs: list[Callable[[], Awaitable[None]]] = []
         #: patient_ref -> the partition its events arrive on (its changelog partition).
         self._dirty: dict[str, int] = {}
         #: Encoded, not yet handed to the producer, in order: (partition, patient_ref, records);
@@ -241,6 +244,8 @@ class PatientStates:
                 if key not in rewritten
             ]
         # Every step handled until now: the records may hold any of them.
+        for hand_over in self.before_outputs:
+            await hand_over()
         self._pending_outputs += self._outputs
         self._outputs = []
         return encoded

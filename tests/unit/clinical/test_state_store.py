@@ -398,6 +398,32 @@ async def test_records_are_written_once_the_alerts_of_their_steps_are_delivered(
     assert await states.write_checkpoint() == 0, "nothing waits twice"
 
 
+async def test_what_a_step_held_back_is_handed_over_before_the_records_wait_for_it() -> None:
+    """A step's output that is held back to be sent in a batch (the validated copies:
+    streams/kafka/batched_sends.py) has no delivery yet when the step ends: the checkpoint
+    asks for it first (``before_outputs``), then waits for its delivery like an alert's."""
+    table = _Table()
+    states = _states(table)
+    copy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    held_back = [copy]
+
+    async def hand_over() -> None:
+        for delivery in held_back:
+            states.sent(delivery)
+        held_back.clear()
+
+    states.before_outputs.append(hand_over)
+    clinical_step(states.get(P.ref), P.start(), RULES, NOW)
+    states.mark_dirty(P.ref, 0)
+    writing = asyncio.create_task(states.write_checkpoint())
+    await asyncio.sleep(0.05)
+    assert held_back == [], "not asked for what was held back"
+    assert table.changelog == [], "written before the held-back copy was delivered"
+    copy.set_result(None)
+    assert await writing == 1
+    assert [k for _, k, _ in table.changelog] == [P.ref]
+
+
 async def test_a_commit_gives_up_on_alerts_never_delivered(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -3,16 +3,17 @@ worker consumer's fetch wait, table recovery to the true end of a changelog, the
 committed offsets, the commit step (hooks awaited before offsets are committed), the table
 manager's start (without its fixed second) and the stream queues' flow control; and relies on
 Faust's recovery steps for the bulk store (``streams/kafka/bulk_recovery.py``; the drain loop:
-``test_fast_drain.py``). These tests fail when an upgrade moves what the patches hook, so that
-the patches are re-tested rather than silently ignored (docs/benchmarks.md, "Upstream
-proposals")."""
+``test_fast_drain.py``) and on its producer's aiokafka producer for batched sends
+(``streams/kafka/batched_sends.py``). These tests fail when an upgrade moves what the patches
+hook, so that the patches are re-tested rather than silently ignored (docs/benchmarks.md,
+"Upstream proposals")."""
 
 from __future__ import annotations
 
 import inspect
 from importlib.metadata import version
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from packaging.version import Version
 
@@ -186,3 +187,21 @@ def test_faust_recovery_starts_where_the_bulk_store_says_it_read_to() -> None:
     fields = {"event.key", "event.value", "event.message.value", "event.message.partition"}
     assert {f for f in fields if f in batch} == fields
     assert STORES.by_url(BULK_RECOVERY_STORE) is BulkRecoveryStore
+
+
+def test_faust_hands_out_its_aiokafka_producer_which_takes_whole_batches() -> None:
+    """``streams/kafka/batched_sends.py`` sends the validated copies as aiokafka batches through
+    the producer Faust started (its ``_ensure_producer``), not through Faust's buffer."""
+    assert "_ensure_producer" in vars(faust_aiokafka.Producer)
+    assert "return self._producer" in inspect.getsource(faust_aiokafka.Producer._ensure_producer)
+    assert inspect.signature(faust_aiokafka.Producer._ensure_producer).return_annotation in (
+        "aiokafka.AIOKafkaProducer",
+        AIOKafkaProducer,
+    )
+    assert list(inspect.signature(AIOKafkaProducer.send_batch).parameters) == [
+        "self",
+        "batch",
+        "topic",
+        "partition",
+    ]
+    assert "create_batch" in vars(AIOKafkaProducer)
