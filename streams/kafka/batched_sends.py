@@ -85,10 +85,10 @@ class BatchedSends:
             records, self._records = self._records, {}
             if not records:
                 return
-            producer = self._app.producer._ensure_producer()
             batches = list(records.items())
             for n, ((topic, partition), pairs) in enumerate(batches):
                 try:
+                    producer = self._app.producer._ensure_producer()  # NotReady: not started
                     await self._send(producer, topic, partition, pairs)
                 except Exception as exc:
                     self._failed(topic, exc)
