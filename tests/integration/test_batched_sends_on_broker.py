@@ -1,7 +1,8 @@
 """``BatchedSends`` (streams/kafka/batched_sends.py) on the embedded broker, with a real aiokafka
 producer: records arrive whole and in the order added per partition, many to a produce batch;
-one added alone goes out after the linger; a batch the producer refuses is reported as a failed
-send and the others still go; a flush cancelled midway keeps what it had not handed over.
+one added alone goes out after the linger; overlapping flushes keep the order; a batch the
+producer refuses is reported as a failed send and the others still go; a flush cancelled midway
+keeps what it had not handed over.
 
 The Faust app is stood in for by what the class uses of it (``producer._ensure_producer()``
 and ``sensors``); that Faust's producer still answers ``_ensure_producer`` with its aiokafka
@@ -156,3 +157,36 @@ async def test_a_flush_cancelled_midway_keeps_what_it_had_not_handed_over(
     await asyncio.gather(*deliveries)
     records = await read_until(broker.connection, TOPIC, lambda rs: len(rs) >= 4, timeout_s=10)
     assert _values_by_partition(records) == {0: [b"a1"], 1: [b"b1", b"b2", b"b3"]}
+
+
+async def test_a_flush_waits_for_the_one_under_way_so_no_batch_overtakes_another(
+    app: _App, broker: EmbeddedBroker
+) -> None:
+    """The linger's flush and a checkpoint's may overlap: the second waits for the first, so a
+    partition's later batch is never handed to the producer before an earlier one."""
+    real = app.producer.producer
+    slowed = False
+
+    class _SlowOnce:
+        def create_batch(self) -> Any:
+            return real.create_batch()
+
+        async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any:
+            nonlocal slowed
+            if not slowed:
+                slowed = True
+                await asyncio.sleep(0.2)  # the first flush waits on the producer
+            return await real.send_batch(batch, topic, partition=partition)
+
+    app.producer = _FaustProducer(_SlowOnce())  # type: ignore[arg-type]
+    deliveries: list[asyncio.Future[Any]] = []
+    sends = BatchedSends(app, deliveries.append, linger_s=60)
+    sends.add(TOPIC, 0, b"a", b"first")
+    first = asyncio.create_task(sends.flush())
+    await asyncio.sleep(0.05)
+    sends.add(TOPIC, 0, b"a", b"second")
+    await sends.flush()
+    await first
+    await asyncio.gather(*deliveries)
+    records = await read_until(broker.connection, TOPIC, lambda rs: len(rs) >= 2, timeout_s=10)
+    assert [r.value for r in records] == [b"first", b"second"]
